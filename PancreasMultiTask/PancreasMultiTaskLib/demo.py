@@ -1,0 +1,50 @@
+"""The bundled demo model and sample case (``Resources/`` of the repository or extension)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .io import InputError
+
+
+def resources_dir() -> Path:
+    """``$PANCREAS_MT_RESOURCES``, else ``Resources/`` beside the ``PancreasMultiTask`` folder."""
+    if os.environ.get("PANCREAS_MT_RESOURCES"):
+        return Path(os.environ["PANCREAS_MT_RESOURCES"])
+    return Path(__file__).resolve().parents[2] / "Resources"
+
+
+def models_home() -> Path:
+    """Where imported models live for the CLI: ``$PANCREAS_MT_HOME/models`` or ``~/.cache/pancreas-mt/models``."""
+    home = os.environ.get("PANCREAS_MT_HOME") or Path.home() / ".cache" / "pancreas-mt"
+    return Path(home) / "models"
+
+
+def demo_zip() -> Path:
+    zips = sorted((resources_dir() / "DemoModel").glob("*.zip"))
+    if not zips:
+        raise InputError(f"{resources_dir() / 'DemoModel'}: no bundled demo model (.zip) found; give a model with -m")
+    return zips[0]
+
+
+def demo_model_folder(models_dir: Path | None = None) -> Path:
+    """The demo model, verified (SHA-256) and unpacked into the models folder on first use."""
+    from .models import import_model_zip, verify_zip
+
+    archive = demo_zip()
+    manifest = verify_zip(archive)
+    target = (models_dir or models_home()) / manifest["name"]
+    installed = target / "manifest.json"
+    if installed.is_file() and json.loads(installed.read_text(encoding="utf-8")) == manifest:
+        return target
+    return import_model_zip(archive, models_dir or models_home(), overwrite=True)
+
+
+def sample_case() -> Path:
+    """The bundled sample CT (``Resources/SampleData/*_0000.nii.gz``)."""
+    found = sorted((resources_dir() / "SampleData").glob("*_0000.nii.gz"))
+    if not found:
+        raise InputError(f"{resources_dir() / 'SampleData'}: no bundled sample case found")
+    return found[0]

@@ -1,0 +1,286 @@
+"""Open, validate and safely load nnU-Net v2 model folders (``<Trainer>__<Plans>__2d/``).
+
+Model files come from strangers: checkpoints are read with ``torch.load(weights_only=True)`` and an
+explicit allow-list, and the network class named in ``plans.json`` must be one we know. Every
+problem is a ``ModelFolderError`` that names the file and field.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import pydoc
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .network import NETWORK_CLASS_NAME
+
+#: Network classes a plans file may name. Anything else is refused rather than imported.
+ALLOWED_NETWORK_CLASSES = frozenset(
+    {
+        NETWORK_CLASS_NAME,
+        "dynamic_network_architectures.architectures.unet.PlainConvUNet",
+        "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet",
+    }
+)
+#: Modules the plans may name for ``_kw_requires_import`` (conv, norm, dropout, nonlinearity, block).
+ALLOWED_IMPORT_PREFIXES = ("torch.nn.", "dynamic_network_architectures.building_blocks.")
+
+#: What nnU-Net checkpoints pickle besides tensors and plain containers: numpy scalars in the
+#: training log and the device in ``init_args``. Nothing here can run code when unpickled.
+SAFE_CHECKPOINT_GLOBALS = [
+    np.dtype,
+    np.dtypes.Float64DType,
+    np.dtypes.Float32DType,
+    np.dtypes.Int64DType,
+    np.dtypes.Int32DType,
+    np.dtypes.BoolDType,
+    np._core.multiarray.scalar,
+    np._core.multiarray._reconstruct,
+    np.ndarray,
+    torch.device,
+]
+
+DEFAULT_ORIENTATION = "LPS"
+
+
+class ModelFolderError(ValueError):
+    """A model folder or checkpoint that cannot be used; the message names file and field."""
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelFolderError(f"{path}: missing (a model folder needs dataset.json and plans.json)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFolderError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise ModelFolderError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load an nnU-Net checkpoint without unpickling arbitrary objects.
+
+    A checkpoint that carries any object outside the allow-list is refused before it can execute.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFolderError(f"{path}: checkpoint missing")
+    try:
+        with torch.serialization.safe_globals(SAFE_CHECKPOINT_GLOBALS):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        detail = str(error).split("\n")
+        culprit = next((line.strip() for line in detail if "GLOBAL" in line or "Unsupported" in line), detail[0])
+        raise ModelFolderError(
+            f"{path}: refused: the checkpoint holds a pickled object that is not allowed ({culprit[:200]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ModelFolderError(f"{path}: corrupt or not a PyTorch checkpoint ({str(error).splitlines()[0]})") from None
+    if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
+        raise ModelFolderError(f"{path}: not an nnU-Net checkpoint (no 'network_weights' entry)")
+    return checkpoint
+
+
+def _locate(name: str, what: str, source: Path) -> Any:
+    obj = pydoc.locate(name)
+    if obj is None:
+        raise ModelFolderError(f"{source}: {what} {name!r} cannot be imported")
+    return obj
+
+
+@dataclass
+class ModelFolder:
+    """A validated nnU-Net v2 2D model folder; weights are read per fold on demand."""
+
+    path: Path
+    dataset_json: dict[str, Any]
+    plans: dict[str, Any]
+    configuration: str
+    folds: tuple[str, ...]
+    checkpoint_name: str = "checkpoint_final.pth"
+    trainer_name: str = ""
+    mirror_axes: tuple[int, ...] | None = (0, 1)
+    _first_checkpoint: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def subtypes(self) -> list[str] | None:
+        """Subtype names by class index, or ``None`` for a segmentation-only model."""
+        mapping = self.dataset_json.get("subtypes")
+        if not mapping:
+            return None
+        return [str(mapping[str(i)]) for i in range(len(mapping))]
+
+    @property
+    def is_multitask(self) -> bool:
+        return self.subtypes is not None
+
+    @property
+    def orientation(self) -> str:
+        """Orientation (SimpleITK/DICOM code) the model was trained in; inputs are brought to it."""
+        return str(self.dataset_json.get("orientation", DEFAULT_ORIENTATION))
+
+    @property
+    def plans_manager(self):
+        from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+        return PlansManager(self.plans)
+
+    @property
+    def configuration_manager(self):
+        return self.plans_manager.get_configuration(self.configuration)
+
+    @property
+    def label_manager(self):
+        return self.plans_manager.get_label_manager(self.dataset_json)
+
+    def checkpoint_path(self, fold: str) -> Path:
+        return self.path / f"fold_{fold}" / self.checkpoint_name
+
+    def load_weights(self, fold: str) -> dict[str, torch.Tensor]:
+        """The network state dict of one fold (validated against the network at open time)."""
+        if fold == self.folds[0] and self._first_checkpoint is not None:
+            return self._first_checkpoint["network_weights"]
+        return load_checkpoint(self.checkpoint_path(fold))["network_weights"]
+
+    def build_network(self) -> nn.Module:
+        """The network named in ``plans.json``, without deep supervision, as nnU-Net would build it."""
+        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+        plans_file = self.path / "plans.json"
+        arch = self.configuration_manager.network_arch_class_name
+        if arch not in ALLOWED_NETWORK_CLASSES:
+            raise ModelFolderError(
+                f"{plans_file}: network_class_name {arch!r} is not a known network "
+                f"(allowed: {', '.join(sorted(ALLOWED_NETWORK_CLASSES))})"
+            )
+        kwargs = dict(self.configuration_manager.network_arch_init_kwargs)
+        for key in self.configuration_manager.network_arch_init_kwargs_req_import:
+            value = kwargs.get(key)
+            if value is not None and not str(value).startswith(ALLOWED_IMPORT_PREFIXES):
+                raise ModelFolderError(f"{plans_file}: arch_kwargs.{key} = {value!r} is not an allowed module")
+            if value is not None:
+                _locate(value, f"arch_kwargs.{key}", plans_file)
+        if self.is_multitask and arch == NETWORK_CLASS_NAME:
+            declared = kwargs.get("num_subtypes")
+            if declared != len(self.subtypes):
+                raise ModelFolderError(
+                    f"{plans_file}: arch_kwargs.num_subtypes = {declared} but dataset.json 'subtypes' names "
+                    f"{len(self.subtypes)}: plans and dataset do not belong together"
+                )
+        try:
+            return get_network_from_plans(
+                arch,
+                kwargs,
+                self.configuration_manager.network_arch_init_kwargs_req_import,
+                len(self.dataset_json["channel_names"]),
+                self.label_manager.num_segmentation_heads,
+                allow_init=False,
+                deep_supervision=False,
+            )
+        except (TypeError, ValueError, AssertionError) as error:
+            raise ModelFolderError(f"{plans_file}: cannot build the network from arch_kwargs ({error})") from error
+
+    def load_network(self, fold: str) -> nn.Module:
+        """Build the network and load one fold's weights, with a clear error if they do not fit."""
+        network = self.build_network()
+        self.load_into(network, fold)
+        return network.eval()
+
+    def load_into(self, network: nn.Module, fold: str) -> None:
+        try:
+            network.load_state_dict(self.load_weights(fold))
+        except RuntimeError as error:
+            lines = [line.strip() for line in str(error).splitlines()[1:4]]
+            raise ModelFolderError(
+                f"{self.checkpoint_path(fold)}: weights do not fit the network in plans.json ({'; '.join(lines)})"
+            ) from None
+
+
+def available_folds(path: Path, checkpoint_name: str = "checkpoint_final.pth") -> list[str]:
+    """Fold names (``"0"``.., ``"all"``) that have the checkpoint, in numeric order."""
+    folds = [p.name[len("fold_") :] for p in path.glob("fold_*") if (p / checkpoint_name).is_file()]
+    return sorted(folds, key=lambda f: (not f.isdigit(), int(f) if f.isdigit() else 0, f))
+
+
+def _configuration_name(path: Path, checkpoint: dict[str, Any]) -> str:
+    parts = path.name.split("__")
+    if len(parts) == 3:
+        return parts[2]
+    init_args = checkpoint.get("init_args") or {}
+    if "configuration" in init_args:
+        return str(init_args["configuration"])
+    raise ModelFolderError(f"{path}: cannot tell the configuration (folder is not named <Trainer>__<Plans>__<config>)")
+
+
+def open_model_folder(
+    path: str | Path,
+    folds: list[str | int] | tuple[str | int, ...] | None = None,
+    checkpoint_name: str = "checkpoint_final.pth",
+) -> ModelFolder:
+    """Open and validate a model folder; ``folds=None`` takes every fold that has the checkpoint."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelFolderError(f"{path}: model folder not found")
+    dataset_json = _read_json(path / "dataset.json")
+    plans = _read_json(path / "plans.json")
+    for key in ("channel_names", "labels"):
+        if key not in dataset_json:
+            raise ModelFolderError(f"{path / 'dataset.json'}: field '{key}' missing")
+    if "configurations" not in plans:
+        raise ModelFolderError(f"{path / 'plans.json'}: field 'configurations' missing")
+
+    present = available_folds(path, checkpoint_name)
+    wanted = [str(f) for f in folds] if folds else present
+    if not wanted:
+        raise ModelFolderError(f"{path}: no fold_N/{checkpoint_name} found")
+    for fold in wanted:
+        if fold not in present:
+            raise ModelFolderError(
+                f"{path / f'fold_{fold}' / checkpoint_name}: fold {fold} missing "
+                f"(available: {', '.join(present) or 'none'})"
+            )
+    first = load_checkpoint(path / f"fold_{wanted[0]}" / checkpoint_name)
+    configuration = _configuration_name(path, first)
+    if configuration not in plans["configurations"]:
+        raise ModelFolderError(f"{path / 'plans.json'}: configuration {configuration!r} not in 'configurations'")
+
+    model = ModelFolder(
+        path=path,
+        dataset_json=dataset_json,
+        plans=plans,
+        configuration=configuration,
+        folds=tuple(wanted),
+        checkpoint_name=checkpoint_name,
+        trainer_name=str(first.get("trainer_name", path.name.split("__")[0])),
+        mirror_axes=tuple(first["inference_allowed_mirroring_axes"])
+        if first.get("inference_allowed_mirroring_axes") is not None
+        else None,
+        _first_checkpoint=first,
+    )
+    patch_size = model.configuration_manager.patch_size
+    if len(patch_size) != 2:
+        raise ModelFolderError(
+            f"{path / 'plans.json'}: configuration {configuration!r} is {len(patch_size)}D "
+            f"(patch_size {list(patch_size)}); this engine runs 2D configurations"
+        )
+    channels = len(dataset_json["channel_names"])
+    if channels != 1:
+        raise ModelFolderError(
+            f"{path / 'dataset.json'}: channel_names lists {channels} input channels; this engine feeds one CT volume"
+        )
+    # Build once and load the first fold, so an unusable model fails here and not mid-prediction.
+    model.load_network(wanted[0])
+    return model

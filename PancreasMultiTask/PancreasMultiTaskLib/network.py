@@ -1,0 +1,150 @@
+"""The multi-task network: nnU-Net's residual-encoder U-Net plus a subtype classifier head.
+
+Defined once here and used by both training and inference. The class is named in a model's
+``plans.json`` (``network_class_name``) with its arguments in ``arch_kwargs``, exactly as nnU-Net
+names its own architectures, so a model folder alone rebuilds it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from dynamic_network_architectures.architectures.unet import ResidualEncoderUNet
+from torch import nn
+
+#: Widths of the paper's four hidden dense layers; the 3- and 1-layer ablations keep a prefix.
+DENSE_WIDTHS = (256, 128, 64, 32)
+#: Channels of the paper's two 2x2 convolutions (the convolutional feature extractor, CFE).
+CFE_CHANNELS = (128, 256)
+#: Dropout after each hidden dense layer (0.3) and after the last one (0.2), as in the paper.
+DROPOUT, LAST_DROPOUT = 0.3, 0.2
+
+
+def bottleneck_size(patch_size: Sequence[int], strides: Sequence[Sequence[int] | int]) -> tuple[int, ...]:
+    """Spatial size of the deepest encoder features for a patch (each stride divides, rounding up)."""
+    size = [int(p) for p in patch_size]
+    for stride in strides:
+        stride = [stride] * len(size) if isinstance(stride, int) else list(stride)
+        size = [math.ceil(s / st) for s, st in zip(size, stride, strict=True)]
+    return tuple(size)
+
+
+class SubtypeClassifierHead(nn.Module):
+    """The paper's classifier: optional 2x2 conv feature extractor, dense stack, BN on the logits.
+
+    The flattened size is computed from the bottleneck's spatial size, so any patch size works
+    (the paper's code hard-codes 2048 for a 128x192 patch).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        feature_size: Sequence[int],
+        num_subtypes: int,
+        *,
+        num_dense: int = 4,
+        use_batchnorm: bool = True,
+        use_dropout: bool = True,
+        use_cfe: bool = True,
+    ) -> None:
+        super().__init__()
+        if num_dense not in range(1, len(DENSE_WIDTHS) + 1):
+            raise ValueError(f"num_dense must be 1..{len(DENSE_WIDTHS)}, got {num_dense}")
+        if num_subtypes < 2:
+            raise ValueError(f"num_subtypes must be at least 2, got {num_subtypes}")
+        size = [int(s) for s in feature_size]
+        layers: list[nn.Module] = []
+        channels = in_channels
+        if use_cfe:
+            for out_channels in CFE_CHANNELS:
+                size = [s - 1 for s in size]  # kernel 2, stride 1, no padding
+                if min(size) < 1:
+                    raise ValueError(
+                        f"patch too small for the classifier's 2x2 convolutions: bottleneck {tuple(feature_size)}"
+                    )
+                layers += [nn.Conv2d(channels, out_channels, kernel_size=2, stride=1)]
+                layers += [nn.BatchNorm2d(out_channels)] if use_batchnorm else []
+                layers += [nn.ReLU(inplace=True)]
+                channels = out_channels
+        layers.append(nn.Flatten())
+        features = channels * math.prod(size)
+        widths = DENSE_WIDTHS[:num_dense]
+        for i, width in enumerate(widths):
+            layers.append(nn.Linear(features, width))
+            layers += [nn.BatchNorm1d(width)] if use_batchnorm else []
+            layers.append(nn.ReLU(inplace=True))
+            if use_dropout:
+                layers.append(nn.Dropout(LAST_DROPOUT if i == len(widths) - 1 else DROPOUT))
+            features = width
+        layers.append(nn.Linear(features, num_subtypes))
+        layers += [nn.BatchNorm1d(num_subtypes)] if use_batchnorm else []
+        self.layers = nn.Sequential(*layers)
+        self.flat_features = channels * math.prod(size)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features)
+
+
+class MultiTaskResEncUNet(ResidualEncoderUNet):
+    """``ResidualEncoderUNet`` whose deepest encoder output also feeds a subtype classifier.
+
+    ``forward`` returns ``(segmentation, class_logits)``; the segmentation is a list under deep
+    supervision, as nnU-Net's losses expect. The head holds no reference to the encoder, so the
+    state dict stores the encoder once.
+    """
+
+    def __init__(
+        self,
+        *args,
+        num_subtypes: int = 3,
+        patch_size: Sequence[int] = (128, 192),
+        classifier_dense_layers: int = 4,
+        classifier_batchnorm: bool = True,
+        classifier_dropout: bool = True,
+        classifier_cfe: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if len(patch_size) != 2:
+            raise ValueError(f"the multi-task network is 2D: patch_size must have 2 entries, got {patch_size}")
+        self.patch_size = tuple(int(p) for p in patch_size)
+        self.classifier = SubtypeClassifierHead(
+            self.encoder.output_channels[-1],
+            bottleneck_size(self.patch_size, self.encoder.strides),
+            num_subtypes,
+            num_dense=classifier_dense_layers,
+            use_batchnorm=classifier_batchnorm,
+            use_dropout=classifier_dropout,
+            use_cfe=classifier_cfe,
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor]:
+        if tuple(x.shape[2:]) != self.patch_size:
+            raise ValueError(f"input tiles must be {self.patch_size}, got {tuple(x.shape[2:])}")
+        skips = self.encoder(x)
+        return self.decoder(skips), self.classifier(skips[-1])
+
+
+#: Keyword names that a plans step adds to ``arch_kwargs`` for the multi-task network.
+HEAD_KWARGS = (
+    "num_subtypes",
+    "patch_size",
+    "classifier_dense_layers",
+    "classifier_batchnorm",
+    "classifier_dropout",
+    "classifier_cfe",
+)
+
+#: The ablations of the paper's Table III, as head arguments.
+ABLATIONS: dict[str, dict[str, object]] = {
+    "proposed": {},
+    "no_bn": {"classifier_batchnorm": False},
+    "no_dropout": {"classifier_dropout": False},
+    "no_cfe": {"classifier_cfe": False},
+    "dense3": {"classifier_dense_layers": 3},
+    "dense1": {"classifier_dense_layers": 1},
+}
+
+NETWORK_CLASS_NAME = f"{MultiTaskResEncUNet.__module__}.{MultiTaskResEncUNet.__qualname__}"

@@ -1,0 +1,471 @@
+"""Batched 2D prediction with nnU-Net's preprocessing, sliding window, mirroring and fold ensembling.
+
+Preprocessing and export are nnU-Net's own functions, so results match ``nnUNetPredictor``. What is
+written here is the part nnU-Net does one tile at a time: many tiles (from several slices) go
+through the network per forward pass, mirroring is applied to both the segmentation and the class
+logits, and only a few slices' worth of intermediates are held at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from . import __version__
+from .io import InputError, check_image
+from .measurements import max_axial_diameter_mm, volume_ml
+from .model_folder import ModelFolder, open_model_folder
+from .orientation import axial_axis, to_input_orientation, to_model_orientation
+from .result import CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult, Uncertainty
+from .subtype import (
+    MAX_FOLD_SPREAD,
+    MAX_NORMALIZED_ENTROPY,
+    POOLING_METHODS,
+    fold_spread,
+    is_uncertain,
+    normalized_entropy,
+    pool,
+    slice_weights,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, float], None]
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class PredictionCancelled(RuntimeError):
+    """Raised between slice batches when the cancel token is set."""
+
+
+@dataclass
+class PredictionOptions:
+    """How to predict. ``roi`` is a box ``(x0, y0, z0, x1, y1, z1)`` in physical (LPS) millimetres."""
+
+    folds: Sequence[str | int] | None = None
+    use_mirroring: bool = True
+    device: str = "auto"
+    tile_step_size: float = 0.5
+    batch_size: int | None = None
+    pooling: str = "lesion-weighted"
+    roi: Sequence[float] | None = None
+    save_probabilities: bool = False
+    checkpoint_name: str = "checkpoint_final.pth"
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLING_METHODS:
+            raise ValueError(f"pooling must be one of {POOLING_METHODS}, got {self.pooling!r}")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+        if self.roi is not None and len(self.roi) != 6:
+            raise ValueError(f"roi needs 6 numbers (x0 y0 z0 x1 y1 z1), got {len(self.roi)}")
+
+
+@dataclass
+class Prediction:
+    """A case's label image (input geometry), optional lesion probability image, and its result."""
+
+    segmentation: sitk.Image
+    result: CaseResult
+    lesion_probability: sitk.Image | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; an unavailable explicit choice is a clear error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("--device mps: Apple MPS is not available (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def _available_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def _label_channels(model: ModelFolder) -> tuple[int, int]:
+    """Output channels (after the inference nonlinearity) holding P(pancreas or lesion) and P(lesion)."""
+    labels = {k.lower(): v for k, v in model.dataset_json["labels"].items()}
+    lesion = labels.get("lesion", 2)
+    lesion_value = lesion[-1] if isinstance(lesion, list) else lesion
+    manager = model.label_manager
+    if manager.has_regions:
+        regions = [tuple(r) if isinstance(r, list | tuple) else (r,) for r in manager.foreground_regions]
+        lesion_channel = next(i for i, r in enumerate(regions) if tuple(r) == (lesion_value,))
+        gland_channel = max(range(len(regions)), key=lambda i: len(regions[i]))
+        return gland_channel, lesion_channel
+    return -1, int(lesion_value)
+
+
+class Predictor:
+    """Runs a model folder on CT volumes; build once, call ``predict`` per case."""
+
+    def __init__(self, model: ModelFolder | str | Path, options: PredictionOptions | None = None) -> None:
+        self.options = options or PredictionOptions()
+        if not isinstance(model, ModelFolder):
+            model = open_model_folder(model, self.options.folds, self.options.checkpoint_name)
+        self.model = model
+        self.device = resolve_device(self.options.device)
+        cm = model.configuration_manager
+        self.patch_size = tuple(int(p) for p in cm.patch_size)
+        self.network = model.build_network().eval()
+        self._weights = {fold: model.load_weights(fold) for fold in model.folds}
+        self.mirror_axes = model.mirror_axes if self.options.use_mirroring else None
+        self.batch_size = self.options.batch_size or self._choose_batch_size()
+
+    # ----------------------------------------------------------------------------------------------
+    def _choose_batch_size(self) -> int:
+        """Tiles per forward pass: what a quarter of the free memory holds, between 1 and 32."""
+        per_tile = int(self.network.compute_conv_feature_map_size(self.patch_size)) * 4 * 3
+        if self.device.type == "cuda":
+            per_tile //= 2  # autocast halves activations
+        return int(np.clip(_available_memory_bytes(self.device) // 4 // max(per_tile, 1), 1, 32))
+
+    def _forward(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Segmentation logits and class logits of a tile batch, averaged over mirrorings."""
+
+        def run(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            out = self.network(x)
+            seg, cls = out if isinstance(out, tuple) else (out, None)
+            return seg.float(), (cls.float() if cls is not None else None)
+
+        seg, cls = run(tiles)
+        if self.mirror_axes:
+            dims = [a + 2 for a in self.mirror_axes]
+            combos = [c for n in range(1, len(dims) + 1) for c in itertools.combinations(dims, n)]
+            for axes in combos:
+                s, c = run(torch.flip(tiles, axes))
+                seg += torch.flip(s, axes)
+                if cls is not None:
+                    cls += c
+            seg /= len(combos) + 1
+            if cls is not None:
+                cls /= len(combos) + 1
+        return seg, cls
+
+    def _predict_fold(
+        self,
+        data: torch.Tensor,
+        logits_out: torch.Tensor,
+        class_out: np.ndarray | None,
+        report: Callable[[], None],
+        cancel: CancelToken | None,
+    ) -> None:
+        """Add one fold's sliding-window logits to ``logits_out`` and its per-slice class probabilities."""
+        from acvl_utils.cropping_and_padding.padding import pad_nd_image
+        from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
+
+        padded, revert = pad_nd_image(data, self.patch_size, "constant", {"value": 0}, True, None)
+        _, n_slices, height, width = padded.shape
+        steps = compute_steps_for_sliding_window((height, width), self.patch_size, self.options.tile_step_size)
+        origins = list(itertools.product(*steps))
+        gaussian = compute_gaussian(self.patch_size, 1.0 / 8, 10, dtype=torch.float32, device=self.device)
+        # Every slice has the same tile grid, so the normalization map is computed once.
+        coverage = torch.zeros((height, width), device=self.device)
+        for y, x in origins:
+            coverage[y : y + self.patch_size[0], x : x + self.patch_size[1]] += gaussian
+        slices_per_batch = max(1, self.batch_size // len(origins))
+        crop = (slice(None), slice(None), *revert[-2:])
+        autocast = torch.autocast("cuda") if self.device.type == "cuda" else _null_context()
+
+        for start in range(0, n_slices, slices_per_batch):
+            if cancel is not None and cancel.is_set():
+                raise PredictionCancelled("prediction cancelled")
+            stop = min(start + slices_per_batch, n_slices)
+            block = padded[0, start:stop].to(self.device)
+            tiles = torch.stack(
+                [
+                    block[z, y : y + self.patch_size[0], x : x + self.patch_size[1]]
+                    for z in range(stop - start)
+                    for y, x in origins
+                ]
+            )[:, None]
+            seg_acc = torch.zeros((stop - start, logits_out.shape[0], height, width), device=self.device)
+            probs = []
+            for b in range(0, len(tiles), self.batch_size):
+                with autocast:
+                    seg, cls = self._forward(tiles[b : b + self.batch_size])
+                for i, tile_index in enumerate(range(b, b + len(seg))):
+                    z, (y, x) = divmod(tile_index, len(origins))[0], origins[tile_index % len(origins)]
+                    seg_acc[z, :, y : y + self.patch_size[0], x : x + self.patch_size[1]] += seg[i] * gaussian
+                if cls is not None:
+                    probs.append(torch.softmax(cls, dim=1))
+            seg_acc /= coverage
+            logits_out[:, start:stop] += seg_acc.permute(1, 0, 2, 3)[crop].cpu()
+            if class_out is not None:
+                # A slice's subtype probabilities: the mean softmax over its tiles.
+                per_tile = torch.cat(probs).reshape(stop - start, len(origins), -1)
+                class_out[start:stop] = per_tile.mean(1).cpu().numpy()
+            report()
+
+    # ----------------------------------------------------------------------------------------------
+    def predict(
+        self,
+        image: sitk.Image,
+        case_id: str = "case",
+        input_path: str = "",
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Prediction:
+        """Segment a CT volume and classify its lesion; outputs share the input's geometry."""
+        try:
+            return self._predict(image, case_id, input_path, progress, cancel)
+        except torch.OutOfMemoryError:
+            if self.device.type != "cuda":
+                raise
+            log.warning("CUDA ran out of memory; continuing on the CPU (slower)")
+            torch.cuda.empty_cache()
+            self.device = torch.device("cpu")
+            self.network = self.network.to(self.device)
+            self.batch_size = self.options.batch_size or self._choose_batch_size()
+            return self._predict(image, case_id, input_path, progress, cancel)
+
+    def _predict(
+        self,
+        image: sitk.Image,
+        case_id: str,
+        input_path: str,
+        progress: ProgressCallback | None,
+        cancel: CancelToken | None,
+    ) -> Prediction:
+        from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        report_stage = progress or (lambda stage, fraction: None)
+        check_image(image, input_path or case_id)
+        model, cm = self.model, self.model.configuration_manager
+        region = _roi_region(image, self.options.roi) if self.options.roi is not None else None
+        work = image[region] if region is not None else image
+        oriented = to_model_orientation(work, model.orientation)
+
+        report_stage("preprocess", 0.0)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.options.num_threads or os.cpu_count() or 1)
+        try:
+            array = sitk.GetArrayFromImage(oriented)[None].astype(np.float32)
+            properties = {"spacing": list(oriented.GetSpacing())[::-1]}
+            preprocessor = cm.preprocessor_class(verbose=False)
+            data, _, properties = preprocessor.run_case_npy(
+                array, None, properties, model.plans_manager, cm, model.dataset_json
+            )
+            data = torch.from_numpy(np.ascontiguousarray(data))
+            timings["preprocess"] = time.perf_counter() - clock
+
+            n_classes = model.label_manager.num_segmentation_heads
+            n_slices = data.shape[1]
+            logits = torch.zeros((n_classes, *data.shape[1:]), dtype=torch.float32)
+            subtypes = model.subtypes
+            fold_slice_probs = np.zeros((len(model.folds), n_slices, len(subtypes)), np.float32) if subtypes else None
+            self.network = self.network.to(self.device)
+            total = len(model.folds) * -(-n_slices // max(1, self.batch_size))
+            done = [0]
+
+            def report() -> None:
+                done[0] += 1
+                report_stage("predict", min(1.0, done[0] / max(total, 1)))
+
+            clock = time.perf_counter()
+            with torch.inference_mode():
+                for f, fold in enumerate(model.folds):
+                    self.network.load_state_dict(self._weights[fold])
+                    self._predict_fold(data, logits, fold_slice_probs[f] if subtypes else None, report, cancel)
+            logits /= len(model.folds)
+            timings["predict"] = time.perf_counter() - clock
+
+            clock = time.perf_counter()
+            report_stage("export", 0.0)
+            probabilities = model.label_manager.apply_inference_nonlin(logits)
+            gland_channel, lesion_channel = _label_channels(model)
+            lesion_mass = probabilities[lesion_channel].sum(dim=(1, 2)).double().numpy()
+            if gland_channel < 0:
+                gland_mass = (1.0 - probabilities[0]).sum(dim=(1, 2)).double().numpy()
+            else:
+                gland_mass = probabilities[gland_channel].sum(dim=(1, 2)).double().numpy()
+            del probabilities
+            exported = convert_predicted_logits_to_segmentation_with_correct_shape(
+                logits,
+                model.plans_manager,
+                cm,
+                model.label_manager,
+                properties,
+                return_probabilities=self.options.save_probabilities,
+                num_threads_torch=torch.get_num_threads(),
+            )
+        finally:
+            torch.set_num_threads(threads)
+        seg_array, prob_array = exported if self.options.save_probabilities else (exported, None)
+
+        seg_oriented = sitk.GetImageFromArray(seg_array.astype(np.uint8))
+        seg_oriented.CopyInformation(oriented)
+        measurements = _measure(seg_array, oriented, model.orientation)
+        segmentation = _place(to_input_orientation(seg_oriented, work), image, region, sitk.sitkUInt8)
+        lesion_probability = None
+        if prob_array is not None:
+            prob = sitk.GetImageFromArray(prob_array[lesion_channel].astype(np.float32))
+            prob.CopyInformation(oriented)
+            lesion_probability = _place(to_input_orientation(prob, work), image, region, sitk.sitkFloat32)
+
+        subtype = None
+        if subtypes:
+            slice_offset = properties["bbox_used_for_cropping"][0][0]
+            subtype = _subtype_result(
+                subtypes, model.folds, fold_slice_probs, lesion_mass, gland_mass, self.options.pooling, slice_offset
+            )
+        timings["export"] = time.perf_counter() - clock
+        report_stage("export", 1.0)
+
+        result = CaseResult(
+            case_id=case_id,
+            input_path=str(input_path),
+            labels={k: (v[-1] if isinstance(v, list) else v) for k, v in model.dataset_json["labels"].items()},
+            measurements=measurements,
+            provenance=self._provenance(),
+            timings_s={k: round(v, 3) for k, v in timings.items()},
+            subtype=subtype,
+        )
+        return Prediction(segmentation, result, lesion_probability, timings)
+
+    def _provenance(self) -> Provenance:
+        from importlib.metadata import version
+
+        import nnunetv2  # noqa: F401  (version lookup below)
+
+        return Provenance(
+            model_name=self.model.name,
+            model_path=str(self.model.path),
+            configuration=self.model.configuration,
+            checkpoint=self.model.checkpoint_name,
+            folds=list(self.model.folds),
+            tta=bool(self.mirror_axes),
+            device=str(self.device),
+            versions={
+                "PancreasMultiTaskLib": __version__,
+                "nnunetv2": version("nnunetv2"),
+                "torch": torch.__version__,
+                "SimpleITK": sitk.Version_VersionString(),
+                "numpy": np.__version__,
+                "python": platform.python_version(),
+            },
+            roi=list(map(float, self.options.roi)) if self.options.roi is not None else None,
+        )
+
+
+class _null_context:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _roi_region(image: sitk.Image, roi: Sequence[float]) -> tuple[slice, slice, slice]:
+    """Index slices (x, y, z) of the voxels inside a physical box; a clear error if it misses the volume."""
+    lo, hi = np.minimum(roi[:3], roi[3:]), np.maximum(roi[:3], roi[3:])
+    corners = [
+        image.TransformPhysicalPointToContinuousIndex(tuple(map(float, c)))
+        for c in itertools.product(*zip(lo, hi, strict=True))
+    ]
+    first = np.maximum(np.floor(np.min(corners, axis=0) + 0.5), 0).astype(int)
+    last = np.minimum(np.ceil(np.max(corners, axis=0) - 0.5), np.array(image.GetSize()) - 1).astype(int)
+    if np.any(last < first):
+        raise InputError(
+            f"ROI {list(map(float, roi))} (LPS mm) lies outside the volume (size {image.GetSize()}, "
+            f"origin {tuple(round(o, 1) for o in image.GetOrigin())})"
+        )
+    if last[2] == first[2]:
+        raise InputError(f"ROI {list(map(float, roi))} covers a single slice; the engine needs a 3D region")
+    return tuple(slice(int(a), int(b) + 1) for a, b in zip(first, last, strict=True))
+
+
+def _place(part: sitk.Image, full: sitk.Image, region: tuple[slice, ...] | None, pixel: int) -> sitk.Image:
+    """Put a result computed on an ROI crop back into an image of the full volume's geometry."""
+    if region is None:
+        return sitk.Cast(part, pixel)
+    canvas = sitk.Image(full.GetSize(), pixel)
+    canvas.CopyInformation(full)
+    return sitk.Paste(canvas, sitk.Cast(part, pixel), part.GetSize(), [0, 0, 0], [s.start for s in region])
+
+
+def _measure(seg: np.ndarray, oriented: sitk.Image, orientation: str) -> Measurements:
+    spacing = oriented.GetSpacing()[::-1]
+    lesion = seg == 2
+    return Measurements(
+        pancreas_volume_ml=round(volume_ml(seg > 0, spacing), 3),
+        lesion_volume_ml=round(volume_ml(lesion, spacing), 3),
+        lesion_max_axial_diameter_mm=round(max_axial_diameter_mm(lesion, spacing, axial_axis(orientation)), 2),
+    )
+
+
+def _subtype_result(
+    names: list[str],
+    folds: Sequence[str],
+    fold_slice_probs: np.ndarray,
+    lesion_mass: np.ndarray,
+    gland_mass: np.ndarray,
+    pooling: str,
+    slice_offset: int,
+) -> SubtypeResult:
+    slice_probs = fold_slice_probs.mean(axis=0)
+    weights, used = slice_weights(lesion_mass, gland_mass, pooling)
+    case = pool(slice_probs, weights)
+    per_fold = np.stack([pool(p, weights) for p in fold_slice_probs])
+    spread, entropy = fold_spread(per_fold), normalized_entropy(case)
+    best = int(np.argmax(case))
+    return SubtypeResult(
+        names=list(names),
+        predicted=names[best],
+        probability=float(case[best]),
+        probabilities={n: float(p) for n, p in zip(names, case, strict=True)},
+        fold_probabilities={
+            str(f): {n: float(p) for n, p in zip(names, row, strict=True)}
+            for f, row in zip(folds, per_fold, strict=True)
+        },
+        pooling_requested=pooling,
+        pooling_used=used,
+        slices=[
+            SliceEntry(
+                index=int(slice_offset + z),
+                probabilities=[float(p) for p in slice_probs[z]],
+                weight=float(weights[z]),
+                lesion_mass=float(lesion_mass[z]),
+                pancreas_mass=float(gland_mass[z]),
+            )
+            for z in range(len(slice_probs))
+        ],
+        uncertainty=Uncertainty(
+            fold_spread=spread,
+            normalized_entropy=entropy,
+            uncertain=is_uncertain(spread, entropy),
+            max_fold_spread=MAX_FOLD_SPREAD,
+            max_normalized_entropy=MAX_NORMALIZED_ENTROPY,
+        ),
+    )

@@ -1,0 +1,135 @@
+"""``CaseResult``: everything one prediction yields, and its versioned ``result.json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .io import atomic_path
+
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass
+class Uncertainty:
+    """How much to trust the subtype: spread between folds and entropy of the case probabilities."""
+
+    fold_spread: float
+    normalized_entropy: float
+    uncertain: bool
+    max_fold_spread: float
+    max_normalized_entropy: float
+
+
+@dataclass
+class SliceEntry:
+    """One axial slice's subtype probabilities and the weight it had in the pooling."""
+
+    index: int
+    probabilities: list[float]
+    weight: float
+    lesion_mass: float
+    pancreas_mass: float
+
+
+@dataclass
+class SubtypeResult:
+    """The case-level subtype: pooled probabilities, per fold, per slice, and the pooling used."""
+
+    names: list[str]
+    predicted: str
+    probability: float
+    probabilities: dict[str, float]
+    fold_probabilities: dict[str, dict[str, float]]
+    pooling_requested: str
+    pooling_used: str
+    slices: list[SliceEntry]
+    uncertainty: Uncertainty
+
+
+@dataclass
+class Measurements:
+    """Volumes in millilitres and the largest axial lesion diameter in millimetres."""
+
+    pancreas_volume_ml: float
+    lesion_volume_ml: float
+    lesion_max_axial_diameter_mm: float
+
+
+@dataclass
+class Provenance:
+    """What produced the result: model, folds, test-time augmentation, device, versions."""
+
+    model_name: str
+    model_path: str
+    configuration: str
+    checkpoint: str
+    folds: list[str]
+    tta: bool
+    device: str
+    versions: dict[str, str]
+    roi: list[float] | None = None
+
+
+@dataclass
+class CaseResult:
+    """One case's prediction. ``subtype`` is ``None`` for a segmentation-only model."""
+
+    case_id: str
+    input_path: str
+    labels: dict[str, int]
+    measurements: Measurements
+    provenance: Provenance
+    timings_s: dict[str, float]
+    subtype: SubtypeResult | None = None
+    segmentation_file: str | None = None
+    probabilities_file: str | None = None
+    schema_version: str = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseResult:
+        version = str(data.get("schema_version", ""))
+        if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            raise ValueError(f"result.json schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        data = dict(data)
+        subtype = data.pop("subtype", None)
+        if subtype is not None:
+            subtype = dict(subtype)
+            subtype["slices"] = [SliceEntry(**s) for s in subtype["slices"]]
+            subtype["uncertainty"] = Uncertainty(**subtype["uncertainty"])
+            subtype = SubtypeResult(**subtype)
+        return cls(
+            **{k: v for k, v in data.items() if k not in ("measurements", "provenance")},
+            measurements=Measurements(**data["measurements"]),
+            provenance=Provenance(**data["provenance"]),
+            subtype=subtype,
+        )
+
+    def write_json(self, path: str | Path) -> Path:
+        """Write ``result.json`` atomically (temporary name, then rename)."""
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def read_json(cls, path: str | Path) -> CaseResult:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: not a readable result.json ({error})") from error
+        return cls.from_dict(data)
+
+    def verdict(self) -> str:
+        """One line for a person: subtype, probability and whether it is uncertain."""
+        if self.subtype is None:
+            return "Segmentation only (this model has no subtype classifier)."
+        s = self.subtype
+        flag = "uncertain" if s.uncertainty.uncertain else "confident"
+        return f"Subtype: {s.predicted} (p = {s.probability:.2f}, {flag})"

@@ -1,0 +1,37 @@
+"""Test set-up: nnU-Net's folders point at a temporary directory before nnunetv2 is imported."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_NNUNET_ROOT = Path(tempfile.mkdtemp(prefix="pmt-nnunet-"))
+for _name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+    os.environ[_name] = str(_NNUNET_ROOT / _name)
+    (_NNUNET_ROOT / _name).mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("nnUNet_n_proc_DA", "1")
+os.environ.setdefault("nnUNet_def_n_proc", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "Testing"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def plain_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain nnU-Net v2 2D segmentation model folder (nnU-Net's planner, random weights, 2 folds)."""
+    from model_factory import make_plain_model
+
+    return make_plain_model(tmp_path_factory.mktemp("plain"), dataset_id=901)
+
+
+@pytest.fixture(scope="session")
+def multitask_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small multi-task model folder (nnU-Net's ResEnc M planner, reduced features, random weights)."""
+    from model_factory import make_tiny_multitask_model
+
+    return make_tiny_multitask_model(tmp_path_factory.mktemp("multitask"), dataset_id=902)

@@ -1,0 +1,108 @@
+"""The multi-task network: shapes, the paper's head, ablation switches, one encoder, built from plans."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from dynamic_network_architectures.architectures.unet import ResidualEncoderUNet
+from PancreasMultiTaskLib.model_folder import open_model_folder
+from PancreasMultiTaskLib.network import ABLATIONS, MultiTaskResEncUNet, SubtypeClassifierHead, bottleneck_size
+from torch import nn
+
+# The paper's ResEnc M 2D plans (6 stages 32..512, blocks 1,3,4,6,6,6), patch 128x192.
+RESENC_M_2D = {
+    "input_channels": 1,
+    "n_stages": 6,
+    "features_per_stage": [32, 64, 128, 256, 512, 512],
+    "conv_op": nn.Conv2d,
+    "kernel_sizes": [[3, 3]] * 6,
+    "strides": [[1, 1], [2, 2], [2, 2], [2, 2], [2, 2], [2, 2]],
+    "n_blocks_per_stage": [1, 3, 4, 6, 6, 6],
+    "num_classes": 2,
+    "n_conv_per_stage_decoder": [1] * 5,
+    "conv_bias": True,
+    "norm_op": nn.InstanceNorm2d,
+    "norm_op_kwargs": {"eps": 1e-5, "affine": True},
+    "nonlin": nn.LeakyReLU,
+    "nonlin_kwargs": {"inplace": True},
+}
+
+
+def small(**head) -> MultiTaskResEncUNet:
+    kwargs = dict(RESENC_M_2D, features_per_stage=[4, 8, 8, 16, 16, 16], n_blocks_per_stage=[1, 1, 1, 1, 1, 1])
+    return MultiTaskResEncUNet(**kwargs, **head)
+
+
+def test_paper_head_on_resenc_m_has_the_papers_sizes():
+    network = MultiTaskResEncUNet(**RESENC_M_2D, num_subtypes=3, patch_size=(128, 192))
+    head = network.classifier
+    assert bottleneck_size((128, 192), RESENC_M_2D["strides"]) == (4, 6)
+    assert head.flat_features == 2048  # 256 channels x 2 x 4, as the paper's released code
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(2048, 256), (256, 128), (128, 64), (64, 32), (32, 3)]
+    dropouts = [m.p for m in head.modules() if isinstance(m, nn.Dropout)]
+    assert dropouts == [0.3, 0.3, 0.3, 0.2]
+    assert isinstance(list(head.layers)[-1], nn.BatchNorm1d)  # BN on the logits
+    total = sum(p.numel() for p in network.parameters())
+    assert 60e6 < total < 80e6  # the paper's ResEnc M 2D is about 72M parameters
+
+
+def test_forward_returns_segmentation_and_class_logits_for_any_patch():
+    network = small(num_subtypes=4, patch_size=(96, 128)).eval()
+    seg, logits = network(torch.randn(3, 1, 96, 128))
+    assert seg.shape == (3, 2, 96, 128)
+    assert logits.shape == (3, 4)
+    network.decoder.deep_supervision = True
+    seg, logits = network(torch.randn(2, 1, 96, 128))
+    assert isinstance(seg, list) and seg[0].shape == (2, 2, 96, 128) and len(seg) == 5
+
+
+def test_wrong_tile_size_is_refused():
+    network = small(num_subtypes=3, patch_size=(96, 128)).eval()
+    with pytest.raises(ValueError, match="96, 128"):
+        network(torch.randn(1, 1, 64, 64))
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_ablation_switches(name):
+    head = small(num_subtypes=3, patch_size=(128, 128), **ABLATIONS[name]).classifier
+    modules = list(head.modules())
+    linears = [m for m in modules if isinstance(m, nn.Linear)]
+    has_bn = any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in modules)
+    has_dropout = any(isinstance(m, nn.Dropout) for m in modules)
+    has_conv = any(isinstance(m, nn.Conv2d) for m in modules)
+    expected_dense = {"dense3": 3, "dense1": 1}.get(name, 4)
+    assert len(linears) == expected_dense + 1
+    assert has_bn == (name != "no_bn")
+    assert has_dropout == (name != "no_dropout")
+    assert has_conv == (name != "no_cfe")
+    head.train()
+    assert head(torch.randn(2, 16, 4, 4)).shape == (2, 3)
+
+
+def test_state_dict_holds_the_encoder_once():
+    network = small(num_subtypes=3, patch_size=(128, 128))
+    kwargs = dict(RESENC_M_2D, features_per_stage=[4, 8, 8, 16, 16, 16], n_blocks_per_stage=[1, 1, 1, 1, 1, 1])
+    plain = ResidualEncoderUNet(**kwargs)
+    head_keys = network.classifier.state_dict().keys()
+    assert len(network.state_dict()) == len(plain.state_dict()) + len(head_keys)
+    assert not any("encoder" in k for k in head_keys)
+
+
+def test_head_rejects_a_patch_too_small_for_its_convolutions():
+    with pytest.raises(ValueError, match="too small"):
+        SubtypeClassifierHead(16, (1, 1), 3)
+
+
+def test_built_from_plans_json_alone(multitask_model):
+    model = open_model_folder(multitask_model)
+    network = model.build_network()
+    arch = json.loads((multitask_model / "plans.json").read_text())["configurations"]["2d"]["architecture"]
+    assert type(network) is MultiTaskResEncUNet
+    assert network.patch_size == tuple(arch["arch_kwargs"]["patch_size"])
+    assert list(network.encoder.output_channels) == arch["arch_kwargs"]["features_per_stage"]
+    network.load_state_dict(model.load_weights("0"))
+    _, logits = network.eval()(torch.randn(1, 1, *network.patch_size))
+    assert logits.shape == (1, 3)

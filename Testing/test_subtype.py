@@ -1,0 +1,65 @@
+"""Pooling of per-slice subtype probabilities, its fallbacks, and the uncertainty measures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PancreasMultiTaskLib.subtype import (
+    MAX_FOLD_SPREAD,
+    fold_spread,
+    is_uncertain,
+    normalized_entropy,
+    pool_slices,
+    slice_weights,
+)
+
+# Three slices: the lesion is in slice 1 only; slice 0 and 2 are empty and vote for subtype 0.
+SLICES = np.array([[0.8, 0.1, 0.1], [0.1, 0.7, 0.2], [0.8, 0.1, 0.1]])
+
+
+def test_uniform_is_the_papers_mean_over_slices():
+    pooled = pool_slices(SLICES, np.zeros(3), np.zeros(3), "uniform")
+    np.testing.assert_allclose(pooled.probabilities, [1.7 / 3, 0.9 / 3, 0.4 / 3])
+    assert pooled.method == "uniform"
+    assert int(np.argmax(pooled.probabilities)) == 0
+
+
+def test_lesion_weighted_lets_the_lesion_slices_decide():
+    pooled = pool_slices(SLICES, np.array([0.0, 30.0, 0.0]), np.array([5.0, 50.0, 5.0]))
+    np.testing.assert_allclose(pooled.probabilities, [0.1, 0.7, 0.2])
+    np.testing.assert_allclose(pooled.weights, [0, 1, 0])
+    assert pooled.method == "lesion-weighted"
+
+
+def test_weights_are_proportional_to_lesion_mass():
+    weights, used = slice_weights(np.array([1.0, 3.0, 0.0]), np.zeros(3))
+    assert used == "lesion-weighted"
+    np.testing.assert_allclose(weights, [0.25, 0.75, 0.0])
+    pooled = pool_slices(SLICES, np.array([1.0, 3.0, 0.0]), np.zeros(3))
+    np.testing.assert_allclose(pooled.probabilities, 0.25 * SLICES[0] + 0.75 * SLICES[1])
+
+
+def test_falls_back_to_pancreas_then_uniform():
+    pooled = pool_slices(SLICES, np.array([0.0, 0.2, 0.0]), np.array([0.0, 10.0, 30.0]))
+    assert pooled.method == "pancreas-weighted"
+    np.testing.assert_allclose(pooled.probabilities, 0.25 * SLICES[1] + 0.75 * SLICES[2])
+    pooled = pool_slices(SLICES, np.zeros(3), np.array([0.1, 0.1, 0.1]))
+    assert pooled.method == "uniform"
+    np.testing.assert_allclose(pooled.weights, [1 / 3] * 3)
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="pooling"):
+        slice_weights(np.ones(2), np.ones(2), "max")
+
+
+def test_entropy_and_spread():
+    assert normalized_entropy(np.array([1.0, 0.0, 0.0])) == pytest.approx(0.0, abs=1e-9)
+    assert normalized_entropy(np.array([1 / 3] * 3)) == pytest.approx(1.0)
+    p = np.array([0.5, 0.5, 0.0])
+    assert normalized_entropy(p) == pytest.approx(np.log(2) / np.log(3), rel=1e-6)
+    folds = np.array([[0.9, 0.1, 0.0], [0.5, 0.5, 0.0]])
+    assert fold_spread(folds) == pytest.approx(0.2)  # population std of (0.9, 0.5)
+    assert fold_spread(folds[:1]) == 0.0
+    assert is_uncertain(MAX_FOLD_SPREAD + 0.01, 0.0)
+    assert not is_uncertain(0.0, 0.1)
