@@ -11,6 +11,7 @@ _NNUNET_ROOT = Path(tempfile.mkdtemp(prefix="pmt-nnunet-"))
 for _name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
     os.environ[_name] = str(_NNUNET_ROOT / _name)
     (_NNUNET_ROOT / _name).mkdir(parents=True, exist_ok=True)
+os.environ["PANCREAS_MT_HOME"] = str(_NNUNET_ROOT / "pancreas-mt-home")  # model and ONNX caches
 os.environ.setdefault("nnUNet_n_proc_DA", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
 

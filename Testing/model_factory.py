@@ -110,7 +110,10 @@ def _write_model(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "plans.json").write_text(json.dumps(plans, indent=2))
     (folder / "dataset.json").write_text(json.dumps(dataset, indent=2))
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
     config = plans["configurations"]["2d"]["architecture"]
+    heads = PlansManager(plans).get_label_manager(dataset).num_segmentation_heads
     for fold in folds:
         torch.manual_seed(100 + fold)
         network = get_network_from_plans(
@@ -118,7 +121,7 @@ def _write_model(
             config["arch_kwargs"],
             config["_kw_requires_import"],
             1,
-            3,
+            heads,
             allow_init=True,
             deep_supervision=False,
         )
@@ -159,14 +162,25 @@ def multitask_plans(plans: dict, features: tuple[int, ...] | None = None) -> dic
 
 
 def make_tiny_multitask_model(
-    root: Path, dataset_id: int = 902, folds: tuple[int, ...] = (0, 1), plans: dict | None = None
+    root: Path,
+    dataset_id: int = 902,
+    folds: tuple[int, ...] = (0, 1),
+    plans: dict | None = None,
+    region_based: bool = False,
 ) -> Path:
-    """A small multi-task model folder (ResEnc plans from nnU-Net's ResEnc M planner, small features)."""
+    """A small multi-task model folder (ResEnc plans from nnU-Net's ResEnc M planner, small features).
+
+    ``region_based`` gives the paper's label definition: pancreas = [1, 2], lesion = 2, two sigmoid outputs.
+    """
     raw = make_dataset(Path(os.environ["nnUNet_raw"]), dataset_id)
     if plans is None:
         plans = multitask_plans(plan_dataset(dataset_id, "nnUNetPlannerResEncM"), features=(8, 16, 32, 64, 64, 64, 64))
     dataset = json.loads((raw / "dataset.json").read_text())
     dataset["orientation"] = "LPS"
+    if region_based:
+        dataset["labels"] = {"background": 0, "pancreas": [1, 2], "lesion": 2}
+        dataset["regions_class_order"] = [1, 2]
+        root = root / "regions"
     folder = root / f"nnUNetTrainerMultiTask__{plans['plans_name']}__2d"
     if folder.exists():
         shutil.rmtree(folder)

@@ -18,9 +18,12 @@ def nnunet_predictor(model_path, folds, mirroring=True):
     return predictor
 
 
-def test_segmentation_and_probabilities_match_nnunet(plain_model):
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_segmentation_and_probabilities_match_nnunet(plain_model, backend):
     image, _ = ct_volume((10, 70, 90), seed=7)
-    ours = Predictor(plain_model, PredictionOptions(device="cpu", save_probabilities=True)).predict(image)
+    options = PredictionOptions(device="cpu", save_probabilities=True, backend=backend)
+    ours = Predictor(plain_model, options).predict(image)
+    assert ours.result.provenance.device == f"cpu ({backend})"
 
     reference = nnunet_predictor(plain_model, (0, 1))
     array = sitk.GetArrayFromImage(image)[None].astype(np.float32)
@@ -39,13 +42,14 @@ def test_segmentation_and_probabilities_match_nnunet(plain_model):
     assert difference.max() <= 1e-2
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
 @pytest.mark.parametrize("shape", [(5, 90, 120), (4, 40, 60)], ids=["several-tiles-per-slice", "padded"])
-def test_batched_sliding_window_equals_nnunets_tile_by_tile_in_float32(plain_model, shape):
+def test_batched_sliding_window_equals_nnunets_tile_by_tile_in_float32(plain_model, shape, backend):
     """nnU-Net's slicers, gaussian, padding and mirroring, a tile at a time in float32, against the engine."""
     from acvl_utils.cropping_and_padding.padding import pad_nd_image
     from nnunetv2.inference.sliding_window_prediction import compute_gaussian
 
-    engine = Predictor(plain_model, PredictionOptions(device="cpu", folds=("0",), batch_size=7))
+    engine = Predictor(plain_model, PredictionOptions(device="cpu", folds=("0",), batch_size=7, backend=backend))
     reference = nnunet_predictor(plain_model, (0,))
     image, _ = ct_volume(shape, seed=3)  # patch is 56x72
     cm, pm = engine.model.configuration_manager, engine.model.plans_manager
@@ -68,6 +72,6 @@ def test_batched_sliding_window_equals_nnunets_tile_by_tile_in_float32(plain_mod
         expected = (expected / weight)[(slice(None), *revert[1:])]
         data = data[(slice(None), *revert[1:])]
         ours = torch.zeros_like(expected)
-        engine.network.load_state_dict(engine._weights["0"])
-        engine._predict_fold(data, ours, None, lambda: None, None)
+        engine.backend.select_fold("0")
+        engine._predict_fold(data, ours, None, lambda fraction: None, None)
     torch.testing.assert_close(ours, expected, atol=1e-4, rtol=1e-4)

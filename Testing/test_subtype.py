@@ -63,3 +63,18 @@ def test_entropy_and_spread():
     assert fold_spread(folds[:1]) == 0.0
     assert is_uncertain(MAX_FOLD_SPREAD + 0.01, 0.0)
     assert not is_uncertain(0.0, 0.1)
+
+
+def test_measurements_on_a_hand_made_lesion():
+    from PancreasMultiTaskLib.measurements import max_axial_diameter_mm, volume_ml
+
+    mask = np.zeros((3, 20, 20), bool)
+    mask[1, 2:5, 3:11] = True  # 3 x 8 voxels: corner to corner (2 x 0.5 mm, 7 x 0.8 mm)
+    mask[2, 15, 15] = mask[2, 18, 0] = True  # two separate specks: no diameter between them
+    spacing = (2.0, 0.5, 0.8)
+    assert volume_ml(mask, spacing) == pytest.approx(26 * 2.0 * 0.5 * 0.8 / 1000)
+    assert max_axial_diameter_mm(mask, spacing) == pytest.approx(np.hypot(2 * 0.5, 7 * 0.8))
+    # Along another axis as the axial one (a volume stored with S-I last).
+    assert max_axial_diameter_mm(np.moveaxis(mask, 0, 2), (0.5, 0.8, 2.0), axial_axis=2) == pytest.approx(
+        np.hypot(2 * 0.5, 7 * 0.8)
+    )

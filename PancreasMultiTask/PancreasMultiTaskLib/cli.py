@@ -121,6 +121,7 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
         save_probabilities=args.save_probabilities,
         checkpoint_name=f"checkpoint_{args.checkpoint}.pth",
         batch_size=args.batch_size,
+        backend=args.backend,
     )
     model_path = args.model or default_model()
     predictor = Predictor(model_path, options)
@@ -197,7 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--pooling", default="lesion-weighted", choices=("lesion-weighted", "uniform"))
     predict.add_argument("--save-probabilities", action="store_true", help="also write the lesion probability map")
     predict.add_argument("--progress", default="bar", choices=("bar", "json", "none"))
-    predict.add_argument("--batch-size", type=int, help="tiles per forward pass (default: from free memory)")
+    predict.add_argument("--batch-size", type=int, help="network samples per forward (default: from free memory)")
+    predict.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnxruntime"),
+        help="auto: ONNX Runtime on the CPU when installed, else PyTorch",
+    )
     predict.add_argument("--part-id", type=int, default=0, help="this shard's index (with --num-parts)")
     predict.add_argument("--num-parts", type=int, default=1, help="split the case list across this many runs")
 

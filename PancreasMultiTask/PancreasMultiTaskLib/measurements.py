@@ -30,14 +30,20 @@ def max_axial_diameter_mm(mask: np.ndarray, spacing_zyx: Sequence[float], axial_
     """Largest in-plane (axial) diameter of any connected lesion, between voxel centres, in mm.
 
     Each connected component is measured on its own: the span between two separate lesions is not
-    a diameter.
+    a diameter. Components are visited by decreasing bounding-box diagonal, which bounds their
+    diameter, so the search stops early even on noisy masks.
     """
-    in_plane = [s for i, s in enumerate(spacing_zyx) if i != axial_axis]
+    in_plane = np.asarray([s for i, s in enumerate(spacing_zyx) if i != axial_axis], dtype=np.float64)
     best = 0.0
-    for index in np.flatnonzero(np.moveaxis(mask, axial_axis, 0).reshape(mask.shape[axial_axis], -1).any(1)):
-        plane = np.take(mask, index, axis=axial_axis)
-        components, count = ndimage.label(plane)
-        for label in range(1, count + 1):
-            points = np.argwhere(components == label) * np.asarray(in_plane)
-            best = max(best, _max_feret_mm(points))
+    planes = np.moveaxis(mask, axial_axis, 0)
+    for index in np.flatnonzero(planes.reshape(planes.shape[0], -1).any(1)):
+        components, _ = ndimage.label(planes[index])
+        boxes = ndimage.find_objects(components)
+        diagonals = [float(np.hypot(*((np.array([b.stop - b.start for b in box]) - 1) * in_plane))) for box in boxes]
+        for label in np.argsort(diagonals)[::-1]:
+            if diagonals[label] <= best:
+                break
+            box = boxes[label]
+            points = np.argwhere(components[box] == label + 1) + [b.start for b in box]
+            best = max(best, _max_feret_mm(points * in_plane))
     return best

@@ -23,6 +23,7 @@ import SimpleITK as sitk
 import torch
 
 from . import __version__
+from .backends import BACKENDS, OnnxRuntimeBackend, TorchBackend, onnxruntime_available
 from .io import InputError, check_image
 from .measurements import max_axial_diameter_mm, volume_ml
 from .model_folder import ModelFolder, open_model_folder
@@ -66,12 +67,15 @@ class PredictionOptions:
     save_probabilities: bool = False
     checkpoint_name: str = "checkpoint_final.pth"
     num_threads: int | None = None
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLING_METHODS:
             raise ValueError(f"pooling must be one of {POOLING_METHODS}, got {self.pooling!r}")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.roi is not None and len(self.roi) != 6:
             raise ValueError(f"roi needs 6 numbers (x0 y0 z0 x1 y1 z1), got {len(self.roi)}")
 
@@ -125,6 +129,16 @@ def _label_channels(model: ModelFolder) -> tuple[int, int]:
     return -1, int(lesion_value)
 
 
+def output_labels(dataset_json: dict) -> dict[str, int]:
+    """Label value of each name in the written segmentation (regions map through ``regions_class_order``)."""
+    labels = dataset_json["labels"]
+    order = dataset_json.get("regions_class_order")
+    if order is None:
+        return {name: int(value) for name, value in labels.items()}
+    foreground = [name for name, value in labels.items() if value not in (0, [0])]
+    return {"background": 0, **{name: int(order[i]) for i, name in enumerate(foreground)}}
+
+
 class Predictor:
     """Runs a model folder on CT volumes; build once, call ``predict`` per case."""
 
@@ -137,38 +151,61 @@ class Predictor:
         cm = model.configuration_manager
         self.patch_size = tuple(int(p) for p in cm.patch_size)
         self.network = model.build_network().eval()
-        self._weights = {fold: model.load_weights(fold) for fold in model.folds}
         self.mirror_axes = model.mirror_axes if self.options.use_mirroring else None
+        self.backend = self._make_backend()
         self.batch_size = self.options.batch_size or self._choose_batch_size()
+
+    def _make_backend(self) -> TorchBackend | OnnxRuntimeBackend:
+        choice = self.options.backend
+        if choice == "auto":
+            choice = "onnxruntime" if self.device.type == "cpu" and onnxruntime_available() else "torch"
+        if choice == "onnxruntime":
+            if self.device.type != "cpu":
+                raise InputError(f"--backend onnxruntime runs on the CPU only, not on {self.device}")
+            if not onnxruntime_available():
+                raise InputError("--backend onnxruntime needs the packages onnxruntime and onnx (pip install them)")
+            return OnnxRuntimeBackend(self.model, self.network, self._threads())
+        weights = {fold: self.model.load_weights(fold) for fold in self.model.folds}
+        return TorchBackend(self.network, weights, self.device)
+
+    def _threads(self) -> int:
+        return self.options.num_threads or os.cpu_count() or 1
 
     # ----------------------------------------------------------------------------------------------
     def _choose_batch_size(self) -> int:
-        """Tiles per forward pass: what a quarter of the free memory holds, between 1 and 32."""
-        per_tile = int(self.network.compute_conv_feature_map_size(self.patch_size)) * 4 * 3
+        """Network samples per forward pass (tiles x mirrorings).
+
+        On a GPU: what a quarter of the free memory holds, up to 64. On a CPU, larger batches stop
+        paying off early (measured with Testing/benchmarks/bench_predictor.py): at most 4.
+        """
+        per_sample = int(self.network.compute_conv_feature_map_size(self.patch_size)) * 4 * 3
         if self.device.type == "cuda":
-            per_tile //= 2  # autocast halves activations
-        return int(np.clip(_available_memory_bytes(self.device) // 4 // max(per_tile, 1), 1, 32))
+            per_sample //= 2  # autocast halves activations
+        limit = 64 if self.device.type == "cuda" else 4
+        return int(np.clip(_available_memory_bytes(self.device) // 4 // max(per_sample, 1), 1, limit))
+
+    @property
+    def _mirrorings(self) -> list[tuple[int, ...]]:
+        """Flip axes of each test-time pass of a (batch, channel, y, x) tensor; ``()`` is the plain pass."""
+        if not self.mirror_axes:
+            return [()]
+        dims = [a + 2 for a in self.mirror_axes]
+        return [()] + [c for n in range(1, len(dims) + 1) for c in itertools.combinations(dims, n)]
 
     def _forward(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Segmentation logits and class logits of a tile batch, averaged over mirrorings."""
+        """Segmentation and class logits of a tile batch, averaged over mirrorings.
 
-        def run(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-            out = self.network(x)
-            seg, cls = out if isinstance(out, tuple) else (out, None)
-            return seg.float(), (cls.float() if cls is not None else None)
-
-        seg, cls = run(tiles)
-        if self.mirror_axes:
-            dims = [a + 2 for a in self.mirror_axes]
-            combos = [c for n in range(1, len(dims) + 1) for c in itertools.combinations(dims, n)]
-            for axes in combos:
-                s, c = run(torch.flip(tiles, axes))
-                seg += torch.flip(s, axes)
-                if cls is not None:
-                    cls += c
-            seg /= len(combos) + 1
-            if cls is not None:
-                cls /= len(combos) + 1
+        All mirrored copies go through the network in one batch; the segmentation is flipped back,
+        the class logits (one vector a tile) need no flip. nnU-Net drops the class logits of the
+        mirrored passes; here they count.
+        """
+        mirrorings = self._mirrorings
+        batch = torch.cat([torch.flip(tiles, axes) if axes else tiles for axes in mirrorings])
+        seg, cls = self.backend(batch)
+        seg = seg.unflatten(0, (len(mirrorings), len(tiles)))
+        seg = sum(torch.flip(seg[i], axes) if axes else seg[i] for i, axes in enumerate(mirrorings)) / len(mirrorings)
+        if cls is not None:
+            cls = cls.unflatten(0, (len(mirrorings), len(tiles))).mean(0)
         return seg, cls
 
     def _predict_fold(
@@ -176,7 +213,7 @@ class Predictor:
         data: torch.Tensor,
         logits_out: torch.Tensor,
         class_out: np.ndarray | None,
-        report: Callable[[], None],
+        report: Callable[[float], None],
         cancel: CancelToken | None,
     ) -> None:
         """Add one fold's sliding-window logits to ``logits_out`` and its per-slice class probabilities."""
@@ -192,7 +229,8 @@ class Predictor:
         coverage = torch.zeros((height, width), device=self.device)
         for y, x in origins:
             coverage[y : y + self.patch_size[0], x : x + self.patch_size[1]] += gaussian
-        slices_per_batch = max(1, self.batch_size // len(origins))
+        tiles_per_batch = max(1, self.batch_size // len(self._mirrorings))
+        slices_per_batch = max(1, tiles_per_batch // len(origins))
         crop = (slice(None), slice(None), *revert[-2:])
         autocast = torch.autocast("cuda") if self.device.type == "cuda" else _null_context()
 
@@ -210,9 +248,9 @@ class Predictor:
             )[:, None]
             seg_acc = torch.zeros((stop - start, logits_out.shape[0], height, width), device=self.device)
             probs = []
-            for b in range(0, len(tiles), self.batch_size):
+            for b in range(0, len(tiles), tiles_per_batch):
                 with autocast:
-                    seg, cls = self._forward(tiles[b : b + self.batch_size])
+                    seg, cls = self._forward(tiles[b : b + tiles_per_batch])
                 for i, tile_index in enumerate(range(b, b + len(seg))):
                     z, (y, x) = divmod(tile_index, len(origins))[0], origins[tile_index % len(origins)]
                     seg_acc[z, :, y : y + self.patch_size[0], x : x + self.patch_size[1]] += seg[i] * gaussian
@@ -224,7 +262,7 @@ class Predictor:
                 # A slice's subtype probabilities: the mean softmax over its tiles.
                 per_tile = torch.cat(probs).reshape(stop - start, len(origins), -1)
                 class_out[start:stop] = per_tile.mean(1).cpu().numpy()
-            report()
+            report(stop / n_slices)
 
     # ----------------------------------------------------------------------------------------------
     def predict(
@@ -244,7 +282,7 @@ class Predictor:
             log.warning("CUDA ran out of memory; continuing on the CPU (slower)")
             torch.cuda.empty_cache()
             self.device = torch.device("cpu")
-            self.network = self.network.to(self.device)
+            self.backend.to(self.device)
             self.batch_size = self.options.batch_size or self._choose_batch_size()
             return self._predict(image, case_id, input_path, progress, cancel)
 
@@ -269,7 +307,7 @@ class Predictor:
 
         report_stage("preprocess", 0.0)
         threads = torch.get_num_threads()
-        torch.set_num_threads(self.options.num_threads or os.cpu_count() or 1)
+        torch.set_num_threads(self._threads())
         try:
             array = sitk.GetArrayFromImage(oriented)[None].astype(np.float32)
             properties = {"spacing": list(oriented.GetSpacing())[::-1]}
@@ -285,18 +323,14 @@ class Predictor:
             logits = torch.zeros((n_classes, *data.shape[1:]), dtype=torch.float32)
             subtypes = model.subtypes
             fold_slice_probs = np.zeros((len(model.folds), n_slices, len(subtypes)), np.float32) if subtypes else None
-            self.network = self.network.to(self.device)
-            total = len(model.folds) * -(-n_slices // max(1, self.batch_size))
-            done = [0]
-
-            def report() -> None:
-                done[0] += 1
-                report_stage("predict", min(1.0, done[0] / max(total, 1)))
-
             clock = time.perf_counter()
             with torch.inference_mode():
                 for f, fold in enumerate(model.folds):
-                    self.network.load_state_dict(self._weights[fold])
+                    self.backend.select_fold(fold)
+
+                    def report(fraction: float, f: int = f) -> None:
+                        report_stage("predict", (f + fraction) / len(model.folds))
+
                     self._predict_fold(data, logits, fold_slice_probs[f] if subtypes else None, report, cancel)
             logits /= len(model.folds)
             timings["predict"] = time.perf_counter() - clock
@@ -346,7 +380,7 @@ class Predictor:
         result = CaseResult(
             case_id=case_id,
             input_path=str(input_path),
-            labels={k: (v[-1] if isinstance(v, list) else v) for k, v in model.dataset_json["labels"].items()},
+            labels=output_labels(model.dataset_json),
             measurements=measurements,
             provenance=self._provenance(),
             timings_s={k: round(v, 3) for k, v in timings.items()},
@@ -366,7 +400,7 @@ class Predictor:
             checkpoint=self.model.checkpoint_name,
             folds=list(self.model.folds),
             tta=bool(self.mirror_axes),
-            device=str(self.device),
+            device=f"{self.device} ({self.backend.name})",
             versions={
                 "PancreasMultiTaskLib": __version__,
                 "nnunetv2": version("nnunetv2"),

@@ -1,0 +1,122 @@
+"""Where the network runs: PyTorch (any device) or ONNX Runtime (CPU).
+
+Both take a batch of tiles and return ``(segmentation_logits, class_logits_or_None)`` as float32
+torch tensors, one fold at a time. ONNX Runtime's CPU kernels are faster than PyTorch's for these
+networks on the CPUs we measured (``Testing/benchmarks/bench_predictor.py``); each fold is exported
+once from the same PyTorch network and cached on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .io import atomic_path
+from .model_folder import ModelFolder
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+
+
+def onnxruntime_available() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    seg, cls = out if isinstance(out, tuple) else (out, None)
+    return seg.float(), (cls.float() if cls is not None else None)
+
+
+class TorchBackend:
+    """The PyTorch network; fold weights are swapped in with ``load_state_dict``, as nnU-Net does."""
+
+    name = "torch"
+
+    def __init__(self, network: nn.Module, weights: dict[str, dict], device: torch.device) -> None:
+        self.network, self.weights, self.device = network.eval(), weights, device
+
+    def to(self, device: torch.device) -> None:
+        self.device = device
+        self.network = self.network.to(device)
+
+    def select_fold(self, fold: str) -> None:
+        self.network = self.network.to(self.device)
+        self.network.load_state_dict(self.weights[fold])
+
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return _split(self.network(batch))
+
+
+def onnx_cache_dir() -> Path:
+    home = os.environ.get("PANCREAS_MT_HOME") or Path.home() / ".cache" / "pancreas-mt"
+    return Path(home) / "onnx"
+
+
+class OnnxRuntimeBackend:
+    """Each fold exported to ONNX (cached by checkpoint identity) and run by ONNX Runtime on the CPU.
+
+    One inference session is held at a time, so memory does not grow with the number of folds.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, model: ModelFolder, network: nn.Module, threads: int, cache_dir: Path | None = None) -> None:
+        import onnxruntime
+
+        self.model, self.network, self.threads = model, network.eval(), threads
+        self.cache_dir = cache_dir or onnx_cache_dir()
+        self.outputs = ["segmentation", "class_logits"] if model.is_multitask else ["segmentation"]
+        self.files = {fold: self._exported(fold) for fold in model.folds}
+        self._ort = onnxruntime
+        self.session = None
+
+    def _key(self, fold: str) -> str:
+        checkpoint = self.model.checkpoint_path(fold).resolve()
+        stat = checkpoint.stat()
+        identity = f"{checkpoint}|{stat.st_size}|{stat.st_mtime_ns}|{torch.__version__}|{self.model.configuration}"
+        return hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+    def _exported(self, fold: str) -> Path:
+        target = self.cache_dir / f"{self.model.name}-fold_{fold}-{self._key(fold)}.onnx"
+        if target.is_file():
+            return target
+        self.network.load_state_dict(self.model.load_weights(fold))
+        patch = tuple(int(p) for p in self.model.configuration_manager.patch_size)
+        example = torch.zeros((2, 1, *patch))
+        # The exporter's warnings say nothing a user can act on: tracing fixes the tile-size check to
+        # the exported patch size (as it should), instance norm always normalizes per sample (its
+        # "train=True" note), and the TorchScript exporter is the one that needs no onnxscript.
+        with atomic_path(target) as tmp, torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                self.network.cpu(),
+                (example,),
+                str(tmp),
+                dynamo=False,
+                input_names=["tiles"],
+                output_names=self.outputs,
+                dynamic_axes={name: {0: "batch"} for name in ["tiles", *self.outputs]},
+                opset_version=17,
+            )
+        return target
+
+    def to(self, device: torch.device) -> None:
+        if device.type != "cpu":
+            raise ValueError("the onnxruntime backend runs on the CPU only")
+
+    def select_fold(self, fold: str) -> None:
+        options = self._ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        self.session = None
+        self.session = self._ort.InferenceSession(str(self.files[fold]), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        outputs = self.session.run(None, {"tiles": batch.contiguous().numpy()})
+        seg = torch.from_numpy(outputs[0])
+        return seg, torch.from_numpy(outputs[1]) if len(outputs) > 1 else None

@@ -1,0 +1,209 @@
+"""Benchmark: the engine against nnU-Net's ``nnUNetPredictor`` on the same model folder and volume.
+
+Workload (defaults): the paper's ResEnc M 2D plans (patch 128x192, 6 stages 32..512, blocks
+1,3,4,6,6,6) with random weights, a 64x119x178 CT-like volume (the paper's median ROI), mirroring
+TTA on. Each predictor runs in its own child process (so peak memory is its own), the engine's
+argmax is compared with nnU-Net's, and the floor is the network's FLOPs divided by this machine's
+float32 matrix-multiply rate measured in the same run. The last line is the speed ratio.
+
+    python Testing/benchmarks/bench_predictor.py [--folds 1] [--no-tta] [--shape 64 119 178] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+RESENC_M_2D = {
+    "n_stages": 6,
+    "features_per_stage": [32, 64, 128, 256, 512, 512],
+    "conv_op": "torch.nn.modules.conv.Conv2d",
+    "kernel_sizes": [[3, 3]] * 6,
+    "strides": [[1, 1], [2, 2], [2, 2], [2, 2], [2, 2], [2, 2]],
+    "n_blocks_per_stage": [1, 3, 4, 6, 6, 6],
+    "n_conv_per_stage_decoder": [1, 1, 1, 1, 1],
+    "conv_bias": True,
+    "norm_op": "torch.nn.modules.instancenorm.InstanceNorm2d",
+    "norm_op_kwargs": {"eps": 1e-05, "affine": True},
+    "dropout_op": None,
+    "dropout_op_kwargs": None,
+    "nonlin": "torch.nn.LeakyReLU",
+    "nonlin_kwargs": {"inplace": True},
+}
+
+
+def build_model(root: Path, folds: int) -> Path:
+    """nnU-Net-planned ResEnc plans for a small dataset, with the 2D configuration set to the paper's."""
+    from model_factory import _write_model, make_dataset, plan_dataset
+
+    make_dataset(Path(os.environ["nnUNet_raw"]), 990, cases=2, name="Bench")
+    plans = plan_dataset(990, "nnUNetPlannerResEncM")
+    config = plans["configurations"]["2d"]
+    config["patch_size"] = [128, 192]
+    config["spacing"] = [0.73, 0.73]
+    config["architecture"]["network_class_name"] = (
+        "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet"
+    )
+    config["architecture"]["arch_kwargs"] = dict(RESENC_M_2D)
+    dataset = {
+        "channel_names": {"0": "CT"},
+        "labels": {"background": 0, "pancreas": 1, "lesion": 2},
+        "numTraining": 2,
+        "file_ending": ".nii.gz",
+    }
+    folder = root / f"nnUNetTrainer__{plans['plans_name']}__2d"
+    return _write_model(folder, plans, dataset, tuple(range(folds)), "nnUNetTrainer", init_scale=1.0)
+
+
+def rss_mb(field: str = "VmHWM") -> float:
+    """Peak (``VmHWM``) or current (``VmRSS``) resident memory of this process, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> None:
+    """Start peak tracking afresh (Linux: writing 5 to clear_refs resets VmHWM), so imports do not count."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def worker(kind: str, model: Path, image_path: Path, out: Path, tta: bool, threads: int | None) -> None:
+    import numpy as np
+    import SimpleITK as sitk
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    image = sitk.ReadImage(str(image_path))
+    folds = tuple(p.name.split("_")[1] for p in sorted(model.glob("fold_*")))
+    reset_peak_rss()
+    before = rss_mb("VmRSS")
+    start = time.perf_counter()
+    if kind == "nnunet":
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        predictor = nnUNetPredictor(device=torch.device("cpu"), use_mirroring=tta, allow_tqdm=False)
+        predictor.initialize_from_trained_model_folder(str(model), tuple(int(f) for f in folds))
+        ready = time.perf_counter()
+        seg = predictor.predict_single_npy_array(
+            sitk.GetArrayFromImage(image)[None].astype(np.float32), {"spacing": list(image.GetSpacing())[::-1]}
+        )
+    else:
+        from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+
+        predictor = Predictor(model, PredictionOptions(device="cpu", use_mirroring=tta, num_threads=threads))
+        ready = time.perf_counter()
+        seg = sitk.GetArrayFromImage(predictor.predict(image).segmentation)
+    done = time.perf_counter()
+    np.save(out / f"{kind}.npy", seg)
+    report = {"load_s": ready - start, "predict_s": done - ready, "peak_mb": rss_mb() - before, "before_mb": before}
+    (out / f"{kind}.json").write_text(json.dumps(report))
+
+
+def matmul_gflops(threads: int | None) -> float:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048**3 / best / 1e9
+
+
+def tile_gflop(model: Path) -> float:
+    import torch
+    from PancreasMultiTaskLib.model_folder import open_model_folder
+    from torch.utils.flop_counter import FlopCounterMode
+
+    network = open_model_folder(model, folds=["0"]).load_network("0")
+    patch = tuple(open_model_folder(model, folds=["0"]).configuration_manager.patch_size)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        network(torch.randn(1, 1, *patch))
+    return counter.get_total_flops() / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=1)
+    parser.add_argument("--no-tta", action="store_true")
+    parser.add_argument("--shape", type=int, nargs=3, default=(64, 119, 178), metavar=("Z", "Y", "X"))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's)")
+    parser.add_argument("--worker", nargs=4, metavar=("KIND", "MODEL", "IMAGE", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind, model, image, out = args.worker
+        worker(kind, Path(model), Path(image), Path(out), not args.no_tta, args.threads)
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="pmt-bench-"))
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        os.environ[name] = str(work / name)
+        (work / name).mkdir()
+    import SimpleITK as sitk
+    from model_factory import ct_volume
+
+    model = build_model(work / "model", args.folds)
+    image, _ = ct_volume(tuple(args.shape), spacing_xyz=(0.73, 0.73, 2.0), seed=1)
+    image_path = work / "case_0000.nii.gz"
+    sitk.WriteImage(image, str(image_path))
+
+    reports = {}
+    for kind in ("nnunet", "engine"):
+        command = [sys.executable, __file__, "--worker", kind, str(model), str(image_path), str(work)]
+        command += ["--no-tta"] if args.no_tta else []
+        command += ["--threads", str(args.threads)] if args.threads else []
+        subprocess.run(command, check=True, env=os.environ.copy())
+        reports[kind] = json.loads((work / f"{kind}.json").read_text())
+
+    import numpy as np
+    import torch
+
+    agreement = float((np.load(work / "nnunet.npy") == np.load(work / "engine.npy")).mean())
+    gflop = tile_gflop(model)
+    rate = matmul_gflops(args.threads)
+    z, y, x = args.shape
+    passes = (1 if args.no_tta else 4) * args.folds
+    # Tiles per slice after resampling to the plans' spacing (0.73 mm here, so unchanged) and padding.
+    from nnunetv2.inference.sliding_window_prediction import compute_steps_for_sliding_window
+
+    steps = compute_steps_for_sliding_window((max(y, 128), max(x, 192)), (128, 192), 0.5)
+    tiles = z * len(steps[0]) * len(steps[1]) * passes
+    floor_s = tiles * gflop / rate
+    print(
+        f"machine: {os.cpu_count()} cores, torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}"
+    )
+    print(f"workload: ResEnc M 2D patch 128x192, volume {z}x{y}x{x}, folds {args.folds}, TTA {not args.no_tta}")
+    print(f"network: {gflop:.1f} GFLOP per tile, {tiles} tile passes; matmul rate {rate:.0f} GFLOP/s")
+    for kind, r in reports.items():
+        print(
+            f"{kind:>7}: predict {r['predict_s']:.1f} s ({tiles * gflop / r['predict_s']:.0f} GFLOP/s, "
+            f"{r['predict_s'] / floor_s:.2f}x the floor of {floor_s:.1f} s), load {r['load_s']:.1f} s, "
+            f"peak RSS {r['peak_mb']:.0f} MB above the {r['before_mb']:.0f} MB after imports"
+        )
+    print(f"argmax agreement: {agreement * 100:.3f}% of voxels")
+    memory = reports["engine"]["peak_mb"] / reports["nnunet"]["peak_mb"]
+    speed = reports["nnunet"]["predict_s"] / reports["engine"]["predict_s"]
+    print(f"memory ratio (engine / nnU-Net peak RSS above imports): {memory:.2f}")
+    print(f"speed ratio (nnU-Net time / engine time): {speed:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Predictor behaviour beyond geometry: region-based labels, pooling choice, cancel, progress."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from model_factory import ct_volume, make_tiny_multitask_model
+from PancreasMultiTaskLib.model_folder import open_model_folder
+from PancreasMultiTaskLib.predictor import PredictionCancelled, PredictionOptions, Predictor
+
+
+def test_region_based_model_as_in_the_paper(multitask_model, tmp_path):
+    folder = make_tiny_multitask_model(tmp_path, dataset_id=902, folds=(0,), region_based=True)
+    model = open_model_folder(folder)
+    assert model.label_manager.has_regions and model.label_manager.num_segmentation_heads == 2
+    image, _ = ct_volume(seed=4)
+    prediction = Predictor(model, PredictionOptions(device="cpu", use_mirroring=False)).predict(image)
+    seg = sitk.GetArrayFromImage(prediction.segmentation)
+    assert set(np.unique(seg)) <= {0, 1, 2}
+    assert prediction.result.labels == {"background": 0, "pancreas": 1, "lesion": 2}
+    assert len(prediction.result.subtype.slices) == image.GetDepth()
+
+
+def test_pooling_choice_and_per_slice_record(multitask_model):
+    image, _ = ct_volume(seed=6)
+    results = {
+        method: Predictor(
+            multitask_model, PredictionOptions(device="cpu", folds=("0", "1"), use_mirroring=False, pooling=method)
+        )
+        .predict(image)
+        .result.subtype
+        for method in ("uniform", "lesion-weighted")
+    }
+    uniform, weighted = results["uniform"], results["lesion-weighted"]
+    assert uniform.pooling_used == "uniform"
+    assert weighted.pooling_used in ("lesion-weighted", "pancreas-weighted", "uniform")
+    probabilities = np.array([s.probabilities for s in uniform.slices])
+    np.testing.assert_allclose(list(uniform.probabilities.values()), probabilities.mean(0), atol=1e-6)
+    weights = np.array([s.weight for s in weighted.slices])
+    np.testing.assert_allclose(list(weighted.probabilities.values()), weights @ probabilities, atol=1e-6)
+    folds = np.array([list(p.values()) for p in weighted.fold_probabilities.values()])
+    assert folds.shape == (2, 3)
+    assert weighted.uncertainty.fold_spread == pytest.approx(folds.std(0).max())
+
+
+def test_cancel_stops_between_batches_and_progress_is_monotonic(multitask_model):
+    image, _ = ct_volume((12, 56, 72), seed=8)
+    cancel = threading.Event()
+    seen: list[tuple[str, float]] = []
+
+    def progress(stage: str, fraction: float) -> None:
+        seen.append((stage, fraction))
+        if stage == "predict" and fraction >= 0.5:
+            cancel.set()
+
+    predictor = Predictor(multitask_model, PredictionOptions(device="cpu", use_mirroring=False, batch_size=2))
+    with pytest.raises(PredictionCancelled):
+        predictor.predict(image, progress=progress, cancel=cancel)
+    fractions = [f for stage, f in seen if stage == "predict"]
+    assert fractions == sorted(fractions) and 0.5 <= fractions[-1] < 1.0
