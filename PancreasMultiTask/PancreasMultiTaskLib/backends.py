@@ -68,10 +68,11 @@ class OnnxRuntimeBackend:
     def __init__(self, model: ModelFolder, network: nn.Module, threads: int, cache_dir: Path | None = None) -> None:
         import onnxruntime
 
-        self.model, self.network, self.threads = model, network.eval(), threads
+        self.model, self.threads = model, threads
         self.cache_dir = cache_dir or onnx_cache_dir()
         self.outputs = ["segmentation", "class_logits"] if model.is_multitask else ["segmentation"]
-        self.files = {fold: self._exported(fold) for fold in model.folds}
+        # The PyTorch network is only needed to export; it is not kept.
+        self.files = {fold: self._exported(fold, network) for fold in model.folds}
         self._ort = onnxruntime
         self.session = None
 
@@ -81,11 +82,11 @@ class OnnxRuntimeBackend:
         identity = f"{checkpoint}|{stat.st_size}|{stat.st_mtime_ns}|{torch.__version__}|{self.model.configuration}"
         return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
-    def _exported(self, fold: str) -> Path:
+    def _exported(self, fold: str, network: nn.Module) -> Path:
         target = self.cache_dir / f"{self.model.name}-fold_{fold}-{self._key(fold)}.onnx"
         if target.is_file():
             return target
-        self.network.load_state_dict(self.model.load_weights(fold))
+        network.load_state_dict(self.model.load_weights(fold))
         patch = tuple(int(p) for p in self.model.configuration_manager.patch_size)
         example = torch.zeros((2, 1, *patch))
         # The exporter's warnings say nothing a user can act on: tracing fixes the tile-size check to
@@ -94,7 +95,7 @@ class OnnxRuntimeBackend:
         with atomic_path(target) as tmp, torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                self.network.cpu(),
+                network.cpu().eval(),
                 (example,),
                 str(tmp),
                 dynamo=False,

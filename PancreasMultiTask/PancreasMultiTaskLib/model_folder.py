@@ -11,7 +11,7 @@ import json
 import pickle
 import pydoc
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,6 @@ class ModelFolder:
     checkpoint_name: str = "checkpoint_final.pth"
     trainer_name: str = ""
     mirror_axes: tuple[int, ...] | None = (0, 1)
-    _first_checkpoint: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -151,8 +150,6 @@ class ModelFolder:
 
     def load_weights(self, fold: str) -> dict[str, torch.Tensor]:
         """The network state dict of one fold (validated against the network at open time)."""
-        if fold == self.folds[0] and self._first_checkpoint is not None:
-            return self._first_checkpoint["network_weights"]
         return load_checkpoint(self.checkpoint_path(fold))["network_weights"]
 
     def build_network(self) -> nn.Module:
@@ -199,9 +196,9 @@ class ModelFolder:
         self.load_into(network, fold)
         return network.eval()
 
-    def load_into(self, network: nn.Module, fold: str) -> None:
+    def load_into(self, network: nn.Module, fold: str, weights: dict[str, torch.Tensor] | None = None) -> None:
         try:
-            network.load_state_dict(self.load_weights(fold))
+            network.load_state_dict(weights if weights is not None else self.load_weights(fold))
         except RuntimeError as error:
             lines = [line.strip() for line in str(error).splitlines()[1:4]]
             raise ModelFolderError(
@@ -268,7 +265,6 @@ def open_model_folder(
         mirror_axes=tuple(first["inference_allowed_mirroring_axes"])
         if first.get("inference_allowed_mirroring_axes") is not None
         else None,
-        _first_checkpoint=first,
     )
     patch_size = model.configuration_manager.patch_size
     if len(patch_size) != 2:
@@ -282,5 +278,6 @@ def open_model_folder(
             f"{path / 'dataset.json'}: channel_names lists {channels} input channels; this engine feeds one CT volume"
         )
     # Build once and load the first fold, so an unusable model fails here and not mid-prediction.
-    model.load_network(wanted[0])
+    network = model.build_network()
+    model.load_into(network, wanted[0], first["network_weights"])
     return model

@@ -150,12 +150,13 @@ class Predictor:
         self.device = resolve_device(self.options.device)
         cm = model.configuration_manager
         self.patch_size = tuple(int(p) for p in cm.patch_size)
-        self.network = model.build_network().eval()
+        network = model.build_network().eval()
+        self._activations_per_sample = int(network.compute_conv_feature_map_size(self.patch_size))
         self.mirror_axes = model.mirror_axes if self.options.use_mirroring else None
-        self.backend = self._make_backend()
+        self.backend = self._make_backend(network)
         self.batch_size = self.options.batch_size or self._choose_batch_size()
 
-    def _make_backend(self) -> TorchBackend | OnnxRuntimeBackend:
+    def _make_backend(self, network: torch.nn.Module) -> TorchBackend | OnnxRuntimeBackend:
         choice = self.options.backend
         if choice == "auto":
             choice = "onnxruntime" if self.device.type == "cpu" and onnxruntime_available() else "torch"
@@ -164,9 +165,9 @@ class Predictor:
                 raise InputError(f"--backend onnxruntime runs on the CPU only, not on {self.device}")
             if not onnxruntime_available():
                 raise InputError("--backend onnxruntime needs the packages onnxruntime and onnx (pip install them)")
-            return OnnxRuntimeBackend(self.model, self.network, self._threads())
+            return OnnxRuntimeBackend(self.model, network, self._threads())
         weights = {fold: self.model.load_weights(fold) for fold in self.model.folds}
-        return TorchBackend(self.network, weights, self.device)
+        return TorchBackend(network, weights, self.device)
 
     def _threads(self) -> int:
         return self.options.num_threads or os.cpu_count() or 1
@@ -178,7 +179,7 @@ class Predictor:
         On a GPU: what a quarter of the free memory holds, up to 64. On a CPU, larger batches stop
         paying off early (measured with Testing/benchmarks/bench_predictor.py): at most 4.
         """
-        per_sample = int(self.network.compute_conv_feature_map_size(self.patch_size)) * 4 * 3
+        per_sample = self._activations_per_sample * 4 * 3
         if self.device.type == "cuda":
             per_sample //= 2  # autocast halves activations
         limit = 64 if self.device.type == "cuda" else 4
