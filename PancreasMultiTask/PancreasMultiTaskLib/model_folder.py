@@ -196,9 +196,11 @@ class ModelFolder:
         self.load_into(network, fold)
         return network.eval()
 
-    def load_into(self, network: nn.Module, fold: str, weights: dict[str, torch.Tensor] | None = None) -> None:
+    def load_into(
+        self, network: nn.Module, fold: str, weights: dict[str, torch.Tensor] | None = None, assign: bool = False
+    ) -> None:
         try:
-            network.load_state_dict(weights if weights is not None else self.load_weights(fold))
+            network.load_state_dict(weights if weights is not None else self.load_weights(fold), assign=assign)
         except RuntimeError as error:
             lines = [line.strip() for line in str(error).splitlines()[1:4]]
             raise ModelFolderError(
@@ -277,7 +279,9 @@ def open_model_folder(
         raise ModelFolderError(
             f"{path / 'dataset.json'}: channel_names lists {channels} input channels; this engine feeds one CT volume"
         )
-    # Build once and load the first fold, so an unusable model fails here and not mid-prediction.
-    network = model.build_network()
-    model.load_into(network, wanted[0], first["network_weights"])
+    # Check that the first fold's weights fit the network, so an unusable model fails here and not
+    # mid-prediction. The network is built without memory (meta device) and takes the loaded tensors.
+    with torch.device("meta"):
+        network = model.build_network()
+    model.load_into(network, wanted[0], first["network_weights"], assign=True)
     return model

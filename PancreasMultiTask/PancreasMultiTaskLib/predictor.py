@@ -150,13 +150,13 @@ class Predictor:
         self.device = resolve_device(self.options.device)
         cm = model.configuration_manager
         self.patch_size = tuple(int(p) for p in cm.patch_size)
-        network = model.build_network().eval()
-        self._activations_per_sample = int(network.compute_conv_feature_map_size(self.patch_size))
+        with torch.device("meta"):  # sizes only: no memory for weights
+            self._activations_per_sample = int(model.build_network().compute_conv_feature_map_size(self.patch_size))
         self.mirror_axes = model.mirror_axes if self.options.use_mirroring else None
-        self.backend = self._make_backend(network)
+        self.backend = self._make_backend()
         self.batch_size = self.options.batch_size or self._choose_batch_size()
 
-    def _make_backend(self, network: torch.nn.Module) -> TorchBackend | OnnxRuntimeBackend:
+    def _make_backend(self) -> TorchBackend | OnnxRuntimeBackend:
         choice = self.options.backend
         if choice == "auto":
             choice = "onnxruntime" if self.device.type == "cpu" and onnxruntime_available() else "torch"
@@ -165,9 +165,9 @@ class Predictor:
                 raise InputError(f"--backend onnxruntime runs on the CPU only, not on {self.device}")
             if not onnxruntime_available():
                 raise InputError("--backend onnxruntime needs the packages onnxruntime and onnx (pip install them)")
-            return OnnxRuntimeBackend(self.model, network, self._threads())
+            return OnnxRuntimeBackend(self.model, lambda: self.model.build_network().eval(), self._threads())
         weights = {fold: self.model.load_weights(fold) for fold in self.model.folds}
-        return TorchBackend(network, weights, self.device)
+        return TorchBackend(self.model.build_network().eval(), weights, self.device)
 
     def _threads(self) -> int:
         return self.options.num_threads or os.cpu_count() or 1
