@@ -10,10 +10,12 @@ from .io import InputError
 
 
 def resources_dir() -> Path:
-    """``$PANCREAS_MT_RESOURCES``, else ``Resources/`` beside the ``PancreasMultiTask`` folder."""
+    """``$PANCREAS_MT_RESOURCES``, else the repository's ``Resources/``, else the installed module's."""
     if os.environ.get("PANCREAS_MT_RESOURCES"):
         return Path(os.environ["PANCREAS_MT_RESOURCES"])
-    return Path(__file__).resolve().parents[2] / "Resources"
+    here = Path(__file__).resolve()
+    candidates = [here.parents[2] / "Resources", here.parents[1] / "Resources"]
+    return next((c for c in candidates if (c / "DemoModel").is_dir()), candidates[0])
 
 
 def models_home() -> Path:

@@ -1,0 +1,223 @@
+"""Batch prediction without the GUI.
+
+In Slicer::
+
+    Slicer --no-main-window --python-script batch_predict.py -- --input CT1.nrrd CT2.nii.gz dicom_folder/ \\
+        --output results/ [--model MODEL] [--device cpu] [--save-scene]
+
+or with any Python that has the engine installed (``python batch_predict.py --input ... --output ...``).
+Per case it writes ``<output>/<case>/result.json``, ``segmentation.nii.gz`` (labels 0/1/2) and, where the
+MRML libraries are importable (Slicer, or slicer-core), ``segmentation.seg.nrrd`` with named segments and
+standard terminology; ``--save-scene`` adds ``scene.mrb``. ``summary.csv`` lists every case. The exit
+code is non-zero when any case failed; the other cases are still done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+MODULE_DIR = Path(__file__).resolve().parent
+if str(MODULE_DIR) not in sys.path:
+    sys.path.insert(0, str(MODULE_DIR))
+
+from PancreasMultiTaskLib.result import CaseResult  # noqa: E402
+from PancreasMultiTaskLib.runner import (  # noqa: E402
+    CLI_MODULE,
+    DEVICES,
+    POOLINGS,
+    PredictionProcess,
+    PredictOptions,
+    child_environment,
+    predict_command,
+)
+
+SUMMARY_COLUMNS = [
+    "case_id",
+    "status",
+    "predicted_subtype",
+    "probability",
+    "uncertain",
+    "pancreas_volume_ml",
+    "lesion_volume_ml",
+    "lesion_max_axial_diameter_mm",
+    "message",
+]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    parser = argparse.ArgumentParser(prog="batch_predict.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", "-i", nargs="+", required=True, help="image files, DICOM folders or folders")
+    parser.add_argument("--output", "-o", required=True, help="output folder")
+    parser.add_argument("--model", "-m", help="model folder (default: the CLI's default model)")
+    parser.add_argument("--folds", nargs="+")
+    parser.add_argument("--no-tta", action="store_true")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--pooling", choices=POOLINGS)
+    parser.add_argument("--save-probabilities", action="store_true")
+    parser.add_argument("--save-scene", action="store_true", help="also write <case>/scene.mrb (needs MRML)")
+    parser.add_argument("--cli-module", default=CLI_MODULE, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def python_executable() -> str:
+    """``PythonSlicer`` inside Slicer, this interpreter elsewhere."""
+    found = shutil.which("PythonSlicer") if _in_slicer() else None
+    return found or sys.executable
+
+
+def _in_slicer() -> bool:
+    try:
+        import slicer
+
+        return getattr(slicer, "app", None) is not None
+    except ImportError:
+        return False
+
+
+def _mrml_available() -> bool:
+    try:
+        import slicer
+
+        return hasattr(slicer, "vtkMRMLScene")
+    except ImportError:
+        return False
+
+
+def write_seg_nrrd(result: CaseResult, result_dir: Path, save_scene: bool) -> list[Path]:
+    """Load the case into a fresh MRML scene; write ``segmentation.seg.nrrd`` (and ``scene.mrb``)."""
+    import slicer
+    from PancreasMultiTaskLib import scene as pmt_scene
+
+    scene = slicer.vtkMRMLScene()
+    slicer.vtkMRMLSubjectHierarchyNode.ResolveSubjectHierarchy(scene)
+    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", result.case_id)
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(result.input_path))
+    if not Path(result.input_path).is_file() or not storage.ReadData(volume):
+        raise ValueError(f"{result.input_path}: cannot be read back to build the .seg.nrrd (DICOM folder?)")
+    volume.SetAndObserveStorageNodeID(storage.GetID())
+    volume.CreateDefaultDisplayNodes()
+    nodes = pmt_scene.load_result_into_scene(scene, volume, result, result_dir)
+    segmentation = scene.GetNodeByID(nodes.segmentation_id)
+    seg_path = result_dir / "segmentation.seg.nrrd"
+    seg_storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    seg_storage.SetFileName(str(seg_path))
+    if not seg_storage.WriteData(segmentation):
+        raise RuntimeError(f"{seg_path}: writing the segmentation failed")
+    written = [seg_path]
+    if save_scene:
+        written.append(pmt_scene.save_scene_bundle(scene, result_dir / "scene.mrb"))
+    return written
+
+
+def summary_row(case: str, result: CaseResult | None, message: str = "") -> dict[str, Any]:
+    row: dict[str, Any] = {key: "" for key in SUMMARY_COLUMNS}
+    row.update(case_id=case, status="ok" if result is not None and not message else "failed", message=message)
+    if result is not None:
+        m = result.measurements
+        row.update(
+            pancreas_volume_ml=f"{m.pancreas_volume_ml:.3f}",
+            lesion_volume_ml=f"{m.lesion_volume_ml:.3f}",
+            lesion_max_axial_diameter_mm=f"{m.lesion_max_axial_diameter_mm:.2f}",
+        )
+        if result.subtype is not None:
+            row.update(
+                predicted_subtype=result.subtype.predicted,
+                probability=f"{result.subtype.probability:.4f}",
+                uncertain=str(result.subtype.uncertainty.uncertain).lower(),
+            )
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    output = Path(args.output)
+    options = PredictOptions(
+        model=args.model,
+        folds=args.folds,
+        tta=not args.no_tta,
+        device=args.device,
+        pooling=args.pooling,
+        save_probabilities=args.save_probabilities,
+    )
+    command = predict_command(args.input, output, options, python=python_executable(), module=args.cli_module)
+
+    def on_event(event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "progress":
+            print(
+                f"[{event.get('case')}] {event.get('stage')} {100 * float(event.get('fraction', 0)):.0f}%", flush=True
+            )
+        elif kind == "case_done":
+            print(f"[{event.get('case')}] done: {event.get('result')}", flush=True)
+        elif kind == "error":
+            print(f"[{event.get('case')}] FAILED: {event.get('message')}", file=sys.stderr, flush=True)
+
+    extra = {}
+    if "PANCREAS_MT_RESOURCES" not in os.environ and (MODULE_DIR / "Resources" / "DemoModel").is_dir():
+        # Installed extension: the demo model (the CLI's default) sits in the module's own Resources.
+        extra["PANCREAS_MT_RESOURCES"] = str(MODULE_DIR / "Resources")
+    process = PredictionProcess(
+        command, on_event=on_event, on_log=lambda line: print(line, file=sys.stderr), env=child_environment(extra)
+    )
+    try:
+        process.start()
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    outcome = process.wait()
+
+    rows = []
+    failures = dict(outcome.errors)
+    mrml = _mrml_available()
+    for case, result_path in sorted(outcome.results.items()):
+        try:
+            result = CaseResult.read_json(result_path)
+        except ValueError as error:
+            failures[case] = str(error)
+            continue
+        message = ""
+        if mrml:
+            try:
+                write_seg_nrrd(result, Path(result_path).parent, args.save_scene)
+            except Exception as error:
+                message = f"segmentation.seg.nrrd not written: {error}"
+                print(f"[{case}] {message}", file=sys.stderr)
+        rows.append(summary_row(case, result, message))
+    rows += [summary_row(case, None, message) for case, message in sorted(failures.items())]
+    if not (output / "summary.csv").exists() and rows:
+        output.mkdir(parents=True, exist_ok=True)
+        with open(output / "summary.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    done = len(outcome.results)
+    print(f"{done} case(s) done, {len(failures)} failed; results in {output}", flush=True)
+    if outcome.ok and not failures:
+        return 0
+    reason = outcome.reason() or "; ".join(f"{c}: {m}" for c, m in failures.items())
+    print(f"error: {reason}", file=sys.stderr)
+    return 1
+
+
+def _exit(code: int) -> None:
+    """Leave Slicer (when run with --python-script) or Python with ``code``."""
+    if _in_slicer():
+        import slicer
+
+        slicer.util.exit(code)
+    else:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    _exit(main())

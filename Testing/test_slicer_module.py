@@ -1,0 +1,600 @@
+"""The Slicer module (``PancreasMultiTask.py``) under slicer-core: logic, parameter node and self-test methods.
+
+The MRML side is real (``vtkMRMLScene``). Only Qt and Slicer's application classes are stood in for
+(``Testing/slicer_stubs.py``). The prediction engine is either a stand-in CLI that writes real results
+(``fake_cli`` below: exercises process start, JSON progress, cancel, result loading) or, when present,
+the real ``pancreas-mt`` CLI with the bundled demo model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+slicer = pytest.importorskip("slicer")
+
+import slicer_stubs  # noqa: E402
+from model_factory import ct_volume  # noqa: E402
+from PancreasMultiTaskLib import scene as pmt_scene  # noqa: E402
+from test_scene import oblique_direction  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+MODULE_DIR = REPO / "PancreasMultiTask"
+
+FAKE_CLI = textwrap.dedent(
+    '''
+    """Stand-in for ``pancreas-mt predict``: same arguments, JSON events and output files."""
+    import argparse, json, os, sys, time
+    from pathlib import Path
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    from PancreasMultiTaskLib.io import InputError, read_image, case_id_from_path
+    from PancreasMultiTaskLib.result import (CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult,
+                                             Uncertainty)
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command")
+    parser.add_argument("-i", nargs="+", required=True)
+    parser.add_argument("-o", required=True)
+    parser.add_argument("-m")
+    parser.add_argument("--folds", nargs="+")
+    parser.add_argument("--no-tta", action="store_true")
+    parser.add_argument("--device")
+    parser.add_argument("--roi", nargs=6, type=float)
+    parser.add_argument("--pooling")
+    parser.add_argument("--save-probabilities", action="store_true")
+    parser.add_argument("--progress")
+    args = parser.parse_args()
+
+    def emit(**event):
+        print(json.dumps(event), flush=True)
+
+    Path(args.o).mkdir(parents=True, exist_ok=True)
+    (Path(args.o) / "args.json").write_text(json.dumps(sys.argv[1:]))
+    emit(event="start", cases=len(args.i))
+    ok = failed = 0
+    for path in args.i:
+        case = case_id_from_path(path)
+        try:
+            image = read_image(path)
+        except InputError as error:
+            emit(event="error", case=case, message=str(error))
+            failed += 1
+            continue
+        emit(event="progress", case=case, stage="preprocessing", fraction=0.2)
+        time.sleep(float(os.environ.get("FAKE_CLI_SLEEP", "0")))
+        emit(event="progress", case=case, stage="predicting", fraction=0.8)
+        if os.environ.get("FAKE_CLI_LABELS"):
+            labels = sitk.ReadImage(os.environ["FAKE_CLI_LABELS"])
+        else:
+            hu = sitk.GetArrayFromImage(image)
+            labels = sitk.GetImageFromArray(((hu > 0) * 1 + ((hu > -60) & (hu < -20)) * 2).astype(np.uint8))
+        labels.CopyInformation(image)
+        out = Path(args.o) / case
+        out.mkdir(parents=True, exist_ok=True)
+        sitk.WriteImage(labels, str(out / "segmentation.nii.gz"))
+        names = ["solid", "rim-enhancing", "cystic"]
+        probabilities = {"solid": 0.7, "rim-enhancing": 0.2, "cystic": 0.1}
+        result = CaseResult(
+            case_id=case,
+            input_path=str(path),
+            labels={"background": 0, "pancreas": 1, "lesion": 2},
+            measurements=Measurements(10.0, 1.0, 12.0),
+            provenance=Provenance("fake", str(args.m), "2d", "checkpoint_final.pth", ["0"], not args.no_tta,
+                                  "cpu", {}),
+            timings_s={"total": 0.1},
+            subtype=SubtypeResult(names, "solid", 0.7, probabilities, {"0": probabilities}, "lesion-weighted",
+                                  "lesion-weighted", [SliceEntry(0, [0.7, 0.2, 0.1], 1.0, 1.0, 2.0)],
+                                  Uncertainty(0.0, 0.5, False, 0.2, 0.8)),
+            segmentation_file="segmentation.nii.gz",
+        )
+        result.write_json(out / "result.json")
+        emit(event="case_done", case=case, result=str(out / "result.json"))
+        ok += 1
+    emit(event="done", ok=ok, failed=failed)
+    if failed:
+        print(f"error: {failed} of {len(args.i)} cases failed", file=sys.stderr)
+    sys.exit(1 if failed else 0)
+    '''
+)
+
+
+@pytest.fixture
+def module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> SimpleNamespace:
+    """The module file imported with the stand-ins in place, and a stand-in CLI on the child's path."""
+    slicer_stubs.install(monkeypatch, tmp_path / "app")
+    monkeypatch.syspath_prepend(str(MODULE_DIR))
+    monkeypatch.delitem(sys.modules, "PancreasMultiTask", raising=False)
+    mod = importlib.import_module("PancreasMultiTask")
+    fake_dir = tmp_path / "fake"
+    fake_dir.mkdir()
+    (fake_dir / "fake_pmt_cli.py").write_text(FAKE_CLI)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    yield SimpleNamespace(mod=mod, fake_dir=fake_dir, model=str(model_dir), tmp=tmp_path)
+    sys.modules.pop("PancreasMultiTask", None)
+
+
+def fake_logic(m: SimpleNamespace, **env: str):
+    logic = m.mod.PancreasMultiTaskLogic(modelsDirectory=m.tmp / "models")
+    logic.cliModule = "fake_pmt_cli"
+    logic.extraEnvironment = {"PYTHONPATH": os.pathsep.join([str(MODULE_DIR), str(m.fake_dir)]), **env}
+    return logic
+
+
+def add_ct(m: SimpleNamespace, name: str = "CT", shape_zyx: tuple[int, int, int] = (6, 40, 48)) -> object:
+    image, labels = ct_volume(shape_zyx=shape_zyx, direction=oblique_direction())
+    path = m.tmp / f"{name}.nrrd"
+    sitk.WriteImage(image, str(path))
+    sitk.WriteImage(labels, str(m.tmp / f"{name}_labels.nii.gz"))
+    return slicer_stubs.load_volume(slicer.mrmlScene, path, name)
+
+
+def node_ids() -> set[str]:
+    scene = slicer.mrmlScene
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
+def test_module_description(module: SimpleNamespace) -> None:
+    parent = SimpleNamespace()
+    module.mod.PancreasMultiTask(parent)
+    assert parent.title == "Pancreas Multi-Task"
+    assert parent.categories == ["Segmentation"]
+    assert "research use only" in parent.helpText.lower()
+    assert "Guo" in parent.helpText and "nnU-Net" in parent.helpText
+
+
+def test_blocking_process_loads_result_and_leaves_input_alone(module: SimpleNamespace) -> None:
+    volume = add_ct(module)
+    storage_file = volume.GetStorageNode().GetFileName()
+    mtime = Path(storage_file).stat().st_mtime_ns
+    roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "ROI")
+    module.mod.PancreasMultiTaskLogic.fitRoiToVolume(roi, volume)
+    logic = fake_logic(module)
+    logic.keepWorkDirectories = True
+    job = logic.process(
+        volume, module.model, roi=roi, device="cpu", folds="0, 1", tta=False, waitForCompletion=True, timeout=120
+    )
+    assert job.error == "" and job.finished
+    seg = slicer.mrmlScene.GetNodeByID(job.nodes.segmentation_id)
+    names = [
+        seg.GetSegmentation().GetNthSegment(i).GetName() for i in range(seg.GetSegmentation().GetNumberOfSegments())
+    ]
+    assert names == ["Pancreas", "Lesion"]
+    assert job.result.subtype.predicted == "solid"
+    table = slicer.mrmlScene.GetNodeByID(job.nodes.probabilities_table_id)
+    assert float(table.GetCellText(0, 2)) == pytest.approx(0.7)
+    # The CLI saw the options, with the ROI in LPS; the user's file was not rewritten.
+    args = (job.workDir / "output" / "args.json").read_text()
+    assert '"--no-tta"' in args and '"--roi"' in args and '"0", "1"' in args
+    assert volume.GetStorageNode().GetFileName() == storage_file
+    assert Path(storage_file).stat().st_mtime_ns == mtime
+
+
+def test_work_directory_is_removed(module: SimpleNamespace) -> None:
+    volume = add_ct(module)
+    job = fake_logic(module).process(volume, module.model, waitForCompletion=True, timeout=120)
+    assert job.error == "" and not job.workDir.exists()
+
+
+def test_background_process_reports_progress(module: SimpleNamespace) -> None:
+    volume = add_ct(module)
+    progress: list[tuple[float, str]] = []
+    finished = []
+    job = fake_logic(module, FAKE_CLI_SLEEP="0.5").process(
+        volume, module.model, onProgress=lambda f, s: progress.append((f, s)), onFinished=finished.append
+    )
+    assert job.nodes is None
+    deadline = time.monotonic() + 120
+    while job.poll() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert finished == [job] and job.error == ""
+    fractions = [f for f, _ in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert "preprocessing" in [s for _, s in progress]
+    assert job.nodes.segmentation_id is not None
+
+
+def test_cancel_leaves_scene_unchanged(module: SimpleNamespace) -> None:
+    volume = add_ct(module)
+    before = node_ids()
+    stages: list[str] = []
+    job = fake_logic(module, FAKE_CLI_SLEEP="60").process(
+        volume, module.model, onProgress=lambda f, s: stages.append(s)
+    )
+    deadline = time.monotonic() + 60
+    while "preprocessing" not in stages and time.monotonic() < deadline:
+        job.poll()
+        time.sleep(0.05)
+    started = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - started < 20
+    assert job.cancelled and job.error == "Cancelled." and job.nodes is None
+    assert not job.process.running
+    assert node_ids() == before
+    assert not job.workDir.exists()
+
+
+def test_bad_input_is_a_clear_error(module: SimpleNamespace) -> None:
+    import vtk
+
+    volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Flat")
+    image = vtk.vtkImageData()
+    image.SetDimensions(8, 8, 4)
+    image.AllocateScalars(vtk.VTK_SHORT, 1)
+    image.GetPointData().GetScalars().Fill(7)
+    volume.SetAndObserveImageData(image)
+    before = node_ids()
+    job = fake_logic(module).process(volume, module.model, waitForCompletion=True, timeout=120)
+    assert "same value" in job.error and job.nodes is None
+    assert node_ids() == before
+    with pytest.raises(ValueError, match="input volume"):
+        fake_logic(module).process(None, module.model)
+    with pytest.raises((ValueError, RuntimeError), match=r"No installed model|not available"):
+        fake_logic(module).process(volume, "no such model")
+
+
+def test_roi_bounds_are_lps(module: SimpleNamespace) -> None:
+    roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "ROI")
+    roi.SetXYZ(10.0, 20.0, 30.0)
+    roi.SetRadiusXYZ(5.0, 6.0, 7.0)
+    bounds = module.mod.PancreasMultiTaskLogic.roiBoundsLPS(roi)
+    assert bounds == pytest.approx([-15.0, -26.0, 23.0, -5.0, -14.0, 37.0])
+
+
+def test_parameter_node_is_saved_with_the_scene(module: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    volume = add_ct(module)
+    logic = module.mod.PancreasMultiTaskLogic(modelsDirectory=module.tmp / "models")
+    params = logic.getParameterNode()
+    params.inputVolume = volume
+    params.device = "cpu"
+    params.folds = "0 1"
+    params.tta = False
+    params.saveProbabilities = True
+    mrb = pmt_scene.save_scene_bundle(slicer.mrmlScene, module.tmp / "params.mrb")
+
+    reloaded = slicer_stubs.make_scene()
+    pmt_scene.load_scene_bundle(reloaded, mrb, module.tmp / "unpacked")
+    monkeypatch.setattr(slicer, "mrmlScene", reloaded)
+    restored = module.mod.PancreasMultiTaskLogic().getParameterNode()
+    assert restored.inputVolume is not None and restored.inputVolume.GetName() == "CT"
+    assert (restored.device, restored.folds, restored.tta, restored.saveProbabilities) == ("cpu", "0 1", False, True)
+    assert restored.pooling == "lesion-weighted"
+
+
+def test_missing_dependencies_are_named(module: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    requirements = module.tmp / "requirements.txt"
+    requirements.write_text("# comment\nnumpy>=1.20\nSimpleITK\nno-such-package-pmt>=1 ; python_version>'3'\n")
+    logic_class = module.mod.PancreasMultiTaskLogic
+    monkeypatch.setattr(logic_class, "requirementsPath", staticmethod(lambda: requirements))
+    missing = logic_class.missingDependencies()
+    assert "no-such-package-pmt" in missing
+    assert "numpy" not in missing and "SimpleITK" not in missing
+
+
+def test_shipped_requirements_parse(module: SimpleNamespace) -> None:
+    missing = module.mod.PancreasMultiTaskLogic.missingDependencies()
+    assert missing == [], f"the test environment lacks {missing}"
+
+
+def sample_folder(m: SimpleNamespace) -> Path:
+    """A sample case in the layout the self-test expects (CT, truth labels, expected.json)."""
+    folder = m.tmp / "SampleData"
+    folder.mkdir()
+    image, labels = ct_volume(shape_zyx=(6, 40, 48), direction=oblique_direction(), seed=3)
+    sitk.WriteImage(image, str(folder / "sample_0000.nii.gz"))
+    sitk.WriteImage(labels, str(folder / "sample_truth.nii.gz"))
+    (folder / "expected.json").write_text('{"subtype": "solid", "min_dice": {"Pancreas": 0.99, "Lesion": 0.99}}')
+    return folder
+
+
+@pytest.mark.parametrize("method", ["test_SampleCase", "test_Cancel", "test_BadInput"])
+def test_self_test_methods_with_stand_in_engine(module: SimpleNamespace, method: str) -> None:
+    folder = sample_folder(module)
+    test_class = type(
+        "SelfTest",
+        (module.mod.PancreasMultiTaskTest,),
+        {
+            "model": module.model,
+            "modelsDirectory": str(module.tmp / "models"),
+            "cliModule": "fake_pmt_cli",
+            "extraEnvironment": {
+                "PYTHONPATH": os.pathsep.join([str(MODULE_DIR), str(module.fake_dir)]),
+                "FAKE_CLI_LABELS": str(folder / "sample_truth.nii.gz"),
+                "FAKE_CLI_SLEEP": "2" if method == "test_Cancel" else "0",
+            },
+            "sampleFolder": str(folder),
+        },
+    )
+    outcome = test_class(method).run()
+    assert outcome.wasSuccessful(), outcome.errors + outcome.failures
+    assert not outcome.skipped
+
+
+def test_self_test_dice_is_computed_on_the_truth_grid(module: SimpleNamespace) -> None:
+    volume = add_ct(module)
+    truth = slicer_stubs.load_volume(slicer.mrmlScene, module.tmp / "CT_labels.nii.gz", "truth")
+    job = fake_logic(module).process(volume, module.model, waitForCompletion=True, timeout=120)
+    seg = slicer.mrmlScene.GetNodeByID(job.nodes.segmentation_id)
+    dice = module.mod.PancreasMultiTaskTest.segmentDice(seg, job.nodes.segment_ids, truth)
+    predicted = sitk.GetArrayFromImage(sitk.ReadImage(str(module.tmp / "CT.nrrd")))
+    reference = sitk.GetArrayFromImage(sitk.ReadImage(str(module.tmp / "CT_labels.nii.gz")))
+    pancreas = (predicted > 0) | ((predicted > -60) & (predicted < -20))
+    expected = 2 * np.logical_and(pancreas, reference > 0).sum() / (pancreas.sum() + (reference > 0).sum())
+    assert dice["Pancreas"] == pytest.approx(expected)
+
+
+def demo_engine_ready() -> str:
+    """Why the real engine cannot run the self-test here ('' when it can)."""
+    if importlib.util.find_spec("PancreasMultiTaskLib.cli") is None:
+        return "PancreasMultiTaskLib.cli is not there yet"
+    if importlib.util.find_spec("PancreasMultiTaskLib.models") is None:
+        return "PancreasMultiTaskLib.models is not there yet"
+    if not list((REPO / "Resources" / "DemoModel").glob("*.zip")):
+        return "no bundled demo model in Resources/DemoModel"
+    if not (REPO / "Resources" / "SampleData").is_dir():
+        return "no bundled sample case in Resources/SampleData"
+    return ""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(demo_engine_ready()), reason=demo_engine_ready() or "ready")
+@pytest.mark.parametrize("method", ["test_SampleCase", "test_Cancel", "test_BadInput"])
+def test_self_test_methods_with_demo_model(module: SimpleNamespace, method: str) -> None:
+    test_class = type("SelfTest", (module.mod.PancreasMultiTaskTest,), {"modelsDirectory": str(module.tmp / "models")})
+    outcome = test_class(method).run()
+    assert outcome.wasSuccessful(), outcome.errors + outcome.failures
+    assert not outcome.skipped
+
+
+def test_ui_file_matches_the_code() -> None:
+    """Every ``self.ui.<name>`` the widget uses exists in the .ui file, and every bound parameter exists."""
+    import re
+    import xml.etree.ElementTree as ElementTree
+
+    ui = ElementTree.parse(MODULE_DIR / "Resources" / "UI" / "PancreasMultiTask.ui")
+    widgets = {w.get("name") for w in ui.iter("widget")}
+    code = (MODULE_DIR / "PancreasMultiTask.py").read_text()
+    used = set(re.findall(r"self\.ui\.(\w+)", code))
+    assert used <= widgets, f"missing in the .ui file: {sorted(used - widgets)}"
+    bound = {
+        p.find("string").text
+        for w in ui.iter("widget")
+        for p in w.findall("property")
+        if p.get("name") == "SlicerParameterName"
+    }
+    fields = set(
+        re.findall(r"^    (\w+): ", code.split("class PancreasMultiTaskParameterNode")[1].split("\n\n\n")[0], re.M)
+    )
+    assert bound and bound <= fields, f"unknown parameters: {sorted(bound - fields)}"
+
+
+def test_cmake_lists_every_script_and_resource() -> None:
+    cmake = (MODULE_DIR / "CMakeLists.txt").read_text()
+    scripts = {p.relative_to(MODULE_DIR).as_posix() for p in MODULE_DIR.glob("*.py")}
+    scripts |= {p.relative_to(MODULE_DIR).as_posix() for p in (MODULE_DIR / "PancreasMultiTaskLib").glob("*.py")}
+    listed = {line.strip().replace("${MODULE_NAME}", "PancreasMultiTask") for line in cmake.splitlines()}
+    assert scripts <= listed, f"not in CMakeLists.txt: {sorted(scripts - listed)}"
+    listed_scripts = {line for line in listed if line.endswith(".py")}
+    assert listed_scripts <= scripts, f"listed but missing: {sorted(listed_scripts - scripts)}"
+    for resource in ("Resources/Icons/PancreasMultiTask.png", "Resources/UI/PancreasMultiTask.ui"):
+        assert resource in listed and (MODULE_DIR / resource).is_file()
+    assert "Resources/requirements.txt" in listed and "WITH_GENERIC_TESTS" in cmake
+    top = (REPO / "CMakeLists.txt").read_text()
+    assert 'set(EXTENSION_DEPENDS "PyTorch")' in top and 'set(EXTENSION_CATEGORY "Segmentation")' in top
+
+
+def model_folder(root: Path, name: str = "TinyModel") -> Path:
+    """The files an installed model needs (contents are not loaded here)."""
+    folder = root / name
+    (folder / "fold_0").mkdir(parents=True)
+    (folder / "dataset.json").write_text('{"labels": {"background": 0, "pancreas": 1, "lesion": 2}, "subtypes": {}}')
+    (folder / "plans.json").write_text("{}")
+    (folder / "fold_0" / "checkpoint_final.pth").write_bytes(b"weights")
+    return folder
+
+
+def model_zip(root: Path, name: str = "TinyModel", extra: dict[str, bytes] | None = None) -> Path:
+    """A model zip with its manifest and a ``.sha256`` beside it."""
+    import hashlib
+    import json
+    import zipfile
+
+    folder = model_folder(root / "src", name)
+    members = {p.relative_to(folder.parent).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    members.update(extra or {})
+    manifest = {
+        "format": "pancreas-multitask-model",
+        "name": name,
+        "files": {k: hashlib.sha256(v).hexdigest() for k, v in members.items()},
+    }
+    path = root / f"{name}.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("manifest.json", json.dumps(manifest))
+        for member, data in members.items():
+            archive.writestr(member, data)
+    path.with_name(path.name + ".sha256").write_text(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+    return path
+
+
+models_ready = pytest.mark.skipif(
+    importlib.util.find_spec("PancreasMultiTaskLib.models") is None, reason="PancreasMultiTaskLib.models missing"
+)
+
+
+@models_ready
+def test_models_import_list_and_remove(module: SimpleNamespace) -> None:
+    logic = module.mod.PancreasMultiTaskLogic()
+    settings_dir = Path(slicer.app.slicerUserSettingsFilePath).parent
+    assert logic.modelsDirectory() == settings_dir / "PancreasMultiTask" / "models"
+    installed = logic.addModel(model_zip(module.tmp / "zips"))
+    assert installed == logic.modelsDirectory() / "TinyModel" and (installed / "dataset.json").is_file()
+    registered_source = model_folder(module.tmp / "elsewhere", "MyTrained")
+    assert logic.addModel(registered_source) == registered_source.resolve()
+    assert set(logic.installedModels()) == {"TinyModel", "MyTrained"}
+    assert logic.modelPath("MyTrained") == registered_source.resolve()
+    logic.removeModel("TinyModel")
+    logic.removeModel("MyTrained")
+    assert logic.installedModels() == {}
+    assert not installed.exists() and registered_source.is_dir()
+    with pytest.raises(ValueError, match=r"model folder or a \.zip"):
+        logic.addModel(module.tmp / "nothing-here")
+
+
+@models_ready
+def test_bad_model_zips_are_refused(module: SimpleNamespace) -> None:
+    logic = module.mod.PancreasMultiTaskLogic(modelsDirectory=module.tmp / "models")
+    tampered = model_zip(module.tmp / "a")
+    tampered.with_name(tampered.name + ".sha256").write_text("0" * 64 + "  x.zip\n")
+    with pytest.raises(ValueError, match="SHA-256"):
+        logic.addModel(tampered)
+    escaping = model_zip(module.tmp / "b", extra={"TinyModel/../../evil.txt": b"x"})
+    with pytest.raises(ValueError, match="outside"):
+        logic.addModel(escaping)
+    assert logic.installedModels() == {}
+    assert not (module.tmp / "evil.txt").exists()
+
+
+@models_ready
+def test_demo_model_installs_once(module: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo = model_zip(module.tmp / "demo", "DemoTiny")
+    logic_class = module.mod.PancreasMultiTaskLogic
+    monkeypatch.setattr(logic_class, "demoModelZip", staticmethod(lambda: demo))
+    logic = logic_class(modelsDirectory=module.tmp / "models")
+    assert logic.modelNames()[0] == module.mod.DEMO_MODEL_NAME
+    first = logic.modelPath(module.mod.DEMO_MODEL_NAME)
+    assert first == module.tmp / "models" / "DemoTiny"
+    assert logic.modelPath(module.mod.DEMO_MODEL_NAME) == first
+    assert logic.modelNames() == [module.mod.DEMO_MODEL_NAME, "DemoTiny"]
+
+
+cli_ready = pytest.mark.skipif(
+    importlib.util.find_spec("PancreasMultiTaskLib.cli") is None, reason="PancreasMultiTaskLib.cli is not there yet"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from model_factory import make_tiny_multitask_model
+
+    return make_tiny_multitask_model(tmp_path_factory.mktemp("tiny-model"), folds=(0, 1))
+
+
+@pytest.mark.slow
+@cli_ready
+def test_logic_with_the_real_engine(module: SimpleNamespace, tiny_model: Path) -> None:
+    """The real CLI on an oblique CT: segments, geometry, table = result.json, plots, .mrb round trip."""
+    import vtk
+
+    volume = add_ct(module, shape_zyx=(8, 56, 72))
+    study = slicer_stubs.put_in_study(slicer.mrmlScene, volume)
+    logic = module.mod.PancreasMultiTaskLogic(modelsDirectory=module.tmp / "models")
+    logic.keepWorkDirectories = True
+    job = logic.process(
+        volume, str(tiny_model), device="cpu", tta=False, saveProbabilities=True, waitForCompletion=True, timeout=900
+    )
+    assert job.error == "", job.outcome.stderr
+    nodes, result = job.nodes, job.result
+    scene = slicer.mrmlScene
+    seg_node = scene.GetNodeByID(nodes.segmentation_id)
+    segmentation = seg_node.GetSegmentation()
+    names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+    assert names == ["Pancreas", "Lesion"]
+    for name, code in (("Pancreas", "SCT^15776009^Pancreas"), ("Lesion", "SCT^108369006^Neoplasm")):
+        assert segmentation.GetSegment(nodes.segment_ids[name]).GetTerminology().split("~")[2] == code
+
+    geometry = slicer.vtkOrientedImageData()
+    slicer.vtkSegmentationConverter.DeserializeImageGeometry(
+        segmentation.GetConversionParameter("Reference image geometry"), geometry
+    )
+    seg_matrix, volume_matrix = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    geometry.GetImageToWorldMatrix(seg_matrix)
+    volume.GetIJKToRASMatrix(volume_matrix)
+    for r in range(4):
+        for c in range(4):
+            assert seg_matrix.GetElement(r, c) == pytest.approx(volume_matrix.GetElement(r, c), abs=1e-5)
+    assert geometry.GetExtent() == volume.GetImageData().GetExtent()
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    assert sh.GetItemParent(sh.GetItemByDataNode(seg_node)) == study
+    probability = scene.GetNodeByID(nodes.probability_volume_id)
+    probability_matrix = vtk.vtkMatrix4x4()
+    probability.GetIJKToRASMatrix(probability_matrix)
+    for r in range(4):
+        for c in range(4):
+            assert probability_matrix.GetElement(r, c) == pytest.approx(volume_matrix.GetElement(r, c), abs=1e-5)
+    low, high = probability.GetImageData().GetScalarRange()
+    assert 0.0 <= low <= high <= 1.0
+
+    measurements = scene.GetNodeByID(nodes.measurements_table_id)
+    values = {measurements.GetCellText(r, 0): float(measurements.GetCellText(r, 1)) for r in range(3)}
+    assert values["Pancreas volume"] == pytest.approx(result.measurements.pancreas_volume_ml, rel=1e-5)
+    assert values["Lesion volume"] == pytest.approx(result.measurements.lesion_volume_ml, rel=1e-5)
+    if result.subtype is not None:
+        table = scene.GetNodeByID(nodes.probabilities_table_id)
+        for row, name in enumerate(result.subtype.names):
+            assert float(table.GetCellText(row, 2)) == pytest.approx(result.subtype.probabilities[name], rel=1e-5)
+            for column, fold in enumerate(result.subtype.fold_probabilities, start=3):
+                expected = result.subtype.fold_probabilities[fold][name]
+                assert float(table.GetCellText(row, column)) == pytest.approx(expected, rel=1e-5)
+        chart = scene.GetNodeByID(nodes.probabilities_chart_id)
+        assert chart.GetNumberOfPlotSeriesNodes() == 1 + len(result.subtype.fold_probabilities)
+        assert scene.GetNodeByID(nodes.slices_chart_id).GetNumberOfPlotSeriesNodes() == len(result.subtype.names)
+
+    mrb = pmt_scene.save_scene_bundle(scene, module.tmp / "real.mrb")
+    reloaded = slicer_stubs.make_scene()
+    pmt_scene.load_scene_bundle(reloaded, mrb, module.tmp / "unpacked")
+    for node_id in nodes.created_ids:
+        name = scene.GetNodeByID(node_id).GetName()
+        assert reloaded.GetFirstNodeByName(name) is not None, name
+
+
+def test_module_loads_without_torch(tmp_path: Path) -> None:
+    """Slicer must be able to load the module (and show what is missing) before torch is installed."""
+    import subprocess
+
+    code = textwrap.dedent(
+        f"""
+        import sys, pytest
+        sys.modules["torch"] = None  # importing torch now fails
+        sys.path[:0] = [{str(REPO / "Testing")!r}, {str(MODULE_DIR)!r}]
+        import slicer_stubs
+        slicer_stubs.install(pytest.MonkeyPatch(), __import__("pathlib").Path({str(tmp_path)!r}))
+        import PancreasMultiTask
+        logic = PancreasMultiTask.PancreasMultiTaskLogic()
+        print("missing:", logic.missingDependencies())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "missing: ['torch'" in done.stdout
+
+
+@pytest.mark.slow
+@cli_ready
+@pytest.mark.parametrize("method", ["test_Cancel", "test_BadInput"])
+def test_self_test_methods_with_the_real_engine(module: SimpleNamespace, tiny_model: Path, method: str) -> None:
+    """Cancel and bad input through the real CLI (a random-weight model: Dice is checked with the demo model)."""
+    test_class = type(
+        "SelfTest",
+        (module.mod.PancreasMultiTaskTest,),
+        {
+            "model": str(tiny_model),
+            "modelsDirectory": str(module.tmp / "models"),
+            "sampleFolder": str(sample_folder(module)),
+        },
+    )
+    outcome = test_class(method).run()
+    assert outcome.wasSuccessful(), outcome.errors + outcome.failures
+    assert not outcome.skipped
