@@ -31,14 +31,17 @@ class Reporter:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
+        self._last_bar = ""
 
     def event(self, event: str, **fields: object) -> None:
         if self.mode == "json":
             print(json.dumps({"event": event, **fields}), flush=True)
         elif self.mode == "bar":
             if event == "progress":
-                bar = "#" * int(20 * float(fields["fraction"]))
-                print(f"\r{fields['case']}: {fields['stage']:<10} [{bar:<20}]", end="", file=sys.stderr, flush=True)
+                bar = f"\r{fields['case']}: {fields['stage']:<10} [{'#' * int(20 * float(fields['fraction'])):<20}]"
+                if bar != self._last_bar:  # redraw only when it changes
+                    self._last_bar = bar
+                    print(bar, end="", file=sys.stderr, flush=True)
             elif event == "case_done":
                 print(f"\r{fields['case']}: {fields['verdict']}  -> {fields['result']}", file=sys.stderr, flush=True)
             elif event == "error":
