@@ -1,0 +1,199 @@
+"""A tiny end-to-end run through nnU-Net's real plan, preprocess and train path on phantoms.
+
+Six 12x48x48 phantoms, a 3-stage network with a 32x32 patch, 2 epochs of 3 iterations: the point
+is that every step runs for real (nnU-Net's fingerprint, ResEnc M planner, preprocessing, data
+loader, trainer found through ``nnUNet_extTrainer``, checkpointing, final validation) and that the
+engine then loads the model folder and predicts with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+pytestmark = pytest.mark.slow
+
+DATASET_ID = 971
+PLANS = "nnUNetResEncUNetMPlans_MultiTask"
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread here and in nnU-Net's workers: on a small shared CPU, more threads thrash."""
+    threads, env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+    torch.set_num_threads(threads)
+    if env is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = env
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, single_thread) -> dict:
+    from nnunetv2.paths import nnUNet_preprocessed, nnUNet_raw, nnUNet_results
+    from pancreas_mt_training.cli import main
+    from pancreas_mt_training.trainer import external_trainer_folder
+
+    os.environ["nnUNet_extTrainer"] = str(external_trainer_folder())
+    src = tmp_path_factory.mktemp("phantoms")
+    assert main(["phantoms", "-o", str(src), "--seed", "11", "-n", "6", "--shape", "12", "48", "48"]) == 0
+    argv = ["convert", "--dataset-id", str(DATASET_ID), "--name", "E2E", "--images", str(src / "images")]
+    argv += ["--labels", str(src / "labels"), "--subtypes", str(src / "subtypes.csv"), "--subtype-names", "a,b,c"]
+    assert main(argv) == 0
+    argv = ["plan", str(DATASET_ID), "--features", "8", "16", "32", "--blocks", "1", "1", "1"]
+    argv += ["--patch-size", "32", "32", "--batch-size", "4", "--epochs", "2", "--iterations", "3"]
+    argv += ["--val-iterations", "2"]
+    assert main(argv) == 0
+    assert main(["train", str(DATASET_ID), "0", "--device", "cpu"]) == 0
+    name = f"Dataset{DATASET_ID:03d}_E2E"
+    return {
+        "raw": Path(nnUNet_raw.get()) / name,
+        "preprocessed": Path(nnUNet_preprocessed.get()) / name,
+        "model": Path(nnUNet_results.get()) / name / f"nnUNetTrainerMultiTask__{PLANS}__2d",
+        "src": src,
+    }
+
+
+def test_plans_name_the_multitask_network(trained):
+    from PancreasMultiTaskLib.network import NETWORK_CLASS_NAME
+
+    plans = json.loads((trained["model"] / "plans.json").read_text())
+    architecture = plans["configurations"]["2d"]["architecture"]
+    assert architecture["network_class_name"] == NETWORK_CLASS_NAME
+    assert architecture["arch_kwargs"]["num_subtypes"] == 3
+    assert architecture["arch_kwargs"]["patch_size"] == [32, 32]
+    assert json.loads((trained["model"] / "dataset.json").read_text())["subtypes"] == {"0": "a", "1": "b", "2": "c"}
+
+
+def test_checkpoint_loads_weights_only_and_logs_subtype_metrics(trained):
+    fold = trained["model"] / "fold_0"
+    checkpoint = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=True)
+    assert checkpoint["trainer_name"] == "nnUNetTrainerMultiTask"
+    assert any(k.startswith("classifier.") for k in checkpoint["network_weights"])
+    logging = checkpoint["logging"]
+    for key in ("train_class_losses", "val_class_losses", "train_class_accuracy", "val_class_accuracy"):
+        assert len(logging[key]) == 2, key
+    assert (fold / "progress.png").is_file() and (fold / "progress_subtype.png").is_file()
+
+
+def test_validation_writes_case_subtypes(trained):
+    summary = json.loads((trained["model"] / "fold_0" / "validation" / "subtypes.json").read_text())
+    splits = json.loads((trained["preprocessed"] / "splits_final.json").read_text())
+    assert sorted(summary["cases"]) == sorted(splits[0]["val"])
+    for entry in summary["cases"].values():
+        assert entry["truth"] in (0, 1, 2)
+        for method in ("uniform", "lesion-weighted"):
+            assert len(entry[method]) == 3 and sum(entry[method]) == pytest.approx(1.0)
+
+
+def test_nnunet_finds_the_trainer_by_name(trained):
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+    from pancreas_mt_training.trainer import nnUNetTrainerMultiTask
+
+    found = recursive_find_trainer_class_by_name("nnUNetTrainerMultiTask")
+    assert found.__name__ == nnUNetTrainerMultiTask.__name__
+    assert issubclass(found, nnUNetTrainerMultiTask.__mro__[1])
+
+
+def test_engine_predicts_with_the_trained_folder(trained):
+    from PancreasMultiTaskLib.model_folder import open_model_folder
+    from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+
+    image_path = sorted((trained["src"] / "images").glob("*_0000.nii.gz"))[0]
+    image = sitk.ReadImage(str(image_path))
+    predictor = Predictor(open_model_folder(trained["model"]), PredictionOptions(device="cpu", use_mirroring=False))
+    prediction = predictor.predict(image, "case")
+    assert prediction.segmentation.GetSize() == image.GetSize()
+    assert set(np.unique(sitk.GetArrayFromImage(prediction.segmentation))) <= {0, 1, 2}
+    subtype = prediction.result.subtype
+    assert subtype.names == ["a", "b", "c"]
+    assert sum(subtype.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_export_import_round_trip(trained, tmp_path):
+    from pancreas_mt_training.cli import main
+    from PancreasMultiTaskLib.model_folder import open_model_folder
+    from PancreasMultiTaskLib.models import import_model_zip, list_models
+
+    zip_path = tmp_path / "E2E.zip"
+    assert main(["export", str(trained["model"]), "-o", str(zip_path)]) == 0
+    assert (tmp_path / "E2E.zip.sha256").is_file()
+    installed = import_model_zip(zip_path, tmp_path / "models")
+    checkpoint = torch.load(installed / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=True)
+    assert "optimizer_state" not in checkpoint and "logging" not in checkpoint
+    original = torch.load(trained["model"] / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=True)
+    for key, value in original["network_weights"].items():
+        assert torch.equal(value, checkpoint["network_weights"][key]), key
+    assert zip_path.stat().st_size < (trained["model"] / "fold_0" / "checkpoint_final.pth").stat().st_size
+    assert [m.name for m in list_models(tmp_path / "models")] == ["E2E"]
+    assert open_model_folder(installed).subtypes == ["a", "b", "c"]
+
+
+def test_evaluation_report(trained, tmp_path):
+    from pancreas_mt_training.evaluate import EvalCase, cross_validation, evaluate_held_out, write_report
+    from pancreas_mt_training.labels import read_subtypes_csv
+    from pancreas_mt_training.metrics import segmentation_metrics
+
+    labels = read_subtypes_csv(trained["src"] / "subtypes.csv")
+    cases = [
+        EvalCase(
+            case_id,
+            trained["src"] / "images" / f"{case_id}_0000.nii.gz",
+            trained["src"] / "labels" / f"{case_id}.nii.gz",
+            s,
+        )
+        for case_id, s in sorted(labels.items())[:2]
+    ]
+    held_out = evaluate_held_out(trained["model"], cases, tmp_path / "eval", use_mirroring=False)
+    cv = cross_validation(trained["model"], trained["preprocessed"] / "gt_segmentations")
+    report = write_report([cv, held_out], tmp_path / "report", "E2E")
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert [m["title"] for m in metrics] == ["5-fold cross-validation", "held-out ensemble"]
+    for result in metrics:
+        assert set(result["classification"]) == {"lesion-weighted", "uniform"}
+        assert set(result["segmentation"]) == {"pancreas", "lesion"}
+    row = metrics[1]["cases"][0]
+    prediction = sitk.ReadImage(str(tmp_path / "eval" / "predictions" / f"{row['case_id']}.nii.gz"))
+    truth = sitk.ReadImage(str(cases[0].label))
+    direct = segmentation_metrics(sitk.GetArrayFromImage(prediction), sitk.GetArrayFromImage(truth), (2.0, 0.7, 0.7))
+    assert row["segmentation"]["lesion"]["dice"] == pytest.approx(direct["lesion"]["dice"])
+    text = report.read_text()
+    assert "| accuracy |" in text and "NSD" in text
+    for png in ("0_5_fold_cross_validation_confusion.png", "1_held_out_ensemble_reliability.png"):
+        assert (tmp_path / "report" / png).stat().st_size > 1000
+    assert (tmp_path / "report" / "0_5_fold_cross_validation_loss_curves.png").is_file()
+
+
+def test_ablation_table_by_name(trained, tmp_path):
+    from pancreas_mt_training.cli import main
+
+    argv = ["ablation", str(DATASET_ID), "--names", "dense1", "--fold", "0", "--device", "cpu", "-o", str(tmp_path)]
+    argv += ["--features", "8", "16", "32", "--blocks", "1", "1", "1", "--patch-size", "32", "32"]
+    argv += ["--batch-size", "4", "--epochs", "1", "--iterations", "2", "--val-iterations", "1"]
+    assert main(argv) == 0
+    table = json.loads((tmp_path / "ablation.json").read_text())
+    assert [r["name"] for r in table["rows"]] == ["dense1"]
+    plans = json.loads((trained["preprocessed"] / f"{PLANS}_dense1.json").read_text())
+    assert plans["configurations"]["2d"]["architecture"]["arch_kwargs"]["classifier_dense_layers"] == 1
+    assert "1 dense layer" in (tmp_path / "ablation.md").read_text()
+
+
+def test_paper_trainer_without_deep_supervision(trained):
+    from pancreas_mt_training.cli import main
+
+    assert main(["train", str(DATASET_ID), "1", "-tr", "nnUNetTrainerMultiTaskPaper", "--device", "cpu"]) == 0
+    folder = trained["model"].parent / f"nnUNetTrainerMultiTaskPaper__{PLANS}__2d" / "fold_1"
+    checkpoint = torch.load(folder / "checkpoint_final.pth", map_location="cpu", weights_only=True)
+    assert checkpoint["trainer_name"] == "nnUNetTrainerMultiTaskPaper"
+    log = next(folder.glob("training_log_*.txt")).read_text()
+    assert '"class_loss": "dice_bce"' in log and '"deep_supervision": false' in log
+    assert (folder / "validation" / "subtypes.json").is_file()

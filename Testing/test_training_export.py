@@ -1,0 +1,96 @@
+"""Export: optimizer state stripped, plain types only, manifest and checksum; training options."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from pancreas_mt_training.export import export_model
+from pancreas_mt_training.losses import PRESETS, SubtypeLoss, TrainingOptions
+from PancreasMultiTaskLib.models import ModelInstallError, import_model_zip, sha256_file, verify_zip
+
+
+def _model_folder(root):
+    folder = root / "Trainer__Plans__2d"
+    (folder / "fold_0").mkdir(parents=True)
+    (folder / "dataset.json").write_text(json.dumps({"subtypes": {"0": "a", "1": "b"}}))
+    (folder / "plans.json").write_text("{}")
+    checkpoint = {
+        "network_weights": {"w": torch.arange(4.0)},
+        "optimizer_state": {"state": {0: {"momentum_buffer": torch.ones(4)}}, "param_groups": []},
+        "grad_scaler_state": None,
+        "logging": {"train_losses": [np.float32(1.5)]},
+        "_best_ema": np.float64(0.5),
+        "current_epoch": 3,
+        "init_args": {"plans": {}, "configuration": "2d", "fold": 0, "dataset_json": {}, "device": torch.device("cpu")},
+        "trainer_name": "nnUNetTrainerMultiTask",
+        "inference_allowed_mirroring_axes": (0, 1),
+    }
+    torch.save(checkpoint, folder / "fold_0" / "checkpoint_final.pth")
+    return folder
+
+
+def test_export_strips_and_round_trips(tmp_path):
+    folder = _model_folder(tmp_path)
+    zip_path = export_model(folder, tmp_path / "out" / "Demo.zip")
+    sidecar = (tmp_path / "out" / "Demo.zip.sha256").read_text().split()
+    assert sidecar == [sha256_file(zip_path), "Demo.zip"]
+    manifest = verify_zip(zip_path)
+    assert manifest["name"] == "Demo" and manifest["folds"] == ["0"]
+    with zipfile.ZipFile(zip_path) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            ["manifest.json", "Demo/dataset.json", "Demo/plans.json", "Demo/fold_0/checkpoint_final.pth"]
+        )
+    installed = import_model_zip(zip_path, tmp_path / "models")
+    stripped = torch.load(installed / "fold_0" / "checkpoint_final.pth", weights_only=True)
+    assert set(stripped) == {
+        "network_weights",
+        "trainer_name",
+        "inference_allowed_mirroring_axes",
+        "current_epoch",
+        "init_args",
+    }
+    assert stripped["init_args"] == {"configuration": "2d", "fold": 0}
+    assert torch.equal(stripped["network_weights"]["w"], torch.arange(4.0))
+
+
+def test_export_refuses_missing_folds(tmp_path):
+    folder = _model_folder(tmp_path)
+    with pytest.raises(ModelInstallError, match=r"fold\(s\) \['3'\]"):
+        export_model(folder, tmp_path / "x.zip", folds=["0", "3"])
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_training_options_presets_and_errors():
+    paper = TrainingOptions.from_dict({"preset": "paper"})
+    assert (paper.class_loss, paper.class_loss_weight, paper.deep_supervision, paper.class_slices) == (
+        "dice_bce",
+        3.0,
+        False,
+        "all",
+    )
+    assert TrainingOptions.from_dict({"class_loss_weight": 2.0}).class_loss == "ce"
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['lr'\]"):
+        TrainingOptions.from_dict({"lr": 1})
+    with pytest.raises(ValueError, match="preset must be one of"):
+        TrainingOptions.from_dict({"preset": "fast"})
+    assert set(PRESETS) == {"paper", "default"}
+
+
+def test_subtype_losses():
+    logits = torch.tensor([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]], requires_grad=True)
+    truth = torch.tensor([0, 1, 0])
+    mask = torch.tensor([True, True, False])
+    ce = SubtypeLoss(TrainingOptions(label_smoothing=0.0), 3)
+    expected = torch.nn.functional.cross_entropy(logits[:2], truth[:2])
+    assert ce(logits, truth, mask).item() == pytest.approx(expected.item())
+    none = ce(logits, truth, torch.zeros(3, dtype=torch.bool))
+    none.backward()
+    assert none.item() == 0.0 and logits.grad is not None
+    dice_bce = SubtypeLoss(TrainingOptions.from_dict({"preset": "paper"}), 3)
+    good = dice_bce(logits, torch.tensor([0, 1, 2]), torch.ones(3, dtype=torch.bool))
+    bad = dice_bce(logits, torch.tensor([1, 2, 0]), torch.ones(3, dtype=torch.bool))
+    assert good.item() < bad.item()

@@ -1,0 +1,76 @@
+"""The plans step: nnU-Net's ResEnc M planner turned into multi-task plans (paper size and reduced)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+from pancreas_mt_training.cli import main
+from pancreas_mt_training.plans import PlansError, make_multitask_plans, reduce_configuration
+from PancreasMultiTaskLib.network import NETWORK_CLASS_NAME
+
+
+def _build(config: dict, deep_supervision: bool = False):
+    a = config["architecture"]
+    return get_network_from_plans(
+        a["network_class_name"],
+        a["arch_kwargs"],
+        a["_kw_requires_import"],
+        1,
+        3,
+        allow_init=True,
+        deep_supervision=deep_supervision,
+    )
+
+
+@pytest.fixture(scope="module")
+def paper_size_plans(tmp_path_factory):
+    """ResEnc M planned by nnU-Net on phantoms of the paper's crop size in-plane (120 x 176)."""
+    from nnunetv2.paths import nnUNet_preprocessed
+
+    src = tmp_path_factory.mktemp("paper_size")
+    assert main(["phantoms", "-o", str(src), "--seed", "1", "-n", "4", "--shape", "8", "120", "176"]) == 0
+    argv = ["convert", "--dataset-id", "973", "--name", "PaperSize", "--images", str(src / "images")]
+    argv += ["--labels", str(src / "labels"), "--subtypes", str(src / "subtypes.csv")]
+    assert main(argv) == 0
+    assert main(["plan", "973", "--preset", "paper", "--no-preprocess"]) == 0
+    folder = Path(nnUNet_preprocessed.get()) / "Dataset973_PaperSize"
+    return {
+        "base": json.loads((folder / "nnUNetResEncUNetMPlans.json").read_text()),
+        "multitask": json.loads((folder / "nnUNetResEncUNetMPlans_MultiTask.json").read_text()),
+    }
+
+
+def test_paper_size_plans_rebuild_the_papers_network(paper_size_plans):
+    config = paper_size_plans["multitask"]["configurations"]["2d"]
+    kwargs = config["architecture"]["arch_kwargs"]
+    assert list(paper_size_plans["multitask"]["configurations"]) == ["2d"]
+    assert config["architecture"]["network_class_name"] == NETWORK_CLASS_NAME
+    assert config["patch_size"] == [128, 192] and config["batch_size"] == 16
+    assert kwargs["features_per_stage"] == [32, 64, 128, 256, 512, 512]
+    assert kwargs["n_blocks_per_stage"] == [1, 3, 4, 6, 6, 6]
+    assert config["multitask_training"] == {"ablation": "proposed", "preset": "paper"}
+    network = _build(config)
+    assert 70e6 < sum(p.numel() for p in network.parameters()) < 75e6  # the paper: 72M
+    # The classifier sees the 4 x 6 bottleneck, as in the paper's code (2048 features after the CFE).
+    assert network.classifier.flat_features == 2048
+
+
+def test_reduced_configuration_and_ablation(paper_size_plans):
+    base = paper_size_plans["base"]
+    plans = make_multitask_plans(
+        base, 3, "X", ablation="no_cfe", features=[8, 16, 32], blocks=[1, 1, 2], patch_size=[32, 48], batch_size=4
+    )
+    config = plans["configurations"]["2d"]
+    kwargs = config["architecture"]["arch_kwargs"]
+    assert plans["plans_name"] == "X" and config["patch_size"] == [32, 48] and config["batch_size"] == 4
+    assert kwargs["strides"] == [[1, 1], [2, 2], [2, 2]] and kwargs["n_conv_per_stage_decoder"] == [1, 1]
+    assert kwargs["classifier_cfe"] is False and kwargs["patch_size"] == [32, 48]
+    assert base["configurations"]["2d"]["architecture"]["network_class_name"] != NETWORK_CLASS_NAME  # untouched
+    assert sum(p.numel() for p in _build(config).parameters()) < 1e6
+    with pytest.raises(PlansError, match="same length"):
+        reduce_configuration(base["configurations"]["2d"], [8, 16], [1])
+    with pytest.raises(PlansError, match="unknown ablation"):
+        make_multitask_plans(base, 3, ablation="no_head")

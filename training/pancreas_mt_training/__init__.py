@@ -1,0 +1,1 @@
+"""Training, evaluation and export for PancreasMultiTask on nnU-Net v2."""

@@ -1,0 +1,284 @@
+"""``pancreas-mt-train``: phantoms, convert, plan, train, evaluate, ablation, export, import, demo-model.
+
+nnU-Net's folders come from its usual environment variables (``nnUNet_raw``,
+``nnUNet_preprocessed``, ``nnUNet_results``). Errors end the command with a one-line reason and
+exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PancreasMultiTaskLib.network import ABLATIONS
+
+from .losses import AUGMENTATIONS, PRESETS
+
+EPILOG = "Each subcommand has its own --help."
+
+
+def _shape(values: Sequence[int]) -> tuple[int, int, int]:
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError("--shape needs three numbers: Z Y X")
+    return tuple(values)  # type: ignore[return-value]
+
+
+def _cmd_phantoms(args: argparse.Namespace) -> None:
+    from .phantoms import write_phantoms
+
+    out = write_phantoms(args.output, args.seed, args.count, _shape(args.shape), args.layout)
+    print(f"Wrote {args.count} phantoms (seed {args.seed}, {args.layout} layout) to {out}")
+
+
+def _cmd_convert(args: argparse.Namespace) -> None:
+    from nnunetv2.paths import nnUNet_raw
+
+    from .convert import collect_generic, collect_paper, convert_cases, dataset_folder
+
+    raw_root = args.raw_root or nnUNet_raw.require()
+    target = dataset_folder(raw_root, args.dataset_id, args.name)
+    names = args.subtype_names.split(",") if args.subtype_names else None
+    test = []
+    if args.paper_root:
+        cases, default_names = collect_paper(args.paper_root, "train")
+        if (Path(args.paper_root) / "validation").is_dir():
+            test, _ = collect_paper(args.paper_root, "validation")
+    else:
+        if not (args.images and args.labels and args.subtypes):
+            raise ValueError("convert needs --paper-root, or --images, --labels and --subtypes")
+        cases, default_names = collect_generic(args.images, args.labels, args.subtypes, names)
+    convert_cases(cases, target, names or default_names, test, regions=args.regions)
+    print(f"Wrote nnU-Net dataset {target} ({len(cases)} training, {len(test)} held-out cases)")
+
+
+def _training_options(args: argparse.Namespace) -> dict:
+    options = {"preset": args.preset}
+    for key, value in (
+        ("num_epochs", args.epochs),
+        ("num_iterations_per_epoch", args.iterations),
+        ("num_val_iterations_per_epoch", args.val_iterations),
+        ("class_loss_weight", args.class_weight),
+        ("class_slices", args.class_slices),
+        ("augmentation", args.augmentation),
+    ):
+        if value is not None:
+            options[key] = value
+    return options
+
+
+def _plan_options(args: argparse.Namespace) -> dict:
+    return {
+        "features": args.features,
+        "blocks": args.blocks,
+        "patch_size": args.patch_size,
+        "batch_size": args.batch_size,
+        "training": _training_options(args),
+        "num_processes": args.num_processes,
+    }
+
+
+def _cmd_plan(args: argparse.Namespace) -> None:
+    from .plans import plan_dataset
+
+    path = plan_dataset(
+        args.dataset_id, args.plans, ablation=args.ablation, preprocess=not args.no_preprocess, **_plan_options(args)
+    )
+    print(f"Wrote multi-task plans {path}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    import torch
+    from nnunetv2.run.run_training import run_training
+
+    from .trainer import external_trainer_folder
+
+    os.environ.setdefault("nnUNet_extTrainer", str(external_trainer_folder()))
+    fold = args.fold if args.fold == "all" else int(args.fold)
+    run_training(
+        str(args.dataset_id),
+        "2d",
+        fold,
+        args.trainer,
+        args.plans,
+        continue_training=args.resume,
+        only_run_validation=args.validation_only,
+        device=torch.device(args.device),
+    )
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import cross_validation, evaluate_held_out, held_out_cases, write_report
+
+    results = []
+    if args.cv:
+        if not args.gt:
+            raise ValueError("--cv needs --gt (nnUNet_preprocessed/<dataset>/gt_segmentations)")
+        results.append(cross_validation(args.model, args.gt))
+    if args.held_out:
+        cases = held_out_cases(args.held_out)
+        results.append(evaluate_held_out(args.model, cases, args.output, args.folds, not args.no_tta))
+    if not results:
+        raise ValueError("evaluate needs --cv and/or --held-out")
+    report = write_report(results, args.output, args.title)
+    print(f"Wrote {report} and {Path(args.output) / 'metrics.json'}")
+
+
+def _cmd_ablation(args: argparse.Namespace) -> None:
+    from .ablation import run_ablation
+
+    options = _plan_options(args)
+    table = run_ablation(args.dataset_id, args.names, args.output, args.fold, args.device, **options)
+    print(table.read_text(encoding="utf-8"))
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from .export import export_model
+
+    path = export_model(args.model, args.output, args.name, args.folds)
+    print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {path.name}.sha256")
+
+
+def _cmd_import(args: argparse.Namespace) -> None:
+    from PancreasMultiTaskLib.models import import_model_zip
+
+    path = import_model_zip(args.zip, args.models_dir, args.sha256, overwrite=args.overwrite)
+    print(f"Installed {path}")
+
+
+def _cmd_demo_model(args: argparse.Namespace) -> None:
+    from .demo import DemoConfig, build_demo_model
+
+    config = DemoConfig()
+    if args.epochs:
+        config.num_epochs = args.epochs
+    result = build_demo_model(config, Path(args.workdir), Path(args.resources), device=args.device)
+    print(f"Demo model: {result}")
+
+
+def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("network and training (defaults: ResEnc M as planned, paper batch 16)")
+    group.add_argument("--features", type=int, nargs="+", help="reduced configuration: features per stage")
+    group.add_argument("--blocks", type=int, nargs="+", help="reduced configuration: residual blocks per stage")
+    group.add_argument("--patch-size", type=int, nargs=2, help="2D patch size (Y X)")
+    group.add_argument("--batch-size", type=int, default=16)
+    group.add_argument("--preset", choices=sorted(PRESETS), default="default", help="loss preset (see losses.py)")
+    group.add_argument("--epochs", type=int)
+    group.add_argument("--iterations", type=int, help="training iterations per epoch (nnU-Net: 250)")
+    group.add_argument("--val-iterations", type=int, help="validation iterations per epoch (nnU-Net: 50)")
+    group.add_argument("--class-weight", type=float, help="weight of the subtype loss")
+    group.add_argument("--class-slices", choices=("all", "foreground", "lesion"))
+    group.add_argument("--augmentation", choices=AUGMENTATIONS, help="spatial: without intensity augmentation")
+    group.add_argument("-np", "--num-processes", type=int, default=1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pancreas-mt-train",
+        description="Train, evaluate and export PancreasMultiTask models on nnU-Net v2.",
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("phantoms", help="write synthetic pancreas phantoms with three lesion subtypes")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", "--count", type=int, default=30)
+    p.add_argument("--shape", type=int, nargs=3, default=[16, 48, 48], metavar=("Z", "Y", "X"))
+    p.add_argument("--layout", choices=("generic", "paper"), default="generic")
+    p.set_defaults(func=_cmd_phantoms)
+
+    p = sub.add_parser("convert", help="convert a generic folder or the paper's layout to an nnU-Net raw dataset")
+    p.add_argument("--dataset-id", type=int, required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--raw-root", help="default: $nnUNet_raw")
+    p.add_argument("--images")
+    p.add_argument("--labels")
+    p.add_argument("--subtypes", help="CSV case_id,subtype (index or name)")
+    p.add_argument("--subtype-names", help="comma-separated names in index order")
+    p.add_argument("--paper-root", help="folder with train/subtype{0,1,2}/ (and validation/)")
+    p.add_argument("--regions", action="store_true", help="region-based labels as in the paper (pancreas = 1+2)")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("plan", help="nnU-Net fingerprint + ResEnc M plans -> multi-task plans, and preprocessing")
+    p.add_argument("dataset_id", type=int)
+    p.add_argument("-p", "--plans", default="nnUNetResEncUNetMPlans_MultiTask")
+    p.add_argument("--ablation", choices=sorted(ABLATIONS), default="proposed")
+    p.add_argument("--no-preprocess", action="store_true")
+    _add_plan_arguments(p)
+    p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser("train", help="train one fold through nnU-Net's run_training")
+    p.add_argument("dataset_id", type=int)
+    p.add_argument("fold")
+    p.add_argument("-p", "--plans", default="nnUNetResEncUNetMPlans_MultiTask")
+    p.add_argument("-tr", "--trainer", default="nnUNetTrainerMultiTask")
+    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument("--validation-only", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="cross-validation and/or held-out ensemble evaluation with a report")
+    p.add_argument("--model", required=True, help="model folder (<Trainer>__<Plans>__2d)")
+    p.add_argument("--cv", action="store_true", help="evaluate the folds' validation predictions")
+    p.add_argument("--gt", help="gt_segmentations folder for --cv")
+    p.add_argument("--held-out", help="raw dataset folder with imagesTs/labelsTs and subtypes.csv")
+    p.add_argument("--folds", nargs="+")
+    p.add_argument("--no-tta", action="store_true")
+    p.add_argument("--title", default="PancreasMultiTask evaluation")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("ablation", help="the paper's ablation table on one fold")
+    p.add_argument("dataset_id", type=int)
+    p.add_argument("--names", nargs="+", choices=sorted(ABLATIONS), default=list(ABLATIONS))
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    p.add_argument("-o", "--output", required=True)
+    _add_plan_arguments(p)
+    p.set_defaults(func=_cmd_ablation)
+
+    p = sub.add_parser("export", help="write a distributable model zip with a SHA-256 manifest")
+    p.add_argument("model")
+    p.add_argument("-o", "--output", required=True, help="<name>.zip")
+    p.add_argument("--name")
+    p.add_argument("--folds", nargs="+")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("import", help="verify and install a model zip")
+    p.add_argument("zip")
+    p.add_argument("--models-dir", required=True)
+    p.add_argument("--sha256")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 5 folds on CPU, report)")
+    p.add_argument("--workdir", required=True, help="scratch folder (nnU-Net folders default inside it)")
+    p.add_argument("--resources", default="Resources", help="where DemoModel/ and SampleData/ are written")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--epochs", type=int)
+    p.set_defaults(func=_cmd_demo_model)
+    return parser
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, OSError, RuntimeError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"pancreas-mt-train {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

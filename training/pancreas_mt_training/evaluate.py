@@ -1,0 +1,295 @@
+"""Evaluation: 5-fold cross-validation and the fold ensemble on a held-out set, with a report.
+
+* :func:`cross_validation` reads each fold's ``validation/`` folder written by the trainer
+  (segmentations and ``subtypes.json``) against nnU-Net's ``gt_segmentations``.
+* :func:`evaluate_held_out` runs the engine (``PancreasMultiTaskLib.predictor``) with all folds on
+  held-out cases, exactly as a user would, and recomputes the case subtype from the per-slice
+  probabilities with uniform (the paper) and lesion-weighted pooling side by side.
+* :func:`write_report` writes ``metrics.json``, ``report.md`` and PNG figures (confusion matrix,
+  reliability diagram, per-fold loss curves).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import SimpleITK as sitk
+from PancreasMultiTaskLib.io import atomic_path, read_image, write_image
+from PancreasMultiTaskLib.subtype import pool_slices
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import ConfusionMatrixDisplay
+
+from .labels import read_subtypes_csv, subtype_names
+from .metrics import classification_metrics, mean_segmentation, segmentation_metrics
+
+POOLINGS = ("lesion-weighted", "uniform")
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    """A held-out case: image, truth label map and true subtype index."""
+
+    case_id: str
+    image: Path
+    label: Path
+    subtype: int
+
+
+def held_out_cases(raw_dataset: str | Path) -> list[EvalCase]:
+    """The ``imagesTs``/``labelsTs`` cases of a converted dataset, with subtypes from ``subtypes.csv``."""
+    raw = Path(raw_dataset)
+    labels = read_subtypes_csv(raw / "subtypes.csv")
+    cases = []
+    for image in sorted((raw / "imagesTs").glob("*_0000.nii.gz")):
+        case_id = image.name[: -len("_0000.nii.gz")]
+        label = raw / "labelsTs" / f"{case_id}.nii.gz"
+        if not label.is_file() or case_id not in labels:
+            raise ValueError(f"{image}: held-out case needs {label} and a row in {raw / 'subtypes.csv'}")
+        cases.append(EvalCase(case_id, image, label, labels[case_id]))
+    if not cases:
+        raise ValueError(f"{raw / 'imagesTs'}: no held-out cases")
+    return cases
+
+
+def _seg_metrics(prediction: sitk.Image, truth: sitk.Image) -> dict:
+    return segmentation_metrics(
+        sitk.GetArrayFromImage(prediction), sitk.GetArrayFromImage(truth), truth.GetSpacing()[::-1]
+    )
+
+
+def evaluate_held_out(
+    model_folder: str | Path,
+    cases: Sequence[EvalCase],
+    output: str | Path,
+    folds: Sequence[str] | None = None,
+    use_mirroring: bool = True,
+) -> dict[str, Any]:
+    """Run the engine (all folds, lesion-weighted pooling) on each case; per-case rows and summaries."""
+    from PancreasMultiTaskLib.model_folder import open_model_folder
+    from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+
+    output = Path(output)
+    folder = open_model_folder(model_folder, folds=folds)
+    predictor = Predictor(
+        folder, PredictionOptions(device="cpu", use_mirroring=use_mirroring, pooling="lesion-weighted")
+    )
+    names = list(folder.subtypes or [])
+    rows = []
+    for case in cases:
+        start = time.perf_counter()
+        prediction = predictor.predict(read_image(case.image), case.case_id)
+        seconds = time.perf_counter() - start
+        write_image(prediction.segmentation, output / "predictions" / f"{case.case_id}.nii.gz")
+        prediction.result.write_json(output / "predictions" / f"{case.case_id}.result.json")
+        subtype = prediction.result.subtype
+        slices = np.array([s.probabilities for s in subtype.slices])
+        lesion = np.array([s.lesion_mass for s in subtype.slices])
+        pancreas = np.array([s.pancreas_mass for s in subtype.slices])
+        pooled = {m: pool_slices(slices, lesion, pancreas, m) for m in POOLINGS}
+        rows.append(
+            {
+                "case_id": case.case_id,
+                "truth": case.subtype,
+                "probabilities": {m: [float(v) for v in p.probabilities] for m, p in pooled.items()},
+                "pooling_used": {m: p.method for m, p in pooled.items()},
+                "fold_probabilities": subtype.fold_probabilities,
+                "uncertain": subtype.uncertainty.uncertain,
+                "segmentation": _seg_metrics(prediction.segmentation, sitk.ReadImage(str(case.label))),
+                "seconds": seconds,
+            }
+        )
+    return summarize(rows, names, "held-out ensemble", folder_name=str(model_folder), folds=list(folder.folds))
+
+
+def summarize(rows: list[dict], names: list[str], title: str, **extra: Any) -> dict[str, Any]:
+    """Classification metrics per pooling and mean segmentation metrics over ``rows``."""
+    truth = [r["truth"] for r in rows]
+    classification = {
+        m: classification_metrics(truth, np.array([r["probabilities"][m] for r in rows]), names)
+        for m in POOLINGS
+        if all(m in r["probabilities"] for r in rows)
+    }
+    return {
+        "title": title,
+        **extra,
+        "subtype_names": names,
+        "classification": classification,
+        "segmentation": mean_segmentation([r["segmentation"] for r in rows]),
+        "cases": rows,
+    }
+
+
+def cross_validation(training_folder: str | Path, gt_folder: str | Path) -> dict[str, Any]:
+    """Pool every fold's validation predictions (each case predicted by the fold that did not train on it)."""
+    training_folder, gt_folder = Path(training_folder), Path(gt_folder)
+    names = subtype_names(training_folder / "dataset.json")
+    rows = []
+    curves = {}
+    for fold_dir in sorted(training_folder.glob("fold_*")):
+        summary_path = fold_dir / "validation" / "subtypes.json"
+        if not summary_path.is_file():
+            continue
+        fold = fold_dir.name[len("fold_") :]
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        for case_id, entry in summary["cases"].items():
+            prediction = sitk.ReadImage(str(fold_dir / "validation" / f"{case_id}.nii.gz"))
+            truth = sitk.ReadImage(str(gt_folder / f"{case_id}.nii.gz"))
+            rows.append(
+                {
+                    "case_id": case_id,
+                    "fold": fold,
+                    "truth": entry["truth"],
+                    "probabilities": {m: entry[m] for m in POOLINGS},
+                    "pooling_used": {m: entry[f"{m}_used"] for m in POOLINGS},
+                    "segmentation": _seg_metrics(prediction, truth),
+                }
+            )
+        curves[fold] = fold_curves(fold_dir)
+    if not rows:
+        raise ValueError(f"{training_folder}: no fold_N/validation/subtypes.json; train the folds first")
+    result = summarize(rows, names, "5-fold cross-validation", folder_name=str(training_folder))
+    result["curves"] = curves
+    return result
+
+
+def fold_curves(fold_dir: Path) -> dict[str, list[float]]:
+    """Per-epoch losses and subtype accuracy from a fold's checkpoint logs."""
+    from .export import load_training_checkpoint
+
+    for name in ("checkpoint_final.pth", "checkpoint_latest.pth"):
+        if (fold_dir / name).is_file():
+            logging = load_training_checkpoint(fold_dir / name).get("logging", {})
+            keys = ("train_losses", "val_losses", "train_class_losses", "val_class_losses", "val_class_accuracy")
+            return {k: [float(v) for v in logging.get(k, [])] for k in keys}
+    return {}
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def write_report(results: Sequence[dict[str, Any]], output: str | Path, title: str = "Evaluation") -> Path:
+    """``metrics.json``, ``report.md`` and figures for one or more result sets (e.g. CV and held-out)."""
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    with atomic_path(output / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(list(results), indent=2) + "\n", encoding="utf-8")
+    lines = [f"# {title}", ""]
+    for index, result in enumerate(results):
+        slug = f"{index}_" + "".join(c if c.isalnum() else "_" for c in result["title"].lower())
+        names = result["subtype_names"]
+        lines += [f"## {result['title']}", "", f"{len(result['cases'])} cases.", ""]
+        lines += ["### Subtype classification", ""]
+        lines += [
+            "| metric | " + " | ".join(result["classification"]) + " |",
+            "|---|" + "---|" * len(result["classification"]),
+        ]
+        metrics = result["classification"]
+        for key, label in (
+            ("accuracy", "accuracy"),
+            ("f_beta", "macro F1"),
+            ("average_precision", "macro average precision"),
+            ("brier", "multi-class Brier"),
+        ):
+            lines.append(f"| {label} | " + " | ".join(_fmt(m[key]) for m in metrics.values()) + " |")
+        for name in names:
+            lines.append(
+                f"| sensitivity / specificity {name} | "
+                + " | ".join(
+                    f"{_fmt(m['sensitivity'][name])} / {_fmt(m['specificity'][name])}" for m in metrics.values()
+                )
+                + " |"
+            )
+        lines += [
+            "",
+            "Case-level subtype from per-slice probabilities, pooled lesion-weighted (the engine's default) and"
+            " uniformly (the paper). n/a: undefined for this set (e.g. no case of that subtype).",
+        ]
+        lines += ["", "### Segmentation (mean over cases)", "", "| structure | Dice | IoU | NSD (2 mm) | HD95 (mm) |"]
+        lines += ["|---|---|---|---|---|"]
+        for structure, m in result["segmentation"].items():
+            lines.append(
+                f"| {structure} | {_fmt(m['dice'])} | {_fmt(m['iou'])} | {_fmt(m['nsd'])} | {_fmt(m['hd95_mm'], 2)} |"
+            )
+        figures = _figures(result, output, slug)
+        lines += [""] + [f"![{caption}]({name})" for name, caption in figures] + [""]
+        lines += [
+            "### Per case",
+            "",
+            "| case | truth | predicted (lesion-weighted) | p | predicted (uniform) | lesion Dice | pancreas Dice |",
+        ]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for row in result["cases"]:
+            lw, un = row["probabilities"]["lesion-weighted"], row["probabilities"]["uniform"]
+            lines.append(
+                f"| {row['case_id']} | {names[row['truth']]} | {names[int(np.argmax(lw))]} | {max(lw):.2f} | "
+                f"{names[int(np.argmax(un))]} | {_fmt(row['segmentation']['lesion']['dice'])} | "
+                f"{_fmt(row['segmentation']['pancreas']['dice'])} |"
+            )
+        lines.append("")
+    with atomic_path(output / "report.md") as tmp:
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+    return output / "report.md"
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _figures(result: dict[str, Any], output: Path, slug: str) -> list[tuple[str, str]]:
+    names = result["subtype_names"]
+    figures = []
+    metrics = result["classification"]["lesion-weighted"]
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ConfusionMatrixDisplay(np.array(metrics["confusion_matrix"]), display_labels=names).plot(ax=ax, colorbar=False)
+    ax.set_title(f"{result['title']}: confusion matrix")
+    ax.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    _save(fig, output / f"{slug}_confusion.png")
+    figures.append((f"{slug}_confusion.png", "confusion matrix"))
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
+    for method in POOLINGS:
+        probs = np.array([r["probabilities"][method] for r in result["cases"]])
+        correct = probs.argmax(1) == np.array([r["truth"] for r in result["cases"]])
+        frac, mean = calibration_curve(correct, probs.max(1), n_bins=5, strategy="quantile")
+        ax.plot(mean, frac, "o-", label=method)
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{result['title']}: reliability")
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, output / f"{slug}_reliability.png")
+    figures.append((f"{slug}_reliability.png", "reliability diagram"))
+
+    curves = result.get("curves") or {}
+    if curves:
+        fig, (ax_seg, ax_cls) = plt.subplots(1, 2, figsize=(11, 4))
+        for fold, c in sorted(curves.items()):
+            ax_seg.plot(c.get("train_losses", []), label=f"fold {fold} train")
+            ax_seg.plot(c.get("val_losses", []), "--", label=f"fold {fold} val")
+            ax_cls.plot(c.get("val_class_accuracy", []), label=f"fold {fold}")
+        ax_seg.set(xlabel="epoch", ylabel="total loss", title="loss per fold")
+        ax_cls.set(
+            xlabel="epoch", ylabel="slice subtype accuracy (val)", title="subtype accuracy per fold", ylim=(0, 1)
+        )
+        ax_seg.legend(fontsize=7)
+        ax_cls.legend(fontsize=7)
+        fig.tight_layout()
+        _save(fig, output / f"{slug}_loss_curves.png")
+        figures.append((f"{slug}_loss_curves.png", "per-fold loss curves"))
+    return figures

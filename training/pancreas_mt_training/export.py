@@ -1,0 +1,92 @@
+"""Export a trained model folder as a distributable zip with a SHA-256 manifest (and import it back).
+
+The zip holds ``<name>/dataset.json``, ``<name>/plans.json`` and ``<name>/fold_N/checkpoint_final.pth``
+with the optimizer, grad-scaler and logging state stripped (inference needs only the weights, the
+trainer name, the configuration and the mirroring axes), plus ``manifest.json`` listing every
+member's SHA-256. ``<zip>.sha256`` beside it holds the zip's own SHA-256 (``sha256sum`` format).
+Importing is :func:`PancreasMultiTaskLib.models.import_model_zip`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PancreasMultiTaskLib.io import atomic_path
+from PancreasMultiTaskLib.models import MANIFEST, MANIFEST_FORMAT, ModelInstallError, sha256_file
+
+KEEP = ("network_weights", "trainer_name", "inference_allowed_mirroring_axes", "current_epoch")
+#: Numpy types nnU-Net's own checkpoints may hold in their logs; allowed when reading a checkpoint to strip.
+_NUMPY_GLOBALS = [np._core.multiarray.scalar, np.dtype, *(type(np.dtype(t)) for t in ("f4", "f8", "i8", "i4"))]
+
+
+def load_training_checkpoint(path: str | Path) -> dict:
+    """Read an nnU-Net checkpoint with ``weights_only=True`` (tensors, plain types, numpy scalars only)."""
+    with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def strip_checkpoint(checkpoint: dict) -> dict:
+    """What inference needs: weights, trainer name, configuration and mirroring axes (plain types only)."""
+    stripped = {k: checkpoint[k] for k in KEEP if k in checkpoint}
+    init_args = checkpoint.get("init_args", {})
+    stripped["init_args"] = {k: init_args[k] for k in ("configuration", "fold") if k in init_args}
+    axes = stripped.get("inference_allowed_mirroring_axes")
+    if axes is not None:
+        stripped["inference_allowed_mirroring_axes"] = tuple(int(a) for a in axes)
+    return stripped
+
+
+def export_model(
+    model_folder: str | Path,
+    output_zip: str | Path,
+    name: str | None = None,
+    folds: Sequence[str] | None = None,
+    checkpoint_name: str = "checkpoint_final.pth",
+    extra_files: Sequence[str] = (),
+) -> Path:
+    """Write ``output_zip`` (+ ``.sha256``) from a trained model folder; returns the zip path."""
+    model_folder, output_zip = Path(model_folder), Path(output_zip)
+    name = name or output_zip.name.removesuffix(".zip")
+    for required in ("dataset.json", "plans.json"):
+        if not (model_folder / required).is_file():
+            raise ModelInstallError(f"{model_folder}: no {required}; not an nnU-Net model folder")
+    available = sorted(p.name[len("fold_") :] for p in model_folder.glob("fold_*") if (p / checkpoint_name).is_file())
+    folds = list(folds) if folds is not None else available
+    missing = sorted(set(folds) - set(available))
+    if not folds or missing:
+        raise ModelInstallError(f"{model_folder}: no {checkpoint_name} for fold(s) {missing or 'any'}")
+    members: dict[str, bytes] = {
+        f"{name}/dataset.json": (model_folder / "dataset.json").read_bytes(),
+        f"{name}/plans.json": (model_folder / "plans.json").read_bytes(),
+    }
+    for extra in extra_files:
+        members[f"{name}/{extra}"] = (model_folder / extra).read_bytes()
+    for fold in folds:
+        buffer = io.BytesIO()
+        torch.save(strip_checkpoint(load_training_checkpoint(model_folder / f"fold_{fold}" / checkpoint_name)), buffer)
+        members[f"{name}/fold_{fold}/checkpoint_final.pth"] = buffer.getvalue()
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "version": 1,
+        "name": name,
+        "folds": folds,
+        "files": {member: hashlib.sha256(data).hexdigest() for member, data in members.items()},
+    }
+    with (
+        atomic_path(output_zip) as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+    ):
+        archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        for member, data in members.items():
+            archive.writestr(member, data)
+    sidecar = output_zip.with_name(output_zip.name + ".sha256")
+    with atomic_path(sidecar) as tmp:
+        tmp.write_text(f"{sha256_file(output_zip)}  {output_zip.name}\n", encoding="utf-8")
+    return output_zip

@@ -1,0 +1,124 @@
+"""Subtype classification losses and the training presets that choose them.
+
+* ``paper``: nnU-Net's Dice + BCE (``DC_and_BCE_loss``) applied to the one-hot subtype as if each
+  class logit were a one-pixel region, weight 3, on every slice; deep supervision off. The paper
+  itself calls Dice on a single pixel improper; it is kept to reproduce the paper.
+* ``default``: cross-entropy on the class logits (optional label smoothing and class weights),
+  weight 1, only on slices whose tile shows lesion; deep supervision on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from nnunetv2.training.loss.compound_losses import DC_and_BCE_loss
+from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
+from torch import nn
+
+CLASS_LOSSES = ("ce", "dice_bce")
+CLASS_SLICES = ("all", "foreground", "lesion")
+#: ``nnunet``: nnU-Net's full augmentation; ``spatial``: without its intensity transforms (brightness,
+#: contrast, gamma, blur, simulated low resolution), which blur the HU and texture cues of the subtype.
+AUGMENTATIONS = ("nnunet", "spatial")
+
+
+@dataclass
+class TrainingOptions:
+    """What the multi-task trainer does besides nnU-Net's defaults; stored in the plans' ``multitask_training``."""
+
+    preset: str = "default"
+    class_loss: str = "ce"
+    class_loss_weight: float = 1.0
+    label_smoothing: float = 0.1
+    class_weights: list[float] | None = None
+    class_slices: str = "lesion"
+    deep_supervision: bool = True
+    num_epochs: int = 100
+    num_iterations_per_epoch: int = 250
+    num_val_iterations_per_epoch: int = 50
+    initial_lr: float = 1e-2
+    weight_decay: float = 3e-5
+    ablation: str = "proposed"
+    augmentation: str = "nnunet"
+
+    def __post_init__(self) -> None:
+        if self.class_loss not in CLASS_LOSSES:
+            raise ValueError(f"multitask_training.class_loss must be one of {CLASS_LOSSES}, got {self.class_loss!r}")
+        if self.class_slices not in CLASS_SLICES:
+            raise ValueError(
+                f"multitask_training.class_slices must be one of {CLASS_SLICES}, got {self.class_slices!r}"
+            )
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(
+                f"multitask_training.augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}"
+            )
+        if self.class_loss_weight < 0:
+            raise ValueError(f"multitask_training.class_loss_weight must be >= 0, got {self.class_loss_weight}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingOptions:
+        """Preset defaults, then the given values; unknown keys are an error naming them."""
+        values = dict(values)
+        preset = values.get("preset", "default")
+        if preset not in PRESETS:
+            raise ValueError(f"multitask_training.preset must be one of {sorted(PRESETS)}, got {preset!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"multitask_training: unknown option(s) {unknown}")
+        return cls(**{**PRESETS[preset], **values})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "preset": "paper",
+        "class_loss": "dice_bce",
+        "class_loss_weight": 3.0,
+        "label_smoothing": 0.0,
+        "class_slices": "all",
+        "deep_supervision": False,
+        "num_epochs": 100,
+        "initial_lr": 1e-2,
+        "weight_decay": 3e-5,
+    },
+    "default": {"preset": "default"},
+}
+
+
+class SubtypeLoss(nn.Module):
+    """Class loss over the selected slices of a batch; zero (with a graph) when none is selected."""
+
+    def __init__(self, options: TrainingOptions, num_subtypes: int) -> None:
+        super().__init__()
+        self.kind = options.class_loss
+        self.num_subtypes = num_subtypes
+        if self.kind == "ce":
+            weights = None
+            if options.class_weights is not None:
+                if len(options.class_weights) != num_subtypes:
+                    raise ValueError(
+                        f"multitask_training.class_weights needs {num_subtypes} values, got {options.class_weights}"
+                    )
+                weights = torch.tensor(options.class_weights, dtype=torch.float32)
+            self.register_buffer("weights", weights)
+            self.smoothing = options.label_smoothing
+        else:
+            self.dice_bce = DC_and_BCE_loss(
+                {},
+                {"batch_dice": True, "do_bg": True, "smooth": 1e-5, "ddp": False},
+                dice_class=MemoryEfficientSoftDiceLoss,
+            )
+
+    def forward(self, logits: torch.Tensor, subtypes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if not bool(mask.any()):
+            return logits.sum() * 0.0
+        logits, subtypes = logits[mask].float(), subtypes[mask]
+        if self.kind == "ce":
+            return nn.functional.cross_entropy(logits, subtypes, weight=self.weights, label_smoothing=self.smoothing)
+        onehot = nn.functional.one_hot(subtypes, self.num_subtypes).float()
+        return self.dice_bce(logits[:, :, None, None], onehot[:, :, None, None])

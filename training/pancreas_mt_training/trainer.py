@@ -1,0 +1,403 @@
+"""``nnUNetTrainerMultiTask``: nnU-Net's trainer, also training the subtype classifier head.
+
+Runs on stock nnunetv2 2.8 with no edits to nnU-Net's files:
+
+* the network comes from the plans (``PancreasMultiTaskLib.network.MultiTaskResEncUNet``, written by
+  :mod:`pancreas_mt_training.plans`), built by nnU-Net's own ``build_network_architecture``;
+* subtype labels come from ``subtypes.csv`` (in ``nnUNet_preprocessed/<dataset>/``, else
+  ``nnUNet_raw/<dataset>/``), looked up by the case keys every nnU-Net batch carries;
+* the loss is nnU-Net's segmentation loss plus a weighted subtype loss (:mod:`.losses`);
+* class loss and accuracy are logged per epoch in nnU-Net's logger (and in the checkpoint) and
+  drawn in ``progress_subtype.png`` beside nnU-Net's ``progress.png``;
+* the fold's final validation also writes ``validation/subtypes.json`` with case-level subtype
+  probabilities, pooled uniformly (the paper) and lesion-weighted;
+* ``augmentation: spatial`` leaves out nnU-Net's intensity augmentations (see :mod:`.losses`).
+
+``nnUNetv2_train DATASET 2d FOLD -tr nnUNetTrainerMultiTask -p nnUNetResEncUNetMPlans_MultiTask``
+finds this class when ``nnUNet_extTrainer`` names :func:`external_trainer_folder` (nnunetv2 2.8.1
+searches that folder with ``recursive_find_python_class`` when a trainer is not one of its own).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+from nnunetv2.paths import nnUNet_raw
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.helpers import dummy_context
+from PancreasMultiTaskLib.io import atomic_path
+from PancreasMultiTaskLib.subtype import pool_slices
+from torch import autocast, nn
+
+from .labels import SUBTYPES_CSV, SubtypeLabelError, SubtypeLookup, subtype_names
+from .losses import SubtypeLoss, TrainingOptions
+
+CLASS_LOG_KEYS = ("train_class_losses", "train_class_accuracy", "val_class_losses", "val_class_accuracy")
+
+
+def external_trainer_folder() -> Path:
+    """The folder to put in ``nnUNet_extTrainer`` so that ``nnUNetv2_train -tr nnUNetTrainerMultiTask`` finds it."""
+    return Path(__file__).resolve().parent / "nnunet_trainers"
+
+
+class SegmentationView(nn.Module):
+    """Shows nnU-Net's code a segmentation-only network; keeps the class logits of every call.
+
+    Also records each tile's lesion and pancreas probability mass, used to weight its subtype
+    probabilities when pooling a case.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        lesion_channel: int | None = None,
+        pancreas_channels: tuple[int, ...] = (),
+        regions: bool = False,
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.lesion_channel = lesion_channel
+        self.pancreas_channels = pancreas_channels
+        self.regions = regions
+        self.class_logits: list[torch.Tensor] = []
+        self.lesion_mass: list[torch.Tensor] = []
+        self.pancreas_mass: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        segmentation, logits = self.network(x)
+        self.class_logits.append(logits.detach().float().cpu())
+        if self.lesion_channel is not None:
+            top = segmentation[0] if isinstance(segmentation, list | tuple) else segmentation
+            top = top.detach().float()
+            probs = torch.sigmoid(top) if self.regions else torch.softmax(top, 1)
+            spatial = tuple(range(1, probs.ndim - 1))
+            self.lesion_mass.append(probs[:, self.lesion_channel].sum(spatial).cpu())
+            pancreas = sum(probs[:, c] for c in self.pancreas_channels)
+            self.pancreas_mass.append(pancreas.sum(spatial).cpu())
+        return segmentation
+
+    def reset(self) -> None:
+        self.class_logits, self.lesion_mass, self.pancreas_mass = [], [], []
+
+
+class nnUNetTrainerMultiTask(nnUNetTrainer):
+    """nnU-Net trainer for segmentation + subtype classification (see the module docstring)."""
+
+    preset_override: str | None = None
+
+    def __init__(
+        self,
+        plans: dict,
+        configuration: str,
+        fold: int,
+        dataset_json: dict,
+        device: torch.device = torch.device("cuda"),  # noqa: B008 (nnU-Net's signature)
+    ):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        values: dict[str, Any] = dict(self.configuration_manager.configuration.get("multitask_training", {}))
+        if self.preset_override is not None:
+            keep = ("ablation", "num_epochs", "num_iterations_per_epoch", "num_val_iterations_per_epoch")
+            values = {"preset": self.preset_override, **{k: values[k] for k in keep if k in values}}
+        self.options = TrainingOptions.from_dict(values)
+        self.subtype_names = subtype_names(dataset_json)
+        self.num_epochs = self.options.num_epochs
+        self.num_iterations_per_epoch = self.options.num_iterations_per_epoch
+        self.num_val_iterations_per_epoch = self.options.num_val_iterations_per_epoch
+        self.initial_lr = self.options.initial_lr
+        self.weight_decay = self.options.weight_decay
+        self.enable_deep_supervision = self.options.deep_supervision
+        self.subtype_loss = SubtypeLoss(self.options, len(self.subtype_names)).to(self.device)
+        self.subtype_lookup: SubtypeLookup | None = None
+        logging = self.logger.local_logger.my_fantastic_logging
+        for key in CLASS_LOG_KEYS:
+            logging.setdefault(key, [])
+        self.print_to_log_file(f"Multi-task training options: {json.dumps(self.options.to_dict())}")
+
+    # ----- labels -----------------------------------------------------------------------------------
+    def _load_subtype_lookup(self) -> SubtypeLookup:
+        if self.subtype_lookup is None:
+            candidates = []
+            if self.preprocessed_dataset_folder_base is not None:
+                candidates.append(Path(self.preprocessed_dataset_folder_base) / SUBTYPES_CSV)
+            if nnUNet_raw.is_set():
+                candidates.append(Path(nnUNet_raw.get()) / self.plans_manager.dataset_name / SUBTYPES_CSV)
+            found = next((p for p in candidates if p.is_file()), None)
+            if found is None:
+                raise SubtypeLabelError(f"no {SUBTYPES_CSV} found in {', '.join(str(p) for p in candidates)}")
+            self.subtype_lookup = SubtypeLookup.from_csv(found, len(self.subtype_names))
+        return self.subtype_lookup
+
+    def _class_mask(self, target: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """Which batch items carry the class loss (all, foreground or lesion in the tile)."""
+        target = target[0] if isinstance(target, list) else target
+        batch = target.shape[0]
+        if self.options.class_slices == "all":
+            return torch.ones(batch, dtype=torch.bool, device=target.device)
+        flat = target.reshape(batch, target.shape[1], -1)
+        if self.label_manager.has_regions:
+            channel = 0 if self.options.class_slices == "foreground" else self._region_channels()[0]
+            return (flat[:, channel] > 0).any(-1)
+        threshold = 0 if self.options.class_slices == "foreground" else 1
+        return (flat[:, 0] > threshold).any(-1)
+
+    def _region_channels(self) -> tuple[int, tuple[int, ...]]:
+        """Lesion output channel and the channels whose sum is the pancreas (lesion included)."""
+        if self.label_manager.has_regions:
+            regions = [tuple(np.atleast_1d(r).tolist()) for r in self.label_manager.foreground_regions]
+            lesion = next((i for i, r in enumerate(regions) if r == (2,)), len(regions) - 1)
+            pancreas = next((i for i, r in enumerate(regions) if set(r) == {1, 2}), 0)
+            return lesion, (pancreas,)
+        return 2, (1, 2)
+
+    # ----- augmentation ------------------------------------------------------------------------------
+    def get_dataloaders(self):
+        """nnU-Net's loaders; with ``augmentation: spatial`` its intensity transforms are left out."""
+        if self.options.augmentation == "spatial":
+            original = self.get_training_transforms
+
+            def spatial_only(*args, **kwargs):
+                return _without_intensity_transforms(original(*args, **kwargs))
+
+            self.get_training_transforms = spatial_only
+            try:
+                return super().get_dataloaders()
+            finally:
+                del self.get_training_transforms
+        return super().get_dataloaders()
+
+    # ----- network and steps ------------------------------------------------------------------------
+    def _plain_network(self) -> nn.Module:
+        network = self.network.module if self.is_ddp else self.network
+        if isinstance(network, SegmentationView):
+            network = network.network
+        return getattr(network, "_orig_mod", network)
+
+    def set_deep_supervision_enabled(self, enabled: bool) -> None:
+        self._plain_network().decoder.deep_supervision = enabled
+
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        tr_keys, val_keys = self.do_split()
+        self._load_subtype_lookup().require(list(tr_keys) + list(val_keys))
+
+    def _subtypes(self, batch: dict) -> torch.Tensor:
+        return torch.from_numpy(self._load_subtype_lookup()(batch["keys"])).to(self.device)
+
+    def train_step(self, batch: dict) -> dict:
+        data = batch["data"].to(self.device, non_blocking=True)
+        target = batch["target"]
+        target = [t.to(self.device) for t in target] if isinstance(target, list) else target.to(self.device)
+        subtypes = self._subtypes(batch)
+        mask = self._class_mask(target)
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
+            segmentation, logits = self.network(data)
+            seg_loss = self.loss(segmentation, target)
+            class_loss = self.subtype_loss(logits, subtypes, mask)
+            loss = seg_loss + self.options.class_loss_weight * class_loss
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(loss).backward()
+            self.grad_scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
+            self.optimizer.step()
+        return self._step_outputs(loss, class_loss, logits, subtypes, mask)
+
+    @staticmethod
+    def _step_outputs(loss, class_loss, logits, subtypes, mask) -> dict:
+        correct = (logits.detach().argmax(1) == subtypes) & mask
+        return {
+            "loss": loss.detach().cpu().numpy(),
+            "class_loss": class_loss.detach().cpu().numpy(),
+            "class_correct": np.array(int(correct.sum())),
+            "class_count": np.array(int(mask.sum())),
+        }
+
+    def validation_step(self, batch: dict) -> dict:
+        subtypes = self._subtypes(batch)
+        mask = self._class_mask(batch["target"]).to(self.device)
+        network = self.network
+        view = SegmentationView(network)
+        self.network = view
+        try:
+            outputs = super().validation_step(batch)
+        finally:
+            self.network = network
+        logits = view.class_logits[0].to(self.device)
+        class_loss = self.subtype_loss(logits, subtypes, mask)
+        outputs["loss"] = outputs["loss"] + self.options.class_loss_weight * class_loss.cpu().numpy()
+        extra = self._step_outputs(torch.zeros(()), class_loss, logits, subtypes, mask)
+        outputs.update({k: v for k, v in extra.items() if k != "loss"})
+        return outputs
+
+    def _log_class_metrics(self, outputs: list[dict], split: str) -> None:
+        losses = [float(o["class_loss"]) for o in outputs if int(o["class_count"]) > 0]
+        count = sum(int(o["class_count"]) for o in outputs)
+        correct = sum(int(o["class_correct"]) for o in outputs)
+        self.logger.log(f"{split}_class_losses", float(np.mean(losses)) if losses else float("nan"), self.current_epoch)
+        self.logger.log(f"{split}_class_accuracy", correct / count if count else float("nan"), self.current_epoch)
+
+    def on_train_epoch_end(self, train_outputs: list[dict]) -> None:
+        super().on_train_epoch_end(train_outputs)
+        self._log_class_metrics(train_outputs, "train")
+
+    def on_validation_epoch_end(self, val_outputs: list[dict]) -> None:
+        super().on_validation_epoch_end(val_outputs)
+        self._log_class_metrics(val_outputs, "val")
+
+    def on_epoch_end(self) -> None:
+        get = self.logger.get_value
+        self.print_to_log_file(
+            f"subtype loss train {get('train_class_losses', -1):.4f} val {get('val_class_losses', -1):.4f}, "
+            f"accuracy train {get('train_class_accuracy', -1):.3f} val {get('val_class_accuracy', -1):.3f}"
+        )
+        super().on_epoch_end()
+        if self.local_rank == 0:
+            plot_class_progress(self.logger.local_logger.my_fantastic_logging, Path(self.output_folder))
+
+    def save_checkpoint(self, filename: str) -> None:
+        """nnU-Net's checkpoint, with numpy scalars in the logs made plain so ``weights_only`` loading works."""
+        logging = self.logger.local_logger.my_fantastic_logging
+        for key, values in logging.items():
+            logging[key] = [_plain(v) for v in values]
+        if self._best_ema is not None:
+            self._best_ema = float(self._best_ema)
+        super().save_checkpoint(filename)
+
+    # ----- final validation -------------------------------------------------------------------------
+    def perform_actual_validation(self, save_probabilities: bool = False) -> None:
+        network = self.network
+        self.network = SegmentationView(network)
+        try:
+            super().perform_actual_validation(save_probabilities)
+            if self.local_rank == 0:
+                self.predict_validation_subtypes()
+        finally:
+            self.network = network
+
+    def predict_validation_subtypes(self) -> Path:
+        """Case-level subtype probabilities of this fold's validation cases -> ``validation/subtypes.json``."""
+        self.set_deep_supervision_enabled(False)
+        lesion, pancreas = self._region_channels()
+        view = SegmentationView(self._plain_network(), lesion, pancreas, self.label_manager.has_regions)
+        view.eval()
+        predictor = nnUNetPredictor(
+            tile_step_size=0.5,
+            use_gaussian=True,
+            use_mirroring=True,
+            perform_everything_on_device=True,
+            device=self.device,
+            verbose=False,
+            verbose_preprocessing=False,
+            allow_tqdm=False,
+        )
+        predictor.manual_initialization(
+            view,
+            self.plans_manager,
+            self.configuration_manager,
+            None,
+            self.dataset_json,
+            self.__class__.__name__,
+            self.inference_allowed_mirroring_axes,
+        )
+        _, val_keys = self.do_split()
+        dataset = self.dataset_class(self.preprocessed_dataset_folder, val_keys)
+        truth = self._load_subtype_lookup()
+        cases = {}
+        for key in dataset.identifiers:
+            data = torch.from_numpy(np.asarray(dataset.load_case(key)[0][:]))
+            view.reset()
+            with torch.no_grad():
+                predictor.predict_sliding_window_return_logits(data)
+            probs = torch.softmax(torch.cat(view.class_logits), 1).numpy()
+            lesion_mass = torch.cat(view.lesion_mass).numpy()
+            pancreas_mass = torch.cat(view.pancreas_mass).numpy()
+            entry: dict[str, Any] = {"truth": int(truth([key])[0])}
+            for method in ("uniform", "lesion-weighted"):
+                pooled = pool_slices(probs, lesion_mass, pancreas_mass, method)
+                entry[method] = [float(p) for p in pooled.probabilities]
+                entry[f"{method}_used"] = pooled.method
+            entry["predicted"] = int(np.argmax(entry["lesion-weighted"]))
+            cases[key] = entry
+        self.set_deep_supervision_enabled(True)
+        correct = {
+            m: sum(int(np.argmax(c[m]) == c["truth"]) for c in cases.values()) for m in ("uniform", "lesion-weighted")
+        }
+        summary = {
+            "subtype_names": self.subtype_names,
+            "fold": self.fold,
+            "accuracy": {m: (n / len(cases) if cases else None) for m, n in correct.items()},
+            "cases": cases,
+        }
+        path = Path(self.output_folder) / "validation" / "subtypes.json"
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        self.print_to_log_file(f"Validation subtype accuracy: {summary['accuracy']}")
+        return path
+
+
+class nnUNetTrainerMultiTaskPaper(nnUNetTrainerMultiTask):
+    """The paper's loss settings whatever the plans say: Dice+BCE class loss, weight 3, all slices, no deep
+    supervision (the plans' epoch and iteration counts still apply)."""
+
+    preset_override = "paper"
+
+
+INTENSITY_TRANSFORMS = (
+    "GaussianBlurTransform",
+    "MultiplicativeBrightnessTransform",
+    "ContrastTransform",
+    "SimulateLowResolutionTransform",
+    "GammaTransform",
+)
+
+
+def _without_intensity_transforms(compose: Any) -> Any:
+    """nnU-Net's training transforms minus the intensity ones (each wrapped in a ``RandomTransform``)."""
+    kept = [t for t in compose.transforms if type(getattr(t, "transform", t)).__name__ not in INTENSITY_TRANSFORMS]
+    compose.transforms = kept
+    return compose
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars and arrays as Python numbers and lists."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def plot_class_progress(logging: dict[str, list], output_folder: Path) -> Path:
+    """Per-epoch subtype loss and accuracy (train and validation) -> ``progress_subtype.png``."""
+    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    for split, color in (("train", "b"), ("val", "r")):
+        values = logging.get(f"{split}_class_losses", [])
+        ax_loss.plot(range(len(values)), values, color=color, label=f"{split} subtype loss")
+        values = logging.get(f"{split}_class_accuracy", [])
+        ax_acc.plot(range(len(values)), values, color=color, label=f"{split} subtype accuracy")
+    ax_loss.set_ylabel("loss")
+    ax_acc.set_ylabel("slice accuracy")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylim(0, 1)
+    ax_loss.legend()
+    ax_acc.legend()
+    fig.tight_layout()
+    path = output_folder / "progress_subtype.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
