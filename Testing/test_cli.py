@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,9 @@ def test_folder_of_cases_gives_results_and_summary(multitask_model, cases, tmp_p
     assert [r["case_id"] for r in rows] == ["patient0", "patient1"]
     assert all(r["status"] == "ok" and r["subtype"] for r in rows)
     assert not list(out.rglob("*.partial*"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "patient0" / "result.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_dicom_series_folder_is_one_case(multitask_model, tmp_path, capsys):
