@@ -362,22 +362,17 @@ def _add_subtype_nodes(add_node: Any, result: CaseResult, nodes: SceneNodes) -> 
     table.Modified()
     nodes.probabilities_table_id = probabilities.GetID()
 
-    chart = add_node("vtkMRMLPlotChartNode", f"{case} subtype probabilities chart")
-    chart.SetTitle(f"{case}: {result.verdict()}")
-    chart.SetXAxisTitle("Subtype")
-    chart.SetYAxisTitle("Probability")
-    chart.SetYAxisRange(0.0, 1.0)
-    for index, column in enumerate(["Case"] + [fold_column(f) for f in folds]):
-        series = add_node("vtkMRMLPlotSeriesNode", f"{case} {column}")
-        series.SetAndObserveTableNodeID(probabilities.GetID())
-        series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
-        series.SetXColumnName("Index")
-        series.SetLabelColumnName("Subtype")
-        series.SetYColumnName(column)
-        series.SetColor(*SERIES_COLORS[index % len(SERIES_COLORS)])
-        chart.AddAndObservePlotSeriesNodeID(series.GetID())
-        nodes.plot_series_ids.append(series.GetID())
-    nodes.probabilities_chart_id = chart.GetID()
+    nodes.probabilities_chart_id = _probability_chart(
+        add_node,
+        nodes,
+        probabilities,
+        f"{case} subtype probabilities chart",
+        f"{case}: {result.verdict()}",
+        ("Index", "Subtype"),
+        {f"{case} {column}": column for column in ["Case"] + [fold_column(f) for f in folds]},
+        slicer.vtkMRMLPlotSeriesNode.PlotTypeBar,
+        label_column="Subtype",
+    )
 
     columns = [("Slice", "int"), ("Weight", "double"), ("Lesion mass", "double"), ("Pancreas mass", "double")]
     columns += [(name, "double") for name in subtype.names]
@@ -390,21 +385,47 @@ def _add_subtype_nodes(add_node: Any, result: CaseResult, nodes: SceneNodes) -> 
     table.Modified()
     nodes.slices_table_id = slices.GetID()
 
-    chart = add_node("vtkMRMLPlotChartNode", f"{case} per-slice subtype probabilities chart")
-    chart.SetTitle(f"{case}: subtype probability per axial slice ({subtype.pooling_used} pooling)")
-    chart.SetXAxisTitle("Slice index (k)")
+    nodes.slices_chart_id = _probability_chart(
+        add_node,
+        nodes,
+        slices,
+        f"{case} per-slice subtype probabilities chart",
+        f"{case}: subtype probability per axial slice ({subtype.pooling_used} pooling)",
+        ("Slice", "Slice index (k)"),
+        {f"{case} per-slice {name}": name for name in subtype.names},
+        slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter,
+    )
+
+
+def _probability_chart(
+    add_node: Any,
+    nodes: SceneNodes,
+    table: Any,
+    name: str,
+    title: str,
+    x_axis: tuple[str, str],
+    series_columns: dict[str, str],
+    plot_type: int,
+    label_column: str | None = None,
+) -> str:
+    """A plot chart of probability columns of ``table`` (one series each); returns the chart's ID."""
+    chart = add_node("vtkMRMLPlotChartNode", name)
+    chart.SetTitle(title)
+    chart.SetXAxisTitle(x_axis[1])
     chart.SetYAxisTitle("Probability")
     chart.SetYAxisRange(0.0, 1.0)
-    for index, name in enumerate(subtype.names):
-        series = add_node("vtkMRMLPlotSeriesNode", f"{case} per-slice {name}")
-        series.SetAndObserveTableNodeID(slices.GetID())
-        series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
-        series.SetXColumnName("Slice")
-        series.SetYColumnName(name)
+    for index, (series_name, column) in enumerate(series_columns.items()):
+        series = add_node("vtkMRMLPlotSeriesNode", series_name)
+        series.SetAndObserveTableNodeID(table.GetID())
+        series.SetPlotType(plot_type)
+        series.SetXColumnName(x_axis[0])
+        if label_column:
+            series.SetLabelColumnName(label_column)
+        series.SetYColumnName(column)
         series.SetColor(*SERIES_COLORS[index % len(SERIES_COLORS)])
         chart.AddAndObservePlotSeriesNodeID(series.GetID())
         nodes.plot_series_ids.append(series.GetID())
-    nodes.slices_chart_id = chart.GetID()
+    return chart.GetID()
 
 
 def _show_as_probability(volume: Any) -> None:
