@@ -8,6 +8,7 @@ logits, and only a few slices' worth of intermediates are held at once.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -233,7 +234,7 @@ class Predictor:
         tiles_per_batch = max(1, self.batch_size // len(self._mirrorings))
         slices_per_batch = max(1, tiles_per_batch // len(origins))
         crop = (slice(None), slice(None), *revert[-2:])
-        autocast = torch.autocast("cuda") if self.device.type == "cuda" else _null_context()
+        autocast = torch.autocast("cuda") if self.device.type == "cuda" else contextlib.nullcontext()
 
         for start in range(0, n_slices, slices_per_batch):
             if cancel is not None and cancel.is_set():
@@ -253,7 +254,8 @@ class Predictor:
                 with autocast:
                     seg, cls = self._forward(tiles[b : b + tiles_per_batch])
                 for i, tile_index in enumerate(range(b, b + len(seg))):
-                    z, (y, x) = divmod(tile_index, len(origins))[0], origins[tile_index % len(origins)]
+                    z, origin = divmod(tile_index, len(origins))
+                    y, x = origins[origin]
                     seg_acc[z, :, y : y + self.patch_size[0], x : x + self.patch_size[1]] += seg[i] * gaussian
                 if cls is not None:
                     probs.append(torch.softmax(cls, dim=1))
@@ -392,8 +394,6 @@ class Predictor:
     def _provenance(self) -> Provenance:
         from importlib.metadata import version
 
-        import nnunetv2  # noqa: F401  (version lookup below)
-
         return Provenance(
             model_name=self.model.name,
             model_path=str(self.model.path),
@@ -412,14 +412,6 @@ class Predictor:
             },
             roi=list(map(float, self.options.roi)) if self.options.roi is not None else None,
         )
-
-
-class _null_context:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _roi_region(image: sitk.Image, roi: Sequence[float]) -> tuple[slice, slice, slice]:
