@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
-slicer = pytest.importorskip("slicer")
-vtk = pytest.importorskip("vtk")
-
-from model_factory import ct_volume  # noqa: E402
-from PancreasMultiTaskLib import scene as pmt_scene  # noqa: E402
-from PancreasMultiTaskLib.result import (  # noqa: E402
+import slicer
+import vtk
+from model_factory import ct_volume
+from PancreasMultiTaskLib import scene as pmt_scene
+from PancreasMultiTaskLib.result import (
     CaseResult,
     Measurements,
     Provenance,
@@ -22,8 +20,8 @@ from PancreasMultiTaskLib.result import (  # noqa: E402
     SubtypeResult,
     Uncertainty,
 )
-from slicer_stubs import load_volume, make_scene, put_in_study  # noqa: E402
-from vtk.util import numpy_support  # noqa: E402
+from slicer_stubs import load_volume, make_scene, put_in_study
+from vtk.util import numpy_support
 
 NAMES = ["solid", "rim-enhancing", "cystic"]
 

@@ -20,13 +20,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
-slicer = pytest.importorskip("slicer")
-
-import slicer_stubs  # noqa: E402
-from model_factory import ct_volume  # noqa: E402
-from PancreasMultiTaskLib import scene as pmt_scene  # noqa: E402
-from test_scene import oblique_direction  # noqa: E402
+import slicer
+import slicer_stubs
+from model_factory import ct_volume
+from PancreasMultiTaskLib import scene as pmt_scene
+from test_scene import oblique_direction
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_DIR = REPO / "PancreasMultiTask"
@@ -336,21 +334,7 @@ def test_self_test_dice_is_computed_on_the_truth_grid(module: SimpleNamespace) -
     assert dice["Pancreas"] == pytest.approx(expected)
 
 
-def demo_engine_ready() -> str:
-    """Why the real engine cannot run the self-test here ('' when it can)."""
-    if importlib.util.find_spec("PancreasMultiTaskLib.cli") is None:
-        return "PancreasMultiTaskLib.cli is not there yet"
-    if importlib.util.find_spec("PancreasMultiTaskLib.models") is None:
-        return "PancreasMultiTaskLib.models is not there yet"
-    if not list((REPO / "Resources" / "DemoModel").glob("*.zip")):
-        return "no bundled demo model in Resources/DemoModel"
-    if not (REPO / "Resources" / "SampleData").is_dir():
-        return "no bundled sample case in Resources/SampleData"
-    return ""
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(bool(demo_engine_ready()), reason=demo_engine_ready() or "ready")
 @pytest.mark.parametrize("method", ["test_SampleCase", "test_Cancel", "test_BadInput"])
 def test_self_test_methods_with_demo_model(module: SimpleNamespace, method: str) -> None:
     test_class = type("SelfTest", (module.mod.PancreasMultiTaskTest,), {"modelsDirectory": str(module.tmp / "models")})
@@ -429,12 +413,6 @@ def model_zip(root: Path, name: str = "TinyModel", extra: dict[str, bytes] | Non
     return path
 
 
-models_ready = pytest.mark.skipif(
-    importlib.util.find_spec("PancreasMultiTaskLib.models") is None, reason="PancreasMultiTaskLib.models missing"
-)
-
-
-@models_ready
 def test_models_import_list_and_remove(module: SimpleNamespace) -> None:
     logic = module.mod.PancreasMultiTaskLogic()
     settings_dir = Path(slicer.app.slicerUserSettingsFilePath).parent
@@ -453,7 +431,6 @@ def test_models_import_list_and_remove(module: SimpleNamespace) -> None:
         logic.addModel(module.tmp / "nothing-here")
 
 
-@models_ready
 def test_bad_model_zips_are_refused(module: SimpleNamespace) -> None:
     logic = module.mod.PancreasMultiTaskLogic(modelsDirectory=module.tmp / "models")
     tampered = model_zip(module.tmp / "a")
@@ -467,7 +444,6 @@ def test_bad_model_zips_are_refused(module: SimpleNamespace) -> None:
     assert not (module.tmp / "evil.txt").exists()
 
 
-@models_ready
 def test_demo_model_installs_once(module: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
     demo = model_zip(module.tmp / "demo", "DemoTiny")
     logic_class = module.mod.PancreasMultiTaskLogic
@@ -480,11 +456,6 @@ def test_demo_model_installs_once(module: SimpleNamespace, monkeypatch: pytest.M
     assert logic.modelNames() == [module.mod.DEMO_MODEL_NAME, "DemoTiny"]
 
 
-cli_ready = pytest.mark.skipif(
-    importlib.util.find_spec("PancreasMultiTaskLib.cli") is None, reason="PancreasMultiTaskLib.cli is not there yet"
-)
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from model_factory import make_tiny_multitask_model
@@ -493,7 +464,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@cli_ready
 def test_logic_with_the_real_engine(module: SimpleNamespace, tiny_model: Path) -> None:
     """The real CLI on an oblique CT: segments, geometry, table = result.json, plots, .mrb round trip."""
     import vtk
@@ -582,7 +552,6 @@ def test_module_loads_without_torch(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@cli_ready
 @pytest.mark.parametrize("method", ["test_Cancel", "test_BadInput"])
 def test_self_test_methods_with_the_real_engine(module: SimpleNamespace, tiny_model: Path, method: str) -> None:
     """Cancel and bad input through the real CLI (a random-weight model: Dice is checked with the demo model)."""

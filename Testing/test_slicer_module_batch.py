@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,12 +10,9 @@ from pathlib import Path
 
 import pytest
 import SimpleITK as sitk
-
-slicer = pytest.importorskip("slicer")
-
-from model_factory import ct_volume  # noqa: E402
-from test_scene import oblique_direction  # noqa: E402
-from test_slicer_module import FAKE_CLI  # noqa: E402
+from model_factory import ct_volume
+from test_scene import oblique_direction
+from test_slicer_module import FAKE_CLI
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "PancreasMultiTask" / "batch_predict.py"
@@ -101,9 +97,6 @@ def test_batch_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("PancreasMultiTaskLib.cli") is None, reason="PancreasMultiTaskLib.cli is not there yet"
-)
 def test_batch_with_the_real_engine(tmp_path: Path) -> None:
     from model_factory import make_tiny_multitask_model
 
@@ -137,11 +130,6 @@ def test_batch_with_the_real_engine(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("PancreasMultiTaskLib.cli") is None
-    or not list((REPO / "Resources" / "DemoModel").glob("*.zip")),
-    reason="needs the CLI and the bundled demo model",
-)
 def test_batch_sample_case_with_the_demo_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the Slicer ctest runs: the bundled sample case, the CLI's default (demo) model, on CPU."""
     import json
