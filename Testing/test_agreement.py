@@ -18,7 +18,7 @@ def nnunet_predictor(model_path, folds, mirroring=True):
     return predictor
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("backend", ["torch", "openvino", "onnxruntime"])
 def test_segmentation_and_probabilities_match_nnunet(plain_model, backend):
     image, _ = ct_volume((10, 70, 90), seed=7)
     options = PredictionOptions(device="cpu", save_probabilities=True, backend=backend)
@@ -42,7 +42,7 @@ def test_segmentation_and_probabilities_match_nnunet(plain_model, backend):
     assert difference.max() <= 1e-2
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("backend", ["torch", "openvino", "onnxruntime"])
 @pytest.mark.parametrize("shape", [(5, 90, 120), (4, 40, 60)], ids=["several-tiles-per-slice", "padded"])
 def test_batched_sliding_window_equals_nnunets_tile_by_tile_in_float32(plain_model, shape, backend):
     """nnU-Net's slicers, gaussian, padding and mirroring, a tile at a time in float32, against the engine."""

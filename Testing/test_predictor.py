@@ -1,12 +1,14 @@
-"""Predictor behaviour beyond geometry: region-based labels, pooling choice, cancel, progress."""
+"""Predictor behaviour beyond geometry: region-based labels, pooling choice, cancel, progress, GPU fallback."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 from model_factory import ct_volume, make_tiny_multitask_model
 from PancreasMultiTaskLib.model_folder import open_model_folder
 from PancreasMultiTaskLib.predictor import PredictionCancelled, PredictionOptions, Predictor
@@ -61,3 +63,40 @@ def test_cancel_stops_between_batches_and_progress_is_monotonic(multitask_model)
         predictor.predict(image, progress=progress, cancel=cancel)
     fractions = [f for stage, f in seen if stage == "predict"]
     assert fractions == sorted(fractions) and 0.5 <= fractions[-1] < 1.0
+
+
+def test_cuda_out_of_memory_finishes_the_case_on_the_cpu(multitask_model, monkeypatch, caplog):
+    """This machine has no GPU: the GPU pass is stood in for by one that raises CUDA's out-of-memory error."""
+    image, _ = ct_volume((4, 40, 48), seed=5)
+    predictor = Predictor(multitask_model, PredictionOptions(device="cpu", folds=("0",), backend="torch"))
+    expected = sitk.GetArrayFromImage(predictor.predict(image).segmentation)
+    predictor.device = torch.device("cuda")
+    real_predict, devices = predictor._predict, []
+
+    def out_of_memory_on_the_gpu(*args):
+        devices.append(predictor.device.type)
+        if predictor.device.type == "cuda":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_predict(*args)
+
+    monkeypatch.setattr(predictor, "_predict", out_of_memory_on_the_gpu)
+    with caplog.at_level(logging.WARNING):
+        prediction = predictor.predict(image)
+    assert devices == ["cuda", "cpu"]
+    assert "CUDA ran out of memory; continuing on the CPU" in caplog.text
+    assert prediction.result.provenance.device == "cpu (torch)"
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(prediction.segmentation), expected)
+
+
+def test_out_of_memory_on_the_cpu_is_not_retried(multitask_model, monkeypatch):
+    predictor = Predictor(multitask_model, PredictionOptions(device="cpu", folds=("0",), backend="torch"))
+    calls = []
+
+    def out_of_memory(*args):
+        calls.append(1)
+        raise torch.OutOfMemoryError("out of memory")
+
+    monkeypatch.setattr(predictor, "_predict", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        predictor.predict(ct_volume((4, 40, 48), seed=5)[0])
+    assert calls == [1]

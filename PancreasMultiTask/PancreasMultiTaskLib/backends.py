@@ -1,9 +1,10 @@
-"""Where the network runs: PyTorch (any device) or ONNX Runtime (CPU).
+"""Where the network runs: PyTorch (any device), or on the CPU OpenVINO or ONNX Runtime.
 
-Both take a batch of tiles and return ``(segmentation_logits, class_logits_or_None)`` as float32
-torch tensors, one fold at a time. ONNX Runtime's CPU kernels are faster than PyTorch's for these
-networks on the CPUs we measured (``Testing/benchmarks/bench_predictor.py``); each fold is exported
-once from the same PyTorch network and cached on disk.
+Each backend takes a batch of tiles and returns ``(segmentation_logits, class_logits_or_None)`` as
+float32 torch tensors, one fold at a time. On the CPUs we measured, OpenVINO's and ONNX Runtime's
+float32 convolutions beat PyTorch's for these networks (``Testing/benchmarks/bench_predictor.py``).
+Both run a graph exported once per fold from the same PyTorch network and cached on disk, so the
+network is still defined only in ``network.py``.
 """
 
 from __future__ import annotations
@@ -18,17 +19,21 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from .io import atomic_path
 from .model_folder import ModelFolder
 
-BACKENDS = ("auto", "torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
+# What each exported-graph backend needs: its runtime, and onnx for PyTorch's ONNX exporter.
+BACKEND_PACKAGES = {"openvino": ("openvino", "onnx"), "onnxruntime": ("onnxruntime", "onnx")}
 
 
-def onnxruntime_available() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+def backend_available(name: str) -> bool:
+    """Whether the packages an exported-graph backend needs are installed."""
+    return all(importlib.util.find_spec(package) is not None for package in BACKEND_PACKAGES[name])
 
 
 def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -56,9 +61,9 @@ class TorchBackend:
         return _split(self.network(batch))
 
 
-def onnx_cache_dir() -> Path:
+def graph_cache_dir() -> Path:
     home = os.environ.get("PANCREAS_MT_HOME") or Path.home() / ".cache" / "pancreas-mt"
-    return Path(home) / "onnx"
+    return Path(home) / "graphs"
 
 
 def _cpu_fingerprint() -> str:
@@ -69,33 +74,51 @@ def _cpu_fingerprint() -> str:
     return f"{platform.machine()}|{platform.processor()}|{flags}"
 
 
-class OnnxRuntimeBackend:
-    """Each fold exported to ONNX, optimized by ONNX Runtime for this CPU, cached, and run on the CPU.
+class ExportedGraphBackend:
+    """A CPU runtime running each fold as a graph exported from the PyTorch network and cached.
 
-    The graph is optimized once at export and saved; sessions then load it with optimization off,
-    which halves their memory (no second copy of the weights while optimizing). One session is held
-    at a time, so memory does not grow with the number of folds.
+    A fold is exported the first time it is used with a given checkpoint, PyTorch, runtime and CPU
+    (all in the file name), then loaded from the cache. One fold's graph is held at a time, so
+    memory does not grow with the number of folds. Subclasses say how a raw ONNX export becomes
+    their cached file (``_convert``), how it is loaded (``_load``) and how a batch runs (``_run``).
     """
 
-    name = "onnxruntime"
+    name = ""
+    suffix = ""
 
     def __init__(
         self, model: ModelFolder, build_network: Callable[[], nn.Module], threads: int, cache_dir: Path | None = None
     ) -> None:
-        import onnxruntime
-
-        self.model, self.threads, self._ort = model, threads, onnxruntime
-        self.cache_dir = cache_dir or onnx_cache_dir()
+        self.model, self.threads = model, threads
+        self.cache_dir = cache_dir or graph_cache_dir()
         self.outputs = ["segmentation", "class_logits"] if model.is_multitask else ["segmentation"]
         # The PyTorch network is built only if a fold still needs exporting, and not kept.
         network = None
         self.files = {}
         for fold in model.folds:
-            if not self._target(fold).is_file():
+            target = self._target(fold)
+            if not target.is_file():
                 network = network or build_network()
-                self._export(fold, network)
-            self.files[fold] = self._target(fold)
-        self.session = None
+                network.load_state_dict(self.model.load_weights(fold))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+                    raw = Path(scratch) / "raw.onnx"
+                    self._export_onnx(network, raw)
+                    self._convert(raw, target)
+            self.files[fold] = target
+        self.runner = None
+
+    def runtime_version(self) -> str:
+        raise NotImplementedError
+
+    def _convert(self, raw: Path, target: Path) -> None:
+        raise NotImplementedError
+
+    def _load(self, path: Path) -> object:
+        raise NotImplementedError
+
+    def _run(self, tiles: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
 
     def _key(self, fold: str) -> str:
         checkpoint = self.model.checkpoint_path(fold).resolve()
@@ -106,7 +129,8 @@ class OnnxRuntimeBackend:
                 str(stat.st_size),
                 str(stat.st_mtime_ns),
                 torch.__version__,
-                self._ort.__version__,
+                self.name,
+                self.runtime_version(),
                 self.model.configuration,
                 _cpu_fingerprint(),
             )
@@ -114,20 +138,9 @@ class OnnxRuntimeBackend:
         return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
     def _target(self, fold: str) -> Path:
-        return self.cache_dir / f"{self.model.name}-fold_{fold}-{self._key(fold)}.onnx"
+        return self.cache_dir / f"{self.model.name}-fold_{fold}-{self._key(fold)}{self.suffix}"
 
-    def _export(self, fold: str, network: nn.Module) -> None:
-        network.load_state_dict(self.model.load_weights(fold))
-        target = self._target(fold)
-        with atomic_path(target) as tmp, tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-            raw = Path(scratch) / "raw.onnx"
-            self._export_raw(network, raw)
-            options = self._ort.SessionOptions()
-            options.optimized_model_filepath = str(tmp)
-            options.log_severity_level = 3  # it warns that the result suits this CPU only: the cache key says so
-            self._ort.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
-
-    def _export_raw(self, network: nn.Module, path: Path) -> None:
+    def _export_onnx(self, network: nn.Module, path: Path) -> None:
         patch = tuple(int(p) for p in self.model.configuration_manager.patch_size)
         example = torch.zeros((2, 1, *patch))
         # The exporter's warnings say nothing a user can act on: tracing fixes the tile-size check to
@@ -148,17 +161,92 @@ class OnnxRuntimeBackend:
 
     def to(self, device: torch.device) -> None:
         if device.type != "cpu":
-            raise ValueError("the onnxruntime backend runs on the CPU only")
+            raise ValueError(f"the {self.name} backend runs on the CPU only")
 
     def select_fold(self, fold: str) -> None:
+        self.runner = None  # the previous fold's graph goes before the next one loads
+        self.runner = self._load(self.files[fold])
+
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        outputs = self._run(batch.contiguous().numpy())
+        seg = torch.from_numpy(outputs[0])
+        return seg, torch.from_numpy(outputs[1]) if len(outputs) > 1 else None
+
+
+class OpenVinoBackend(ExportedGraphBackend):
+    """OpenVINO's CPU plugin in float32, from OpenVINO IR (``.xml`` plus ``.bin``) converted once.
+
+    Precision is pinned to float32: OpenVINO would otherwise pick bfloat16 on CPUs that have it,
+    which changes labels at near-ties (measured: 99.4% voxel agreement with bf16 autocast).
+    """
+
+    name = "openvino"
+    suffix = ".xml"
+
+    def __init__(self, *args, **kwargs) -> None:
+        import openvino
+
+        self._ov = openvino
+        self._core = openvino.Core()
+        super().__init__(*args, **kwargs)
+
+    def runtime_version(self) -> str:
+        return self._ov.__version__
+
+    def _convert(self, raw: Path, target: Path) -> None:
+        # The weights file goes into place first and the .xml last, so a present .xml means a complete pair.
+        scratch = raw.parent / "model.xml"
+        self._ov.save_model(self._core.read_model(str(raw)), str(scratch), compress_to_fp16=False)
+        os.replace(scratch.with_suffix(".bin"), target.with_suffix(".bin"))
+        os.replace(scratch, target)
+
+    def _load(self, path: Path) -> object:
+        config = {
+            "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_NUM_THREADS": self.threads,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        compiled = self._core.compile_model(self._core.read_model(str(path)), "CPU", config)
+        return compiled.create_infer_request()
+
+    def _run(self, tiles: np.ndarray) -> list[np.ndarray]:
+        results = self.runner.infer({0: tiles})
+        # The request's output buffers are reused by the next call: copy them out.
+        return [np.array(results[port], copy=True) for port in self.runner.model_outputs]
+
+
+class OnnxRuntimeBackend(ExportedGraphBackend):
+    """ONNX Runtime's CPU provider, from a graph it optimized for this CPU once at export.
+
+    Sessions load the saved graph with optimization off, which halves their memory (no second
+    copy of the weights while optimizing).
+    """
+
+    name = "onnxruntime"
+    suffix = ".onnx"
+
+    def __init__(self, *args, **kwargs) -> None:
+        import onnxruntime
+
+        self._ort = onnxruntime
+        super().__init__(*args, **kwargs)
+
+    def runtime_version(self) -> str:
+        return self._ort.__version__
+
+    def _convert(self, raw: Path, target: Path) -> None:
+        with atomic_path(target) as tmp:
+            options = self._ort.SessionOptions()
+            options.optimized_model_filepath = str(tmp)
+            options.log_severity_level = 3  # it warns that the result suits this CPU only: the cache key says so
+            self._ort.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
+
+    def _load(self, path: Path) -> object:
         options = self._ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # done at export
-        self.session = None
-        self.session = self._ort.InferenceSession(str(self.files[fold]), options, providers=["CPUExecutionProvider"])
+        return self._ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        outputs = self.session.run(None, {"tiles": batch.contiguous().numpy()})
-        seg = torch.from_numpy(outputs[0])
-        return seg, torch.from_numpy(outputs[1]) if len(outputs) > 1 else None
+    def _run(self, tiles: np.ndarray) -> list[np.ndarray]:
+        return self.runner.run(None, {"tiles": tiles})

@@ -205,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "torch", "onnxruntime"),
-        help="auto: ONNX Runtime on the CPU when installed, else PyTorch",
+        choices=("auto", "torch", "openvino", "onnxruntime"),  # backends.BACKENDS, without importing torch for --help
+        help="auto: on the CPU OpenVINO, else ONNX Runtime, when installed; otherwise PyTorch",
     )
     predict.add_argument("--part-id", type=int, default=0, help="this shard's index (with --num-parts)")
     predict.add_argument("--num-parts", type=int, default=1, help="split the case list across this many runs")

@@ -24,7 +24,15 @@ import SimpleITK as sitk
 import torch
 
 from . import __version__
-from .backends import BACKENDS, OnnxRuntimeBackend, TorchBackend, onnxruntime_available
+from .backends import (
+    BACKEND_PACKAGES,
+    BACKENDS,
+    ExportedGraphBackend,
+    OnnxRuntimeBackend,
+    OpenVinoBackend,
+    TorchBackend,
+    backend_available,
+)
 from .io import InputError, check_image
 from .measurements import max_axial_diameter_mm, volume_ml
 from .model_folder import ModelFolder, open_model_folder
@@ -157,16 +165,20 @@ class Predictor:
         self.backend = self._make_backend()
         self.batch_size = self.options.batch_size or self._choose_batch_size()
 
-    def _make_backend(self) -> TorchBackend | OnnxRuntimeBackend:
+    def _make_backend(self) -> TorchBackend | ExportedGraphBackend:
+        """The requested backend; ``auto`` takes the fastest one installed for the device."""
         choice = self.options.backend
         if choice == "auto":
-            choice = "onnxruntime" if self.device.type == "cpu" and onnxruntime_available() else "torch"
-        if choice == "onnxruntime":
+            on_cpu = [name for name in ("openvino", "onnxruntime") if backend_available(name)]
+            choice = on_cpu[0] if self.device.type == "cpu" and on_cpu else "torch"
+        if choice in BACKEND_PACKAGES:
             if self.device.type != "cpu":
-                raise InputError(f"--backend onnxruntime runs on the CPU only, not on {self.device}")
-            if not onnxruntime_available():
-                raise InputError("--backend onnxruntime needs the packages onnxruntime and onnx (pip install them)")
-            return OnnxRuntimeBackend(self.model, lambda: self.model.build_network().eval(), self._threads())
+                raise InputError(f"--backend {choice} runs on the CPU only, not on {self.device}")
+            if not backend_available(choice):
+                packages = " and ".join(BACKEND_PACKAGES[choice])
+                raise InputError(f"--backend {choice} needs the packages {packages} (pip install them)")
+            graph_backend = OpenVinoBackend if choice == "openvino" else OnnxRuntimeBackend
+            return graph_backend(self.model, lambda: self.model.build_network().eval(), self._threads())
         weights = {fold: self.model.load_weights(fold) for fold in self.model.folds}
         return TorchBackend(self.model.build_network().eval(), weights, self.device)
 

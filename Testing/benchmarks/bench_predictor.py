@@ -6,7 +6,11 @@ TTA on. Each predictor runs in its own child process (so peak memory is its own)
 argmax is compared with nnU-Net's, and the floor is the network's FLOPs divided by this machine's
 float32 matrix-multiply rate measured in the same run. The last line is the speed ratio.
 
+``--float32-reference`` also runs nnU-Net's predictor with its logit accumulator in float32 instead
+of float16, to show how much of the label disagreement is nnU-Net's own rounding.
+
     python Testing/benchmarks/bench_predictor.py [--folds 1] [--no-tta] [--shape 64 119 178] [--threads N]
+        [--backend auto|torch|openvino|onnxruntime] [--float32-reference]
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ def reset_peak_rss() -> None:
         handle.write("5")
 
 
-def worker(kind: str, model: Path, image_path: Path, out: Path, tta: bool, threads: int | None) -> None:
+def worker(kind: str, model: Path, image_path: Path, out: Path, tta: bool, threads: int | None, backend: str) -> None:
     import numpy as np
     import SimpleITK as sitk
     import torch
@@ -94,11 +98,17 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, tta: bool, threa
     if kind == "export":
         from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
 
-        Predictor(model, PredictionOptions(device="cpu", num_threads=threads))
-        (out / "export.json").write_text(json.dumps({"load_s": time.perf_counter() - start}))
+        predictor = Predictor(model, PredictionOptions(device="cpu", num_threads=threads, backend=backend))
+        report = {"load_s": time.perf_counter() - start, "backend": predictor.backend.name}
+        (out / "export.json").write_text(json.dumps(report))
         return
-    if kind == "nnunet":
+    if kind.startswith("nnunet"):
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        if kind == "nnunet-float32":
+            # nnU-Net allocates its sliding-window accumulators as ``torch.half``; in this child
+            # process only, that name is made to mean float32, and nothing else of nnU-Net changes.
+            torch.half = torch.float32
 
         predictor = nnUNetPredictor(device=torch.device("cpu"), use_mirroring=tta, allow_tqdm=False)
         predictor.initialize_from_trained_model_folder(str(model), tuple(int(f) for f in folds))
@@ -109,7 +119,8 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, tta: bool, threa
     else:
         from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
 
-        predictor = Predictor(model, PredictionOptions(device="cpu", use_mirroring=tta, num_threads=threads))
+        options = PredictionOptions(device="cpu", use_mirroring=tta, num_threads=threads, backend=backend)
+        predictor = Predictor(model, options)
         ready = time.perf_counter()
         seg = sitk.GetArrayFromImage(predictor.predict(image).segmentation)
     done = time.perf_counter()
@@ -152,11 +163,13 @@ def main() -> None:
     parser.add_argument("--no-tta", action="store_true")
     parser.add_argument("--shape", type=int, nargs=3, default=(64, 119, 178), metavar=("Z", "Y", "X"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "openvino", "onnxruntime"))
+    parser.add_argument("--float32-reference", action="store_true", help="also nnU-Net with float32 accumulators")
     parser.add_argument("--worker", nargs=4, metavar=("KIND", "MODEL", "IMAGE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         kind, model, image, out = args.worker
-        worker(kind, Path(model), Path(image), Path(out), not args.no_tta, args.threads)
+        worker(kind, Path(model), Path(image), Path(out), not args.no_tta, args.threads, args.backend)
         return
 
     work = Path(tempfile.mkdtemp(prefix="pmt-bench-"))
@@ -174,9 +187,10 @@ def main() -> None:
     # The engine exports each fold to ONNX once per model (cached); do that first and report it apart.
     os.environ.setdefault("PANCREAS_MT_HOME", str(work / "home"))
     reports = {}
-    for kind in ("export", "nnunet", "engine"):
+    kinds = ["export", "nnunet", "engine"] + (["nnunet-float32"] if args.float32_reference else [])
+    for kind in kinds:
         command = [sys.executable, __file__, "--worker", kind, str(model), str(image_path), str(work)]
-        command += ["--no-tta"] if args.no_tta else []
+        command += ["--backend", args.backend, *(["--no-tta"] if args.no_tta else [])]
         command += ["--threads", str(args.threads)] if args.threads else []
         subprocess.run(command, check=True, env=os.environ.copy())
         reports[kind] = json.loads((work / f"{kind}.json").read_text())
@@ -184,7 +198,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    agreement = float((np.load(work / "nnunet.npy") == np.load(work / "engine.npy")).mean())
+    labels = {kind: np.load(work / f"{kind}.npy") for kind in kinds[1:]}
+    agreement = float((labels["nnunet"] == labels["engine"]).mean())
     gflop = tile_gflop(model)
     rate = matmul_gflops(args.threads)
     z, y, x = args.shape
@@ -200,14 +215,21 @@ def main() -> None:
     )
     print(f"workload: ResEnc M 2D patch 128x192, volume {z}x{y}x{x}, folds {args.folds}, TTA {not args.no_tta}")
     print(f"network: {gflop:.1f} GFLOP per tile, {tiles} tile passes; matmul rate {rate:.0f} GFLOP/s")
-    print(f"engine's one-time ONNX export of {args.folds} fold(s): {reports.pop('export')['load_s']:.1f} s")
+    export = reports.pop("export")
+    print(
+        f"engine backend: {export['backend']}; one-time graph export of {args.folds} fold(s): {export['load_s']:.1f} s"
+    )
     for kind, r in reports.items():
         print(
             f"{kind:>7}: predict {r['predict_s']:.1f} s ({tiles * gflop / r['predict_s']:.0f} GFLOP/s, "
             f"{r['predict_s'] / floor_s:.2f}x the floor of {floor_s:.1f} s), load {r['load_s']:.1f} s, "
             f"peak RSS {r['peak_mb']:.0f} MB above the {r['before_mb']:.0f} MB after imports"
         )
-    print(f"argmax agreement: {agreement * 100:.3f}% of voxels")
+    print(f"argmax agreement: {agreement * 100:.4f}% of voxels")
+    if args.float32_reference:
+        for a, b in (("engine", "nnunet-float32"), ("nnunet", "nnunet-float32")):
+            same = labels[a] == labels[b]
+            print(f"argmax agreement {a} / {b}: {same.mean() * 100:.4f}% ({(~same).sum()} voxels differ)")
     memory = reports["engine"]["peak_mb"] / reports["nnunet"]["peak_mb"]
     speed = reports["nnunet"]["predict_s"] / reports["engine"]["predict_s"]
     print(f"memory ratio (engine / nnU-Net peak RSS above imports): {memory:.2f}")

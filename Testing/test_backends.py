@@ -1,0 +1,77 @@
+"""The CPU graph backends: same numbers as the PyTorch network, exported once per fold and cached."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import torch
+from PancreasMultiTaskLib.backends import OnnxRuntimeBackend, OpenVinoBackend, TorchBackend
+from PancreasMultiTaskLib.model_folder import open_model_folder
+from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+
+GRAPH_BACKENDS = {"openvino": OpenVinoBackend, "onnxruntime": OnnxRuntimeBackend}
+
+
+def _tiles(model, n: int = 3) -> torch.Tensor:
+    patch = tuple(int(p) for p in model.configuration_manager.patch_size)
+    return torch.randn((n, 1, *patch), generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("name", GRAPH_BACKENDS)
+def test_graph_backend_gives_the_networks_segmentation_and_class_logits(multitask_model, tmp_path, name):
+    model = open_model_folder(multitask_model, folds=["0", "1"])
+    graph = GRAPH_BACKENDS[name](model, lambda: model.build_network().eval(), threads=2, cache_dir=tmp_path)
+    reference = TorchBackend(
+        model.build_network(), {f: model.load_weights(f) for f in model.folds}, torch.device("cpu")
+    )
+    tiles = _tiles(model)
+    for fold in model.folds:
+        graph.select_fold(fold)
+        reference.select_fold(fold)
+        with torch.inference_mode():
+            seg, cls = graph(tiles)
+            seg_ref, cls_ref = reference(tiles)
+        assert cls is not None and cls.shape == (3, len(model.subtypes))
+        torch.testing.assert_close(seg, seg_ref, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(cls, cls_ref, atol=1e-4, rtol=1e-4)
+    # Another batch size runs on the same graph (the batch axis is dynamic), and folds differ.
+    seg_one, _ = graph(tiles[:1])
+    graph.select_fold("0")
+    seg_fold0, _ = graph(tiles[:1])
+    torch.testing.assert_close(seg_one, seg[:1], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(seg_one, seg_fold0, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", GRAPH_BACKENDS)
+def test_graph_is_exported_once_and_again_when_the_checkpoint_changes(multitask_model, tmp_path, name):
+    copy = tmp_path / "model" / multitask_model.name
+    shutil.copytree(multitask_model, copy)
+    model = open_model_folder(copy, folds=["0"])
+    cache = tmp_path / "cache"
+    builds = []
+
+    def build():
+        builds.append(1)
+        return model.build_network().eval()
+
+    first = GRAPH_BACKENDS[name](model, build, threads=1, cache_dir=cache)
+    cached = sorted(p.name for p in cache.iterdir())
+    assert builds == [1] and first.files["0"].is_file()
+    assert not [n for n in cached if "partial" in n or n.startswith("tmp")]  # no scratch left behind
+
+    GRAPH_BACKENDS[name](model, build, threads=1, cache_dir=cache)
+    assert builds == [1] and sorted(p.name for p in cache.iterdir()) == cached
+
+    checkpoint = model.checkpoint_path("0")
+    os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
+    again = GRAPH_BACKENDS[name](model, build, threads=1, cache_dir=cache)
+    assert builds == [1, 1] and again.files["0"] != first.files["0"]
+
+
+def test_auto_takes_openvino_on_the_cpu(multitask_model):
+    predictor = Predictor(multitask_model, PredictionOptions(device="cpu", folds=("0",)))
+    assert predictor.backend.name == "openvino"
+    predictor = Predictor(multitask_model, PredictionOptions(device="cpu", folds=("0",), backend="torch"))
+    assert predictor.backend.name == "torch"
