@@ -49,10 +49,6 @@ class TorchBackend:
     def __init__(self, network: nn.Module, weights: dict[str, dict], device: torch.device) -> None:
         self.network, self.weights, self.device = network.eval(), weights, device
 
-    def to(self, device: torch.device) -> None:
-        self.device = device
-        self.network = self.network.to(device)
-
     def select_fold(self, fold: str) -> None:
         self.network = self.network.to(self.device)
         self.network.load_state_dict(self.weights[fold])
@@ -158,10 +154,6 @@ class ExportedGraphBackend:
                 dynamic_axes={name: {0: "batch"} for name in ["tiles", *self.outputs]},
                 opset_version=17,
             )
-
-    def to(self, device: torch.device) -> None:
-        if device.type != "cpu":
-            raise ValueError(f"the {self.name} backend runs on the CPU only")
 
     def select_fold(self, fold: str) -> None:
         self.runner = None  # the previous fold's graph goes before the next one loads

@@ -294,12 +294,14 @@ class Predictor:
         except torch.OutOfMemoryError:
             if self.device.type != "cuda":
                 raise
-            log.warning("CUDA ran out of memory; continuing on the CPU (slower)")
-            torch.cuda.empty_cache()
-            self.device = torch.device("cpu")
-            self.backend.to(self.device)
-            self.batch_size = self.options.batch_size or self._choose_batch_size()
-            return self._predict(image, case_id, input_path, progress, cancel)
+        # Outside the except block, so that the traceback no longer holds the failed pass's GPU tensors.
+        log.warning("CUDA ran out of memory; continuing on the CPU (slower)")
+        self.backend = None  # the network's GPU weights go before the CPU backend loads
+        torch.cuda.empty_cache()
+        self.device = torch.device("cpu")
+        self.backend = self._make_backend()
+        self.batch_size = self.options.batch_size or self._choose_batch_size()
+        return self._predict(image, case_id, input_path, progress, cancel)
 
     def _predict(
         self,

@@ -10,7 +10,9 @@ float32 matrix-multiply rate measured in the same run. The last line is the spee
 of float16, to show how much of the label disagreement is nnU-Net's own rounding.
 
     python Testing/benchmarks/bench_predictor.py [--folds 1] [--no-tta] [--shape 64 119 178] [--threads N]
-        [--backend auto|torch|openvino|onnxruntime] [--float32-reference]
+        [--device cpu|cuda] [--backend auto|torch|openvino|onnxruntime] [--float32-reference]
+
+On a machine with a GPU, the issue's check is ``--device cuda --folds 5 --shape 100 512 512``.
 """
 
 from __future__ import annotations
@@ -83,22 +85,27 @@ def reset_peak_rss() -> None:
         handle.write("5")
 
 
-def worker(kind: str, model: Path, image_path: Path, out: Path, tta: bool, threads: int | None, backend: str) -> None:
+def worker(kind: str, model: Path, image_path: Path, out: Path, args: argparse.Namespace) -> None:
+    """Run one predictor in this (child) process and write its labels and a JSON report into ``out``."""
     import numpy as np
     import SimpleITK as sitk
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     image = sitk.ReadImage(str(image_path))
     folds = tuple(p.name.split("_")[1] for p in sorted(model.glob("fold_*")))
     reset_peak_rss()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     before = rss_mb("VmRSS")
     start = time.perf_counter()
     if kind == "export":
         from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
 
-        predictor = Predictor(model, PredictionOptions(device="cpu", num_threads=threads, backend=backend))
+        options = PredictionOptions(device=args.device, num_threads=args.threads, backend=args.backend)
+        predictor = Predictor(model, options)
         report = {"load_s": time.perf_counter() - start, "backend": predictor.backend.name}
         (out / "export.json").write_text(json.dumps(report))
         return
@@ -109,8 +116,9 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, tta: bool, threa
             # nnU-Net allocates its sliding-window accumulators as ``torch.half``; in this child
             # process only, that name is made to mean float32, and nothing else of nnU-Net changes.
             torch.half = torch.float32
-
-        predictor = nnUNetPredictor(device=torch.device("cpu"), use_mirroring=tta, allow_tqdm=False)
+        predictor = nnUNetPredictor(
+            device=device, use_mirroring=not args.no_tta, perform_everything_on_device=True, allow_tqdm=False
+        )
         predictor.initialize_from_trained_model_folder(str(model), tuple(int(f) for f in folds))
         ready = time.perf_counter()
         seg = predictor.predict_single_npy_array(
@@ -119,29 +127,39 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, tta: bool, threa
     else:
         from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
 
-        options = PredictionOptions(device="cpu", use_mirroring=tta, num_threads=threads, backend=backend)
+        options = PredictionOptions(
+            device=args.device, use_mirroring=not args.no_tta, num_threads=args.threads, backend=args.backend
+        )
         predictor = Predictor(model, options)
         ready = time.perf_counter()
         seg = sitk.GetArrayFromImage(predictor.predict(image).segmentation)
     done = time.perf_counter()
     np.save(out / f"{kind}.npy", seg)
     report = {"load_s": ready - start, "predict_s": done - ready, "peak_mb": rss_mb() - before, "before_mb": before}
+    if device.type == "cuda":
+        report["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     (out / f"{kind}.json").write_text(json.dumps(report))
 
 
-def matmul_gflops(threads: int | None) -> float:
+def matmul_gflops(threads: int | None, device: str) -> float:
+    """This device's matrix-multiply rate: float32 on the CPU, float16 on CUDA (both predictors autocast there)."""
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    n, dtype = (8192, torch.float16) if device == "cuda" else (2048, torch.float32)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(5):
+        if device == "cuda":
+            torch.cuda.synchronize()
         start = time.perf_counter()
         torch.mm(a, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
-    return 2 * 2048**3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
 def tile_gflop(model: Path) -> float:
@@ -163,13 +181,14 @@ def main() -> None:
     parser.add_argument("--no-tta", action="store_true")
     parser.add_argument("--shape", type=int, nargs=3, default=(64, 119, 178), metavar=("Z", "Y", "X"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="for both predictors")
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "openvino", "onnxruntime"))
     parser.add_argument("--float32-reference", action="store_true", help="also nnU-Net with float32 accumulators")
     parser.add_argument("--worker", nargs=4, metavar=("KIND", "MODEL", "IMAGE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         kind, model, image, out = args.worker
-        worker(kind, Path(model), Path(image), Path(out), not args.no_tta, args.threads, args.backend)
+        worker(kind, Path(model), Path(image), Path(out), args)
         return
 
     work = Path(tempfile.mkdtemp(prefix="pmt-bench-"))
@@ -184,13 +203,13 @@ def main() -> None:
     image_path = work / "case_0000.nii.gz"
     sitk.WriteImage(image, str(image_path))
 
-    # The engine exports each fold to ONNX once per model (cached); do that first and report it apart.
+    # On the CPU the engine exports each fold's graph once (cached); do that first and report it apart.
     os.environ.setdefault("PANCREAS_MT_HOME", str(work / "home"))
     reports = {}
     kinds = ["export", "nnunet", "engine"] + (["nnunet-float32"] if args.float32_reference else [])
     for kind in kinds:
         command = [sys.executable, __file__, "--worker", kind, str(model), str(image_path), str(work)]
-        command += ["--backend", args.backend, *(["--no-tta"] if args.no_tta else [])]
+        command += ["--device", args.device, "--backend", args.backend, *(["--no-tta"] if args.no_tta else [])]
         command += ["--threads", str(args.threads)] if args.threads else []
         subprocess.run(command, check=True, env=os.environ.copy())
         reports[kind] = json.loads((work / f"{kind}.json").read_text())
@@ -201,7 +220,7 @@ def main() -> None:
     labels = {kind: np.load(work / f"{kind}.npy") for kind in kinds[1:]}
     agreement = float((labels["nnunet"] == labels["engine"]).mean())
     gflop = tile_gflop(model)
-    rate = matmul_gflops(args.threads)
+    rate = matmul_gflops(args.threads, args.device)
     z, y, x = args.shape
     passes = (1 if args.no_tta else 4) * args.folds
     # Tiles per slice after resampling to the plans' spacing (0.73 mm here, so unchanged) and padding.
@@ -210,9 +229,9 @@ def main() -> None:
     steps = compute_steps_for_sliding_window((max(y, 128), max(x, 192)), (128, 192), 0.5)
     tiles = z * len(steps[0]) * len(steps[1]) * passes
     floor_s = tiles * gflop / rate
-    print(
-        f"machine: {os.cpu_count()} cores, torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}"
-    )
+    threads = args.threads or torch.get_num_threads()
+    gpu = f", {torch.cuda.get_device_name()}" if args.device == "cuda" else ""
+    print(f"machine: {os.cpu_count()} cores{gpu}, torch {torch.__version__}, threads {threads}, device {args.device}")
     print(f"workload: ResEnc M 2D patch 128x192, volume {z}x{y}x{x}, folds {args.folds}, TTA {not args.no_tta}")
     print(f"network: {gflop:.1f} GFLOP per tile, {tiles} tile passes; matmul rate {rate:.0f} GFLOP/s")
     export = reports.pop("export")
@@ -224,6 +243,7 @@ def main() -> None:
             f"{kind:>7}: predict {r['predict_s']:.1f} s ({tiles * gflop / r['predict_s']:.0f} GFLOP/s, "
             f"{r['predict_s'] / floor_s:.2f}x the floor of {floor_s:.1f} s), load {r['load_s']:.1f} s, "
             f"peak RSS {r['peak_mb']:.0f} MB above the {r['before_mb']:.0f} MB after imports"
+            + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if "gpu_peak_mb" in r else "")
         )
     print(f"argmax agreement: {agreement * 100:.4f}% of voxels")
     if args.float32_reference:
@@ -233,6 +253,9 @@ def main() -> None:
     memory = reports["engine"]["peak_mb"] / reports["nnunet"]["peak_mb"]
     speed = reports["nnunet"]["predict_s"] / reports["engine"]["predict_s"]
     print(f"memory ratio (engine / nnU-Net peak RSS above imports): {memory:.2f}")
+    if args.device == "cuda":
+        gpu_memory = reports["engine"]["gpu_peak_mb"] / reports["nnunet"]["gpu_peak_mb"]
+        print(f"GPU memory ratio (engine / nnU-Net peak allocated): {gpu_memory:.2f}")
     print(f"speed ratio (nnU-Net time / engine time): {speed:.2f}")
 
 
