@@ -7,11 +7,9 @@ import shutil
 
 import pytest
 import torch
-from PancreasMultiTaskLib.backends import OnnxRuntimeBackend, OpenVinoBackend, TorchBackend
+from PancreasMultiTaskLib.backends import GRAPH_BACKENDS, TorchBackend
 from PancreasMultiTaskLib.model_folder import open_model_folder
 from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
-
-GRAPH_BACKENDS = {"openvino": OpenVinoBackend, "onnxruntime": OnnxRuntimeBackend}
 
 
 def _tiles(model, n: int = 3) -> torch.Tensor:
@@ -75,3 +73,13 @@ def test_auto_takes_openvino_on_the_cpu(multitask_model):
     assert predictor.backend.name == "openvino"
     predictor = Predictor(multitask_model, PredictionOptions(device="cpu", folds=("0",), backend="torch"))
     assert predictor.backend.name == "torch"
+
+
+def test_a_backend_whose_packages_are_missing_is_a_clear_error(multitask_model, monkeypatch):
+    from PancreasMultiTaskLib.io import InputError
+
+    monkeypatch.setattr(GRAPH_BACKENDS["openvino"], "packages", ("no_such_package_pmt", "onnx"))
+    with pytest.raises(InputError, match="--backend openvino needs the packages no_such_package_pmt and onnx"):
+        Predictor(multitask_model, PredictionOptions(device="cpu", folds=("0",), backend="openvino"))
+    # auto then takes the next runtime that is installed.
+    assert Predictor(multitask_model, PredictionOptions(device="cpu", folds=("0",))).backend.name == "onnxruntime"

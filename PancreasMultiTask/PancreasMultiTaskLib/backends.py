@@ -27,13 +27,6 @@ from .io import atomic_path
 from .model_folder import ModelFolder
 
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
-# What each exported-graph backend needs: its runtime, and onnx for PyTorch's ONNX exporter.
-BACKEND_PACKAGES = {"openvino": ("openvino", "onnx"), "onnxruntime": ("onnxruntime", "onnx")}
-
-
-def backend_available(name: str) -> bool:
-    """Whether the packages an exported-graph backend needs are installed."""
-    return all(importlib.util.find_spec(package) is not None for package in BACKEND_PACKAGES[name])
 
 
 def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -81,6 +74,12 @@ class ExportedGraphBackend:
 
     name = ""
     suffix = ""
+    packages: tuple[str, ...] = ()  # its runtime, and onnx for PyTorch's ONNX exporter
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether the packages this backend needs are installed."""
+        return all(importlib.util.find_spec(package) is not None for package in cls.packages)
 
     def __init__(
         self, model: ModelFolder, build_network: Callable[[], nn.Module], threads: int, cache_dir: Path | None = None
@@ -174,6 +173,7 @@ class OpenVinoBackend(ExportedGraphBackend):
 
     name = "openvino"
     suffix = ".xml"
+    packages = ("openvino", "onnx")
 
     def __init__(self, *args, **kwargs) -> None:
         import openvino
@@ -216,6 +216,7 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
 
     name = "onnxruntime"
     suffix = ".onnx"
+    packages = ("onnxruntime", "onnx")
 
     def __init__(self, *args, **kwargs) -> None:
         import onnxruntime
@@ -242,3 +243,7 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
 
     def _run(self, tiles: np.ndarray) -> list[np.ndarray]:
         return self.runner.run(None, {"tiles": tiles})
+
+
+# The CPU graph backends, fastest first (the order ``auto`` tries them in).
+GRAPH_BACKENDS: dict[str, type[ExportedGraphBackend]] = {"openvino": OpenVinoBackend, "onnxruntime": OnnxRuntimeBackend}

@@ -24,15 +24,7 @@ import SimpleITK as sitk
 import torch
 
 from . import __version__
-from .backends import (
-    BACKEND_PACKAGES,
-    BACKENDS,
-    ExportedGraphBackend,
-    OnnxRuntimeBackend,
-    OpenVinoBackend,
-    TorchBackend,
-    backend_available,
-)
+from .backends import BACKENDS, GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
 from .io import InputError, check_image
 from .measurements import max_axial_diameter_mm, volume_ml
 from .model_folder import ModelFolder, open_model_folder
@@ -169,15 +161,15 @@ class Predictor:
         """The requested backend; ``auto`` takes the fastest one installed for the device."""
         choice = self.options.backend
         if choice == "auto":
-            on_cpu = [name for name in ("openvino", "onnxruntime") if backend_available(name)]
+            on_cpu = [name for name, backend in GRAPH_BACKENDS.items() if backend.available()]
             choice = on_cpu[0] if self.device.type == "cpu" and on_cpu else "torch"
-        if choice in BACKEND_PACKAGES:
+        if choice in GRAPH_BACKENDS:
+            graph_backend = GRAPH_BACKENDS[choice]
             if self.device.type != "cpu":
                 raise InputError(f"--backend {choice} runs on the CPU only, not on {self.device}")
-            if not backend_available(choice):
-                packages = " and ".join(BACKEND_PACKAGES[choice])
+            if not graph_backend.available():
+                packages = " and ".join(graph_backend.packages)
                 raise InputError(f"--backend {choice} needs the packages {packages} (pip install them)")
-            graph_backend = OpenVinoBackend if choice == "openvino" else OnnxRuntimeBackend
             return graph_backend(self.model, lambda: self.model.build_network().eval(), self._threads())
         weights = {fold: self.model.load_weights(fold) for fold in self.model.folds}
         return TorchBackend(self.model.build_network().eval(), weights, self.device)
