@@ -66,6 +66,10 @@ def test_graph_is_exported_once_and_again_when_the_checkpoint_changes(multitask_
     os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
     again = GRAPH_BACKENDS[name](model, build, threads=1, cache_dir=cache)
     assert builds == [1, 1] and again.files["0"] != first.files["0"]
+    # The stale export of that checkpoint is gone; the new one has as many files as the first had.
+    assert not first.files["0"].exists()
+    assert len(list(cache.iterdir())) == len(cached)
+    assert all(p.stem == again.files["0"].stem for p in cache.iterdir())
 
 
 def test_auto_takes_openvino_on_the_cpu(multitask_model):

@@ -67,7 +67,8 @@ class ExportedGraphBackend:
     """A CPU runtime running each fold as a graph exported from the PyTorch network and cached.
 
     A fold is exported the first time it is used with a given checkpoint, PyTorch, runtime and CPU
-    (all in the file name), then loaded from the cache. One fold's graph is held at a time, so
+    (all in the file name), then loaded from the cache; a new export of a checkpoint file replaces
+    its older ones, so the cache does not grow with updates. One fold's graph is held at a time, so
     memory does not grow with the number of folds. Subclasses say how a raw ONNX export becomes
     their cached file (``_convert``), how it is loaded (``_load``) and how a batch runs (``_run``).
     """
@@ -100,6 +101,7 @@ class ExportedGraphBackend:
                     raw = Path(scratch) / "raw.onnx"
                     self._export_onnx(network, raw)
                     self._convert(raw, target)
+                self._remove_stale(fold, target)
             self.files[fold] = target
         self.runner = None
 
@@ -132,8 +134,21 @@ class ExportedGraphBackend:
         )
         return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
+    def _prefix(self, fold: str) -> str:
+        """The part of the file name shared by every cached version of this checkpoint file's graph."""
+        checkpoint = hashlib.sha256(str(self.model.checkpoint_path(fold).resolve()).encode()).hexdigest()[:8]
+        return f"{self.model.name}-{checkpoint}-fold_{fold}-{self.name}-"
+
     def _target(self, fold: str) -> Path:
-        return self.cache_dir / f"{self.model.name}-fold_{fold}-{self._key(fold)}{self.suffix}"
+        return self.cache_dir / f"{self._prefix(fold)}{self._key(fold)}{self.suffix}"
+
+    def _remove_stale(self, fold: str, current: Path) -> None:
+        """Drop older exports of the same checkpoint file (it changed, or PyTorch or the runtime did)."""
+        prefix = self._prefix(fold)
+        for old in self.cache_dir.iterdir():  # not glob: model folder names may hold "[" or "*"
+            if old.name.startswith(prefix) and old.stem != current.stem:
+                with contextlib.suppress(OSError):  # another process may still have it open (Windows)
+                    old.unlink()
 
     def _export_onnx(self, network: nn.Module, path: Path) -> None:
         patch = tuple(int(p) for p in self.model.configuration_manager.patch_size)
