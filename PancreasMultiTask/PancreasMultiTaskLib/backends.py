@@ -9,6 +9,7 @@ network is still defined only in ``network.py``.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import importlib.util
@@ -63,7 +64,7 @@ def _cpu_fingerprint() -> str:
     return f"{platform.machine()}|{platform.processor()}|{flags}"
 
 
-class ExportedGraphBackend:
+class ExportedGraphBackend(abc.ABC):
     """A CPU runtime running each fold as a graph exported from the PyTorch network and cached.
 
     A fold is exported the first time it is used with a given checkpoint, PyTorch, runtime and CPU
@@ -105,17 +106,21 @@ class ExportedGraphBackend:
             self.files[fold] = target
         self.runner = None
 
+    @abc.abstractmethod
     def runtime_version(self) -> str:
-        raise NotImplementedError
+        """The runtime's version, part of the cache key."""
 
+    @abc.abstractmethod
     def _convert(self, raw: Path, target: Path) -> None:
-        raise NotImplementedError
+        """Turn the raw ONNX export into this runtime's cached file at ``target``, atomically."""
 
+    @abc.abstractmethod
     def _load(self, path: Path) -> object:
-        raise NotImplementedError
+        """Load a cached graph, ready to run batches."""
 
+    @abc.abstractmethod
     def _run(self, tiles: np.ndarray) -> list[np.ndarray]:
-        raise NotImplementedError
+        """Run one batch through the loaded graph; the outputs in ``self.outputs`` order."""
 
     def _key(self, fold: str) -> str:
         checkpoint = self.model.checkpoint_path(fold).resolve()
