@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,11 @@ sys.path.insert(0, str(REPO / "Testing"))
 
 
 import pytest  # noqa: E402
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's nnU-Net folders and model caches (hundreds of MB) when pytest ends."""
+    shutil.rmtree(_NNUNET_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
