@@ -28,7 +28,26 @@ def test_region_based_training_and_prediction(tmp_path):
     try:
         os.environ["nnUNet_extTrainer"] = str(external_trainer_folder())
         src = tmp_path / "phantoms"
-        assert main(["phantoms", "-o", str(src), "--seed", "12", "-n", "5", "--shape", "10", "40", "40"]) == 0
+        assert (
+            main(
+                [
+                    "phantoms",
+                    "-o",
+                    str(src),
+                    "--generator",
+                    "centred",
+                    "--seed",
+                    "12",
+                    "-n",
+                    "5",
+                    "--shape",
+                    "10",
+                    "40",
+                    "40",
+                ]
+            )
+            == 0
+        )
         argv = ["convert", "--dataset-id", str(DATASET_ID), "--name", "Regions", "--regions"]
         argv += [
             "--images",
