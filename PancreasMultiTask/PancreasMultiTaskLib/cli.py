@@ -120,6 +120,7 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
         use_mirroring=not args.no_tta,
         device=args.device,
         pooling=args.pooling,
+        **({"classification": args.classification} if args.classification else {}),
         roi=args.roi,
         save_probabilities=args.save_probabilities,
         checkpoint_name=f"checkpoint_{args.checkpoint}.pth",
@@ -199,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="box in physical LPS millimetres to predict in (default: whole volume)",
     )
     predict.add_argument("--pooling", default="lesion-weighted", choices=("lesion-weighted", "uniform"))
+    predict.add_argument(
+        "--classification",
+        choices=("guided", "tiles"),
+        help="guided (default): one tile a slice centred on the predicted lesion; tiles: the paper's mean over all"
+        " tiles",
+    )
     predict.add_argument("--save-probabilities", action="store_true", help="also write the lesion probability map")
     predict.add_argument("--progress", default="bar", choices=("bar", "json", "none"))
     predict.add_argument("--batch-size", type=int, help="network samples per forward (default: from free memory)")

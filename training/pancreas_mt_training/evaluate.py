@@ -342,15 +342,19 @@ def write_report(
         lines += [
             "### Per case",
             "",
-            "| case | truth | predicted (lesion-weighted) | p | predicted (uniform) | lesion Dice | pancreas Dice |",
+            "| case | truth | "
+            + " | ".join(f"predicted ({m}) | p" for m in metrics)
+            + " | lesion Dice | pancreas Dice |",
         ]
-        lines += ["|---|---|---|---|---|---|---|"]
+        lines += ["|---|---|" + "---|---|" * len(metrics) + "---|---|"]
         for row in result["cases"]:
-            lw, un = row["probabilities"]["lesion-weighted"], row["probabilities"]["uniform"]
+            predicted = " | ".join(
+                f"{names[int(np.argmax(row['probabilities'][m]))]} | {max(row['probabilities'][m]):.2f}"
+                for m in metrics
+            )
             lines.append(
-                f"| {row['case_id']} | {names[row['truth']]} | {names[int(np.argmax(lw))]} | {max(lw):.2f} | "
-                f"{names[int(np.argmax(un))]} | {_fmt(row['segmentation']['lesion']['dice'])} | "
-                f"{_fmt(row['segmentation']['pancreas']['dice'])} |"
+                f"| {row['case_id']} | {names[row['truth']]} | {predicted} | "
+                f"{_fmt(row['segmentation']['lesion']['dice'])} | {_fmt(row['segmentation']['pancreas']['dice'])} |"
             )
         lines.append("")
     with atomic_path(output / "report.md") as tmp:
