@@ -54,17 +54,53 @@ def expand_inputs(items: Sequence[str]) -> list[Path]:
 
     cases: list[Path] = []
     for item in items:
-        path = Path(item)
+        path = Path(os.path.abspath(item))  # `.` and `..` get their real names; symlinks keep theirs
         if not path.exists():
-            raise InputError(f"{path}: no such file or folder")
+            raise InputError(f"{item}: no such file or folder")
         if path.is_file() or is_dicom_folder(path):
             cases.append(path)
             continue
         found = sorted(p for p in path.iterdir() if is_image_file(p) or (p.is_dir() and is_dicom_folder(p)))
         if not found:
-            raise InputError(f"{path}: folder holds no images (.nii.gz, .nii, .nrrd, .mha) or DICOM series")
+            raise InputError(f"{item}: folder holds no images (.nii.gz, .nii, .nrrd, .mha) or DICOM series")
         cases.extend(found)
     return cases
+
+
+def shard(cases: Sequence[Path], part_id: int, num_parts: int) -> list[Path]:
+    """This part's cases: every ``num_parts``-th from ``part_id``, so parts are disjoint and cover all."""
+    return list(cases[part_id::num_parts])
+
+
+def summary_name(part_id: int, num_parts: int) -> str:
+    """``summary.csv``, or ``summary_part<i>of<n>.csv`` for a shard, so shards in one folder never collide."""
+    return SUMMARY_FILE if num_parts == 1 else f"summary_part{part_id}of{num_parts}.csv"
+
+
+def parse_roi(values: Sequence[str] | None) -> list[float] | None:
+    """``--roi`` as six numbers, given as six words or as one ``x0,y0,z0,x1,y1,z1`` (``--roi=-1e-5,...``)."""
+    if not values:
+        return None
+    words = [w for v in values for w in v.replace(",", " ").split()]
+    try:
+        numbers = [float(w) for w in words]
+    except ValueError as error:
+        raise ValueError(f"--roi: not a number ({error})") from error
+    if len(numbers) != 6:
+        raise ValueError(f"--roi needs 6 numbers x0 y0 z0 x1 y1 z1, got {len(numbers)}")
+    return numbers
+
+
+def resolve_model(value: str | None) -> Path:
+    """The model folder for ``-m``: a folder, or a model zip verified and installed as the Slicer module does."""
+    if not value:
+        return default_model()
+    path = Path(value)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        from .demo import installed_model_folder
+
+        return installed_model_folder(path)
+    return path
 
 
 def _parse_folds(values: Sequence[str] | None) -> list[str] | None:
@@ -103,13 +139,14 @@ def write_summary(path: Path, rows: list[dict[str, object]]) -> None:
 
 def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run every case; returns the number of failed cases."""
-    from .io import InputError, case_id_from_path, check_writable_folder, read_image, write_image
-    from .model_folder import ModelFolderError
+    from .io import InputError, case_id_from_path, check_writable_folder
+    from .orientation import check_code
     from .predictor import PredictionOptions, Predictor
 
-    cases = expand_inputs(args.input)
-    if args.num_parts > 1:
-        cases = cases[args.part_id :: args.num_parts]
+    inputs = [*(args.input or []), *(args.inputs or [])]
+    if not inputs:
+        raise InputError("no input given: name image files, DICOM folders or folders with -i (or after --)")
+    cases = shard(expand_inputs(inputs), args.part_id, args.num_parts)
     ids = [case_id_from_path(c) for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -120,47 +157,72 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
         use_mirroring=not args.no_tta,
         device=args.device,
         pooling=args.pooling,
-        roi=args.roi,
+        roi=parse_roi(args.roi),
         save_probabilities=args.save_probabilities,
         checkpoint_name=f"checkpoint_{args.checkpoint}.pth",
         batch_size=args.batch_size,
         backend=args.backend,
+        orientation=check_code(args.orientation) if args.orientation else None,
     )
-    model_path = args.model or default_model()
+    model_path = resolve_model(args.model)
     predictor = Predictor(model_path, options)
     reporter.event("start", cases=len(cases), model=str(model_path), device=str(predictor.device))
     rows, failed = [], 0
     for path, case_id in zip(cases, ids, strict=True):
-        started = time.perf_counter()
         try:
-            image = read_image(path)
-
-            def progress(stage: str, fraction: float, case_id: str = case_id) -> None:
-                reporter.event("progress", case=case_id, stage=stage, fraction=round(fraction, 3))
-
-            prediction = predictor.predict(image, case_id=case_id, input_path=str(path), progress=progress)
-            case_dir = out / case_id
-            result = prediction.result
-            write_image(prediction.segmentation, case_dir / SEGMENTATION_FILE)
-            result.segmentation_file = SEGMENTATION_FILE
-            if prediction.lesion_probability is not None:
-                write_image(prediction.lesion_probability, case_dir / PROBABILITY_FILE)
-                result.probabilities_file = PROBABILITY_FILE
-            result.timings_s["total"] = round(time.perf_counter() - started, 3)
-            result.write_json(case_dir / RESULT_FILE)
+            result = _predict_case(predictor, path, case_id, out, args, reporter)
             rows.append(_summary_row(case_id, result))
-            reporter.event("case_done", case=case_id, result=str(case_dir / RESULT_FILE), verdict=result.verdict())
-        except (InputError, ModelFolderError, OSError, ValueError, RuntimeError) as error:
+            reporter.event("case_done", case=case_id, result=str(out / case_id / RESULT_FILE), verdict=result.verdict())
+        except Exception as error:  # one case's failure (even MemoryError) must not end the batch
             failed += 1
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            message = _one_line(error)
             rows.append(_summary_row(case_id, None, message))
             reporter.event("error", case=case_id, message=message)
             if reporter.mode != "json":
                 print(f"pancreas-mt: {case_id}: {message}", file=sys.stderr)
-    if len(cases) > 1 or any(Path(i).is_dir() and not _is_dicom(Path(i)) for i in args.input):
-        write_summary(out / SUMMARY_FILE, rows)
+    if len(cases) > 1 or args.num_parts > 1 or any(Path(i).is_dir() and not _is_dicom(Path(i)) for i in inputs):
+        write_summary(out / summary_name(args.part_id, args.num_parts), rows)
     reporter.event("done", ok=len(cases) - failed, failed=failed, output=str(out))
     return failed
+
+
+def _one_line(error: BaseException) -> str:
+    """A failure as one line: its message, or its kind when it has none (``MemoryError``)."""
+    text = str(error).strip()
+    if isinstance(error, MemoryError):
+        return f"out of memory{': ' + text if text else ''}"
+    if isinstance(error, KeyError | IndexError) or not text:
+        return f"internal error ({type(error).__name__}: {text}); rerun with --debug and report it"
+    return text.splitlines()[0]
+
+
+def _predict_case(predictor, path: Path, case_id: str, out: Path, args: argparse.Namespace, reporter: Reporter):
+    """Predict one case and write its outputs into a fresh folder swapped in whole for ``out/case_id``."""
+    from .io import atomic_folder, read_case, remove_leftovers, write_image
+
+    started = time.perf_counter()
+    remove_leftovers(out, case_id)
+    image, source = read_case(path, args.series)
+    if source.note:
+        reporter.event("series", case=case_id, series_instance_uid=source.series_instance_uid, message=source.note)
+        if reporter.mode != "json":
+            print(f"pancreas-mt: {case_id}: {source.note}", file=sys.stderr)
+
+    def progress(stage: str, fraction: float) -> None:
+        reporter.event("progress", case=case_id, stage=stage, fraction=round(fraction, 3))
+
+    prediction = predictor.predict(image, case_id=case_id, input_path=str(path), progress=progress)
+    result = prediction.result
+    result.source = {"file": source.file, "series_instance_uid": source.series_instance_uid}
+    with atomic_folder(out / case_id) as folder:
+        write_image(prediction.segmentation, folder / SEGMENTATION_FILE)
+        result.segmentation_file = SEGMENTATION_FILE
+        if prediction.lesion_probability is not None:
+            write_image(prediction.lesion_probability, folder / PROBABILITY_FILE)
+            result.probabilities_file = PROBABILITY_FILE
+        result.timings_s["total"] = round(time.perf_counter() - started, 3)
+        result.write_json(folder / RESULT_FILE)
+    return result
 
 
 def _is_dicom(path: Path) -> bool:
@@ -184,19 +246,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     predict = sub.add_parser("predict", help="segment and classify CT volumes")
-    predict.add_argument("-i", "--input", nargs="+", required=True, help="image files, DICOM folders, or folders")
+    predict.add_argument("-i", "--input", nargs="+", help="image files, DICOM folders, or folders")
+    predict.add_argument(
+        "inputs", nargs="*", metavar="IN", help="more inputs; after -- a name may start with '-' (-o OUT -- -x.nii.gz)"
+    )
     predict.add_argument("-o", "--output", required=True, help="output folder")
-    predict.add_argument("-m", "--model", help="model folder <Trainer>__<Plans>__2d (default: bundled demo)")
+    predict.add_argument(
+        "-m", "--model", help="model folder <Trainer>__<Plans>__2d, or a model zip to install (default: bundled demo)"
+    )
+    predict.add_argument("--series", metavar="UID", help="DICOM SeriesInstanceUID to use (default: CT, most slices)")
+    predict.add_argument(
+        "--orientation",
+        metavar="CODE",
+        help="bring inputs to this orientation (e.g. LPS) before predicting, overriding dataset.json's "
+        '"orientation" (a model without it runs on the array as stored, as nnU-Net does)',
+    )
     predict.add_argument("--folds", nargs="+", help="folds to ensemble (default: all present)")
     predict.add_argument("--checkpoint", choices=("final", "best"), default="final")
     predict.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation")
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     predict.add_argument(
         "--roi",
-        nargs=6,
-        type=float,
-        metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"),
-        help="box in physical LPS millimetres to predict in (default: whole volume)",
+        nargs="+",
+        metavar="X0 Y0 Z0 X1 Y1 Z1",
+        help="box in physical LPS millimetres to predict in, as 6 numbers or --roi=x0,y0,z0,x1,y1,z1 "
+        "(default: whole volume)",
     )
     predict.add_argument("--pooling", default="lesion-weighted", choices=("lesion-weighted", "uniform"))
     predict.add_argument("--save-probabilities", action="store_true", help="also write the lesion probability map")

@@ -87,6 +87,8 @@ class CaseResult:
     segmentation_file: str | None = None
     probabilities_file: str | None = None
     schema_version: str = SCHEMA_VERSION
+    #: What was read: ``file`` (absolute path) and, for a DICOM folder, ``series_instance_uid``.
+    source: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
