@@ -132,13 +132,21 @@ def test_predict_command_arguments(tmp_path: Path) -> None:
         save_probabilities=True,
     )
     command = predict_command([tmp_path / "ct.nrrd"], tmp_path / "out", options, python="/x/PythonSlicer")
-    assert command[:5] == ["/x/PythonSlicer", "-m", "PancreasMultiTaskLib.cli", "predict", "-i"]
-    assert command[5:8] == [str(tmp_path / "ct.nrrd"), "-o", str(tmp_path / "out")]
-    rest = command[8:]
+    assert command[:7] == [
+        "/x/PythonSlicer",
+        "-P",
+        "-m",
+        "PancreasMultiTaskLib.cli",
+        "predict",
+        "-o",
+        str(tmp_path / "out"),
+    ]
+    assert command[-2:] == ["--", str(tmp_path / "ct.nrrd")]
+    rest = command[7:-2]
     assert rest[rest.index("-m") + 1] == "/models/m"
     assert rest[rest.index("--folds") + 1 : rest.index("--folds") + 3] == ["0", "2"]
     assert "--no-tta" in rest and "--save-probabilities" in rest
-    assert rest[rest.index("--roi") + 1 : rest.index("--roi") + 7] == ["-10", "-20", "30", "10", "20", "60.5"]
+    assert "--roi=-10.0,-20.0,30.0,10.0,20.0,60.5" in rest
     assert rest[-2:] == ["--progress", "json"]
     assert "--no-tta" not in predict_command(["a"], "o", PredictOptions())
 
