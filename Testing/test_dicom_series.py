@@ -43,7 +43,7 @@ def test_ct_is_chosen_over_a_longer_series_of_another_modality(volume, tmp_path)
     assert source.series_instance_uid == MAIN and image.GetDepth() == 9
     picked, source = read_case(folder, series=NOISE)
     assert source.series_instance_uid == NOISE and picked.GetDepth() == 10
-    with pytest.raises(InputError, match="no DICOM series 9.9.9; the folder holds"):
+    with pytest.raises(InputError, match=r"no DICOM series 9\.9\.9; the folder holds"):
         read_case(folder, series="9.9.9")
 
 
