@@ -48,7 +48,7 @@ VERSION_PROBLEM = slicerVersionProblem()
 if VERSION_PROBLEM:
     logging.error(VERSION_PROBLEM)
     PredictionLogic: Any = object  # the engine is not loaded; the panel shows VERSION_PROBLEM
-    SelfTestSteps: Any = object
+    SelfTestSteps: Any = type("SelfTestSteps", (), {})
     DEMO_MODEL_NAME, DEVICES, POOLINGS = "", ("auto",), ("lesion-weighted",)
 else:
     from PancreasMultiTaskLib import dependencies

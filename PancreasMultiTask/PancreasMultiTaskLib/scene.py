@@ -167,8 +167,9 @@ def load_result_into_scene(
         if segmentation_node is None:
             segmentation_node = add_node("vtkMRMLSegmentationNode", f"{case} segmentation")
             segmentation_node.CreateDefaultDisplayNodes()
-            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+            # The transform first: the reference geometry is taken relative to the segmentation's own frame.
             segmentation_node.SetAndObserveTransformNodeID(volume_node.GetTransformNodeID())
+            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
         elif segmentation_node.GetSegmentation().GetNumberOfSegments() == 0:
             segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
         nodes.segment_ids = _import_segments(segmentation_node, labelmap, result.labels)
@@ -240,6 +241,7 @@ def _to_volume_frame(node: Any, volume_node: Any) -> None:
     node.GetIJKToRASMatrix(ijk_to_ras)
     vtk.vtkMatrix4x4.Multiply4x4(from_world, ijk_to_ras, local)
     node.SetIJKToRASMatrix(local)
+    node.SetAndObserveTransformNodeID(volume_node.GetTransformNodeID())
 
 
 def _check_same_geometry(node: Any, volume_node: Any, path: Path) -> None:
