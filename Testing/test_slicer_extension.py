@@ -20,7 +20,8 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 from PancreasMultiTaskLib import dependencies
 from PancreasMultiTaskLib import scene as pmt_scene
-from test_slicer_module import MODULE_DIR, add_ct, fake_logic, module, sample_folder  # noqa: F401
+from test_slicer_module import MODULE_DIR, add_ct, fake_logic, sample_folder
+from test_slicer_module import module as module
 
 REQUIREMENTS = MODULE_DIR / "Resources" / "requirements.txt"
 
