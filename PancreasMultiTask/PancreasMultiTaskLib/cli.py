@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SEGMENTATION_FILE = "segmentation.nii.gz"
@@ -26,26 +27,91 @@ RESULT_FILE = "result.json"
 SUMMARY_FILE = "summary.csv"
 
 
-class Reporter:
-    """Progress for people (stderr) or for programs (JSON lines on stdout)."""
+# Where each stage's 0..1 fraction lies within a case's share of the overall bar (network passes dominate).
+STAGE_SPANS = {"preprocess": (0.0, 0.1), "predict": (0.1, 0.9), "export": (0.9, 1.0)}
 
-    def __init__(self, mode: str) -> None:
+
+class Reporter:
+    """Progress for people (stderr) or for programs (JSON lines on stdout), with one overall fraction.
+
+    ``progress`` events carry the stage's own ``fraction`` and an ``overall`` fraction across stages and
+    cases that never goes back. On a terminal a bar is redrawn in place; in a log each stage of each
+    case is one line. Verdicts and output paths go to stdout (except with ``json``, where stdout is the
+    event stream).
+    """
+
+    def __init__(self, mode: str, stream: TextIO | None = None, verdicts: bool = True) -> None:
         self.mode = mode
-        self._last_bar = ""
+        self.stream = stream if stream is not None else sys.stderr
+        self.verdicts = verdicts
+        self.overall = 0.0
+        self._cases = 1
+        self._finished = 0
+        self._case: object = None
+        self._case_fraction = 0.0
+        self._shown = ""
+        self._bar_open = False
+
+    @property
+    def terminal(self) -> bool:
+        isatty = getattr(self.stream, "isatty", None)
+        return bool(isatty and isatty())
+
+    def _advance(self, event: str, fields: dict[str, object]) -> None:
+        """Update the overall fraction from an event (max with the last, so the bar never jumps back)."""
+        if event == "start":
+            self._cases = max(int(fields.get("cases", 1) or 1), 1)
+            return
+        if event == "progress":
+            if fields.get("case") != self._case:
+                self._case, self._case_fraction = fields.get("case"), 0.0
+            low, high = STAGE_SPANS.get(str(fields.get("stage")), (0.0, 1.0))
+            fraction = min(max(float(fields.get("fraction", 0.0)), 0.0), 1.0)
+            self._case_fraction = max(self._case_fraction, low + (high - low) * fraction)
+        elif event in ("case_done", "error") and fields.get("case") is not None:
+            self._finished += 1
+            self._case, self._case_fraction = None, 0.0
+        else:
+            return
+        overall = min((self._finished + self._case_fraction) / self._cases, 1.0)
+        self.overall = max(self.overall, round(overall, 4))
+        fields["overall"] = self.overall
 
     def event(self, event: str, **fields: object) -> None:
+        self._advance(event, fields)
         if self.mode == "json":
             print(json.dumps({"event": event, **fields}), flush=True)
-        elif self.mode == "bar":
-            if event == "progress":
-                bar = f"\r{fields['case']}: {fields['stage']:<10} [{'#' * int(20 * float(fields['fraction'])):<20}]"
-                if bar != self._last_bar:  # redraw only when it changes
-                    self._last_bar = bar
-                    print(bar, end="", file=sys.stderr, flush=True)
-            elif event == "case_done":
-                print(f"\r{fields['case']}: {fields['verdict']}  -> {fields['result']}", file=sys.stderr, flush=True)
-            elif event == "error":
-                print(f"\r{fields['case']}: error: {fields['message']}", file=sys.stderr, flush=True)
+        elif event == "progress" and self.mode == "bar":
+            self._show_progress(fields)
+        elif event in ("case_done", "error", "done"):
+            self._close_bar()
+            if event == "case_done" and self.verdicts:
+                result = Path(str(fields["result"]))
+                outputs = ", ".join(sorted(p.name for p in result.parent.iterdir() if not p.name.startswith(".")))
+                print(f"{fields['case']}: {fields['verdict']}", flush=True)
+                print(f"  {result.parent}{os.sep} ({outputs})", flush=True)
+
+    def _show_progress(self, fields: dict[str, object]) -> None:
+        case, stage = fields["case"], fields["stage"]
+        position = f"{min(self._finished + 1, self._cases)}/{self._cases}"
+        if not self.terminal:  # a log: one line per stage and case, never a carriage return
+            line = f"pancreas-mt: {case} ({position}): {stage}"
+            if line != self._shown:
+                self._shown = line
+                print(line, file=self.stream, flush=True)
+            return
+        filled = int(30 * self.overall)
+        bar = f"\r{case} ({position}) {stage:<10} [{'#' * filled:<30}] {100 * self.overall:3.0f}%"
+        if bar != self._shown:  # redraw only when it changes
+            self._shown = bar
+            self._bar_open = True
+            print(bar, end="", file=self.stream, flush=True)
+
+    def _close_bar(self) -> None:
+        if self._bar_open:
+            print("\r\033[K", end="", file=self.stream, flush=True)
+            self._bar_open = False
+            self._shown = ""
 
 
 def expand_inputs(items: Sequence[str]) -> list[Path]:
@@ -249,7 +315,7 @@ def run_demo(args: argparse.Namespace) -> int:
     ns = build_parser().parse_args(
         ["predict", "-i", str(image), "-o", args.output, "-m", str(demo_model_folder()), "--device", args.device]
     )
-    failed = predict_cases(ns, Reporter("bar"))
+    failed = predict_cases(ns, Reporter("bar", verdicts=False))
     if failed:
         return EXIT_FAILED
     from .io import case_id_from_path
