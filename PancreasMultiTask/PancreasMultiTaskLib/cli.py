@@ -244,19 +244,67 @@ def default_model() -> Path:
     return demo_model_folder()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pancreas-mt", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
+DESCRIPTION = "Predict pancreas, lesion and lesion subtype for CT volumes with an nnU-Net v2 model."
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
-    predict = sub.add_parser("predict", help="segment and classify CT volumes")
-    predict.add_argument("-i", "--input", nargs="+", required=True, help="image files, DICOM folders, or folders")
-    predict.add_argument("-o", "--output", required=True, help="output folder")
-    predict.add_argument("-m", "--model", help="model folder <Trainer>__<Plans>__2d (default: bundled demo)")
-    predict.add_argument("--folds", nargs="+", help="folds to ensemble (default: all present)")
-    predict.add_argument("--checkpoint", choices=("final", "best"), default="final")
-    predict.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation")
-    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+def _add_preview_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="also write OUTDIR/<case>/preview.png (largest-lesion axial slice, coronal view, subtype bars, "
+        "per-slice curve) and, for several cases, the contact sheet OUTDIR/previews.png (default: off)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pancreas-mt", description=DESCRIPTION)
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks instead of one-line errors (default: off)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{predict,demo}")
+
+    predict = sub.add_parser(
+        "predict",
+        help="segment and classify CT volumes",
+        description="Segment pancreas and lesion and classify the lesion subtype. Each case gets "
+        "OUTDIR/<case>/segmentation.nii.gz and result.json (written last); several cases also give "
+        "OUTDIR/summary.csv. Failed cases print a one-line reason; the exit code is then 1.",
+    )
+    predict.add_argument(
+        "-i",
+        "--input",
+        nargs="+",
+        required=True,
+        metavar="IN",
+        help="image files (.nii.gz .nii .nrrd .mha), DICOM series folders, "
+        "or folders of them (read one level deep); required",
+    )
+    predict.add_argument(
+        "-o", "--output", required=True, metavar="OUTDIR", help="output folder, created if missing; required"
+    )
+    predict.add_argument(
+        "-m",
+        "--model",
+        metavar="MODEL_FOLDER",
+        help="model folder <Trainer>__<Plans>__2d (default: $PANCREAS_MT_MODEL, else the bundled demo model)",
+    )
+    predict.add_argument(
+        "--folds", nargs="+", metavar="FOLD", help="folds to ensemble, e.g. 0 1 2 or 0,1,2 (default: all present)"
+    )
+    predict.add_argument(
+        "--checkpoint",
+        choices=("final", "best"),
+        default="final",
+        help="which checkpoint of each fold: checkpoint_final.pth or checkpoint_best.pth (default: %(default)s)",
+    )
+    predict.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation (default: mirror)")
+    predict.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICES,
+        help="auto: CUDA, else Apple MPS, else the CPU (default: %(default)s)",
+    )
     predict.add_argument(
         "--roi",
         nargs=6,
@@ -264,22 +312,68 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"),
         help="box in physical LPS millimetres to predict in (default: whole volume)",
     )
-    predict.add_argument("--pooling", default="lesion-weighted", choices=("lesion-weighted", "uniform"))
-    predict.add_argument("--save-probabilities", action="store_true", help="also write the lesion probability map")
-    predict.add_argument("--progress", default="bar", choices=("bar", "json", "none"))
-    predict.add_argument("--batch-size", type=int, help="network samples per forward (default: from free memory)")
+    predict.add_argument(
+        "--pooling",
+        default="lesion-weighted",
+        choices=("lesion-weighted", "uniform"),
+        help="how slices are pooled into the case's subtype: weighted by the lesion the segmentation sees, "
+        "or every slice alike as in the paper (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--save-probabilities",
+        action="store_true",
+        help="also write lesion_probability.nii.gz (default: off)",
+    )
+    predict.add_argument(
+        "--progress",
+        default="bar",
+        choices=("bar", "json", "none"),
+        help="bar: a bar on stderr when it is a terminal, else one line per stage and case; json: one JSON event "
+        "a line on stdout, for programs; none: only verdicts and output paths (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="network samples per forward pass (default: chosen from free memory)",
+    )
     predict.add_argument(
         "--backend",
         default="auto",
         choices=("auto", "torch", "openvino", "onnxruntime"),  # backends.BACKENDS, without importing torch for --help
-        help="auto: on the CPU OpenVINO, else ONNX Runtime, when installed; otherwise PyTorch",
+        help="auto: on the CPU OpenVINO, else ONNX Runtime, when installed; otherwise PyTorch (default: %(default)s)",
     )
-    predict.add_argument("--part-id", type=int, default=0, help="this shard's index (with --num-parts)")
-    predict.add_argument("--num-parts", type=int, default=1, help="split the case list across this many runs")
+    predict.add_argument(
+        "--part-id",
+        type=int,
+        default=0,
+        metavar="K",
+        help="this shard's index, 0..N-1 with --num-parts N (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--num-parts",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split the case list across this many runs (default: %(default)s)",
+    )
+    _add_preview_argument(predict)
 
-    demo = sub.add_parser("demo", help="run the bundled demo model on the bundled sample case")
-    demo.add_argument("-o", "--output", default="pancreas-mt-demo", help="output folder (default: %(default)s)")
-    demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    demo = sub.add_parser(
+        "demo",
+        help="run the bundled demo model on the bundled sample case",
+        description="Run the bundled demo model on the bundled sample case and print the verdict and output paths.",
+    )
+    demo.add_argument(
+        "-o", "--output", default="pancreas-mt-demo", metavar="OUTDIR", help="output folder (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICES,
+        help="auto: CUDA, else Apple MPS, else the CPU (default: %(default)s)",
+    )
+    _add_preview_argument(demo)
     return parser
 
 
