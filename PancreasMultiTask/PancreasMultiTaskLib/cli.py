@@ -51,6 +51,7 @@ class Reporter:
         self._case_fraction = 0.0
         self._shown = ""
         self._bar_open = False
+        self.outcomes: list[tuple[str, str | None, str]] = []  # (case, result.json or None, error)
 
     @property
     def terminal(self) -> bool:
@@ -70,6 +71,7 @@ class Reporter:
             self._case_fraction = max(self._case_fraction, low + (high - low) * fraction)
         elif event in ("case_done", "error") and fields.get("case") is not None:
             self._finished += 1
+            self.outcomes.append((str(fields["case"]), fields.get("result"), str(fields.get("message", ""))))
             self._case, self._case_fraction = None, 0.0
         else:
             return
@@ -90,6 +92,8 @@ class Reporter:
                 outputs = ", ".join(sorted(p.name for p in result.parent.iterdir() if not p.name.startswith(".")))
                 print(f"{fields['case']}: {fields['verdict']}", flush=True)
                 print(f"  {result.parent}{os.sep} ({outputs})", flush=True)
+        elif event == "preview" and self.verdicts:
+            print(f"{fields['case'] or 'all cases'}: preview {fields['path']}", flush=True)
 
     def _show_progress(self, fields: dict[str, object]) -> None:
         case, stage = fields["case"], fields["stage"]
@@ -388,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         reporter = Reporter(args.progress)
         failed = predict_cases(args, reporter)
+        if args.preview:
+            write_previews(Path(args.output), reporter)
         return EXIT_FAILED if failed else EXIT_OK
     except KeyboardInterrupt:
         print("pancreas-mt: interrupted", file=sys.stderr)
@@ -402,6 +408,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def write_previews(output_dir: Path, reporter: Reporter) -> None:
+    """``preview.png`` for each finished case and, for several cases, the contact sheet; a preview that
+    cannot be drawn is reported on stderr and does not fail its case."""
+    from .preview import SheetRow, write_case_preview, write_contact_sheet
+
+    rows = []
+    for case, result, error in reporter.outcomes:
+        preview = None
+        if result is not None:
+            try:
+                preview = write_case_preview(Path(str(result)).parent)
+                reporter.event("preview", case=case, path=str(preview))
+            except (OSError, ValueError, RuntimeError) as failure:
+                error = f"preview failed: {str(failure).splitlines()[0] if str(failure) else type(failure).__name__}"
+                print(f"pancreas-mt: {case}: {error}", file=sys.stderr)
+        rows.append(SheetRow(case, preview, error))
+    if len(rows) > 1:
+        sheet = write_contact_sheet(output_dir, rows)
+        reporter.event("preview", case=None, path=str(sheet))
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from .demo import demo_model_folder, sample_case
 
@@ -409,7 +436,10 @@ def run_demo(args: argparse.Namespace) -> int:
     ns = build_parser().parse_args(
         ["predict", "-i", str(image), "-o", args.output, "-m", str(demo_model_folder()), "--device", args.device]
     )
-    failed = predict_cases(ns, Reporter("bar", verdicts=False))
+    reporter = Reporter("bar", verdicts=False)
+    failed = predict_cases(ns, reporter)
+    if args.preview:
+        write_previews(Path(args.output), reporter)
     if failed:
         return EXIT_FAILED
     from .io import case_id_from_path
@@ -420,7 +450,12 @@ def run_demo(args: argparse.Namespace) -> int:
     print(result.verdict())
     m = result.measurements
     print(f"Lesion {m.lesion_volume_ml:.1f} mL, largest axial diameter {m.lesion_max_axial_diameter_mm:.1f} mm")
-    print(f"Outputs: {case_dir / SEGMENTATION_FILE}, {case_dir / RESULT_FILE}")
+    outputs = [case_dir / SEGMENTATION_FILE, case_dir / RESULT_FILE]
+    if args.preview:
+        from .preview import PREVIEW_FILE
+
+        outputs.append(case_dir / PREVIEW_FILE)
+    print(f"Outputs: {', '.join(map(str, outputs))}")
     return EXIT_OK
 
 
