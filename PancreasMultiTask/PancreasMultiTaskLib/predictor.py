@@ -420,7 +420,22 @@ class Predictor:
                 "python": platform.python_version(),
             },
             roi=list(map(float, self.options.roi)) if self.options.roi is not None else None,
+            backend=self.backend.name,
+            torch_version=torch.__version__,
+            nnunetv2_version=version("nnunetv2"),
+            openvino_version=_installed_version("openvino"),
+            onnxruntime_version=_installed_version("onnxruntime"),
         )
+
+
+def _installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution, or ``None`` (without importing it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
 
 
 def _roi_region(image: sitk.Image, roi: Sequence[float]) -> tuple[slice, slice, slice]:

@@ -262,7 +262,8 @@ class PredictionProcess:
             self._errors[str(case) if case else RUN_ERROR] = str(event.get("message", "failed"))
         elif name == "progress":
             done = len(self._results) + len(self._errors)
-            self._fraction = min(1.0, (done + float(event.get("fraction", 0.0))) / self._cases)
+            fraction = event.get("overall", (done + float(event.get("fraction", 0.0))) / self._cases)
+            self._fraction = min(1.0, float(fraction))
         if self.on_event is not None:
             self.on_event(event)
 
