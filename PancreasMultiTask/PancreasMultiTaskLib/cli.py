@@ -343,10 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="IN",
         help="image files (.nii.gz .nii .nrrd .mha), DICOM series folders, "
-        "or folders of them (read one level deep); at least one input is required",
+        "or folders of them (read one level deep); required unless inputs follow -- (default: none)",
     )
     predict.add_argument(
-        "inputs", nargs="*", metavar="IN", help="more inputs; after -- a name may start with '-' (-o OUT -- -x.nii.gz)"
+        "inputs",
+        nargs="*",
+        metavar="IN",
+        help="more inputs; after -- a name may start with '-' (-o OUT -- -x.nii.gz) (default: none)",
     )
     predict.add_argument(
         "-o", "--output", required=True, metavar="OUTDIR", help="output folder, created if missing; required"
