@@ -177,16 +177,20 @@ def test_evaluation_report(trained, tmp_path):
     report = write_report([cv, held_out], tmp_path / "report", "E2E")
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert [m["title"] for m in metrics] == ["5-fold cross-validation", "held-out ensemble"]
+    # cross-validation has the tile poolings; the held-out ensemble also the guided classification
+    assert set(metrics[0]["classification"]) == {"lesion-weighted", "uniform"}
+    assert set(metrics[1]["classification"]) == {"guided", "lesion-weighted", "uniform"}
     for result in metrics:
-        assert set(result["classification"]) == {"lesion-weighted", "uniform"}
         assert set(result["segmentation"]) == {"pancreas", "lesion"}
+        for m in result["classification"].values():
+            assert m["accuracy_ci95"][0] <= m["accuracy"] <= m["accuracy_ci95"][1]
     row = metrics[1]["cases"][0]
     prediction = sitk.ReadImage(str(tmp_path / "eval" / "predictions" / f"{row['case_id']}.nii.gz"))
     truth = sitk.ReadImage(str(cases[0].label))
     direct = segmentation_metrics(sitk.GetArrayFromImage(prediction), sitk.GetArrayFromImage(truth), (2.0, 0.7, 0.7))
     assert row["segmentation"]["lesion"]["dice"] == pytest.approx(direct["lesion"]["dice"])
     text = report.read_text()
-    assert "| accuracy |" in text and "NSD" in text
+    assert "| accuracy |" in text and "NSD" in text and "accuracy 95% CI" in text and "predicted (guided)" in text
     for png in ("0_5_fold_cross_validation_confusion.png", "1_held_out_ensemble_reliability.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000
     assert (tmp_path / "report" / "0_5_fold_cross_validation_loss_curves.png").is_file()

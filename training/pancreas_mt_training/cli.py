@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_import)
 
-    p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 2 folds on CPU, report)")
+    p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 1 fold on CPU, report)")
     p.add_argument("--workdir", required=True, help="scratch folder (nnU-Net folders default inside it); required")
     p.add_argument(
         "--resources", default="Resources", help="where DemoModel/ and SampleData/ are written (default: %(default)s)"
