@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from .io import InputError
@@ -31,17 +33,62 @@ def demo_zip() -> Path:
     return zips[0]
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created if needed), held across processes until the block ends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+b") as handle:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
+                    break
+                except OSError:
+                    continue
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _installed(target: Path, manifest: dict) -> bool:
+    installed = target / "manifest.json"
+    try:
+        return installed.is_file() and json.loads(installed.read_text(encoding="utf-8")) == manifest
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
 def demo_model_folder(models_dir: Path | None = None) -> Path:
-    """The demo model, verified (SHA-256) and unpacked into the models folder on first use."""
+    """The demo model, verified (SHA-256) and unpacked into the models folder on first use.
+
+    Safe when several processes start at once: the install runs under a lock, and each process
+    checks again once it holds the lock, so only the first one unpacks.
+    """
     from .models import import_model_zip, verify_zip
 
     archive = demo_zip()
+    models_dir = models_dir or models_home()
     manifest = verify_zip(archive)
-    target = (models_dir or models_home()) / manifest["name"]
-    installed = target / "manifest.json"
-    if installed.is_file() and json.loads(installed.read_text(encoding="utf-8")) == manifest:
+    target = models_dir / manifest["name"]
+    if _installed(target, manifest):
         return target
-    return import_model_zip(archive, models_dir or models_home(), overwrite=True)
+    with _locked(models_dir / ".demo-install.lock"):
+        if _installed(target, manifest):
+            return target
+        return import_model_zip(archive, models_dir, overwrite=True)
 
 
 def sample_case() -> Path:
