@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
+from .filelock import locked
 from .io import InputError
 
 
@@ -33,36 +32,6 @@ def demo_zip() -> Path:
     return zips[0]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created if needed), held across processes until the block ends."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as handle:
-        if os.name == "nt":
-            import msvcrt
-
-            handle.seek(0)
-            while True:
-                try:
-                    msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
-                    break
-                except OSError:
-                    continue
-            try:
-                yield
-            finally:
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _installed(target: Path, manifest: dict) -> bool:
     installed = target / "manifest.json"
     try:
@@ -85,7 +54,7 @@ def demo_model_folder(models_dir: Path | None = None) -> Path:
     target = models_dir / manifest["name"]
     if _installed(target, manifest):
         return target
-    with _locked(models_dir / ".demo-install.lock"):
+    with locked(models_dir / ".demo-install.lock"):
         if _installed(target, manifest):
             return target
         return import_model_zip(archive, models_dir, overwrite=True)
