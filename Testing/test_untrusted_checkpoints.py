@@ -166,3 +166,36 @@ def test_checkpoint_of_the_wrong_shape_is_refused(tmp_path, content):
     torch.save(content, path)
     with pytest.raises(ModelFolderError, match=str(path)):
         load_checkpoint(path)
+
+
+def test_nan_outputs_from_finite_weights_fail_the_case_without_a_verdict(multitask_model, tmp_path, capsys):
+    import SimpleITK as sitk
+    from model_factory import ct_volume
+    from PancreasMultiTaskLib.cli import main
+
+    folder = copy_model(multitask_model, tmp_path)
+    path = folder / "fold_0" / "checkpoint_final.pth"
+    checkpoint = torch.load(path, weights_only=False)
+    weights = checkpoint["network_weights"]
+    last = [k for k, v in weights.items() if k.endswith(".weight") and v.ndim == 4][-1]  # the segmentation output
+    weights[last] = torch.where(weights[last] >= 0, 3e38, -3e38)  # finite, but the sums overflow to Inf - Inf
+    torch.save(checkpoint, path)
+    load_checkpoint(path)  # finite weights load
+    image = tmp_path / "case_0000.nii.gz"
+    sitk.WriteImage(ct_volume(seed=1)[0], str(image))
+    out = tmp_path / "out"
+    options = ["--progress", "none", "--device", "cpu", "--backend", "torch", "--folds", "0"]
+    code = main(["predict", *options, "-i", str(image), "-o", str(out), "-m", str(folder)])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "NaN or Inf outputs" in err and str(folder) in err
+    assert "Subtype:" not in err and not list(out.rglob("result.json"))
+
+
+def test_result_json_is_strict_json(tmp_path):
+    from test_scene import make_result
+
+    result = make_result("case1")
+    result.measurements.lesion_volume_ml = float("nan")
+    with pytest.raises(ValueError, match="JSON compliant"):
+        result.write_json(tmp_path / "result.json")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
