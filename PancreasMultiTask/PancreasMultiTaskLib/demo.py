@@ -41,20 +41,24 @@ def _installed(target: Path, manifest: dict) -> bool:
 
 
 def demo_model_folder(models_dir: Path | None = None) -> Path:
-    """The demo model, verified (SHA-256) and unpacked into the models folder on first use.
+    """The demo model, verified (SHA-256) and unpacked into the models folder on first use."""
+    return installed_model_folder(demo_zip(), models_dir)
+
+
+def installed_model_folder(archive: Path, models_dir: Path | None = None) -> Path:
+    """A model zip verified (SHA-256, members) and installed into the models folder, or its installed copy.
 
     Safe when several processes start at once: the install runs under a lock, and each process
     checks again once it holds the lock, so only the first one unpacks.
     """
     from .models import import_model_zip, verify_zip
 
-    archive = demo_zip()
     models_dir = models_dir or models_home()
     manifest = verify_zip(archive)
     target = models_dir / manifest["name"]
     if _installed(target, manifest):
         return target
-    with locked(models_dir / ".demo-install.lock"):
+    with locked(models_dir / f".{manifest['name']}.install.lock"):
         if _installed(target, manifest):
             return target
         return import_model_zip(archive, models_dir, overwrite=True)
