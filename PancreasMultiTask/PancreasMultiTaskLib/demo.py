@@ -45,7 +45,7 @@ def demo_model_folder(models_dir: Path | None = None) -> Path:
     return installed_model_folder(demo_zip(), models_dir)
 
 
-def installed_model_folder(archive: Path, models_dir: Path | None = None) -> Path:
+def installed_model_folder(archive: Path, models_dir: Path | None = None, expected_sha256: str | None = None) -> Path:
     """A model zip verified (SHA-256, members) and installed into the models folder, or its installed copy.
 
     Safe when several processes start at once: the install runs under a lock, and each process
@@ -54,14 +54,14 @@ def installed_model_folder(archive: Path, models_dir: Path | None = None) -> Pat
     from .models import import_model_zip, verify_zip
 
     models_dir = models_dir or models_home()
-    manifest = verify_zip(archive)
+    manifest = verify_zip(archive, expected_sha256)
     target = models_dir / manifest["name"]
     if _installed(target, manifest):
         return target
     with locked(models_dir / f".{manifest['name']}.install.lock"):
         if _installed(target, manifest):
             return target
-        return import_model_zip(archive, models_dir, overwrite=True)
+        return import_model_zip(archive, models_dir, expected_sha256, overwrite=True)
 
 
 def sample_case() -> Path:
