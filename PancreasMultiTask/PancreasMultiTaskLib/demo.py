@@ -33,9 +33,13 @@ def demo_zip() -> Path:
 
 def demo_model_folder(models_dir: Path | None = None) -> Path:
     """The demo model, verified (SHA-256) and unpacked into the models folder on first use."""
+    return installed_model_folder(demo_zip(), models_dir)
+
+
+def installed_model_folder(archive: Path, models_dir: Path | None = None) -> Path:
+    """A model zip verified (SHA-256, members) and installed into the models folder, or its installed copy."""
     from .models import import_model_zip, verify_zip
 
-    archive = demo_zip()
     manifest = verify_zip(archive)
     target = (models_dir or models_home()) / manifest["name"]
     installed = target / "manifest.json"

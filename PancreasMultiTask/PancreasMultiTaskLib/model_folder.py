@@ -47,8 +47,6 @@ SAFE_CHECKPOINT_GLOBALS = [
     torch.device,
 ]
 
-DEFAULT_ORIENTATION = "LPS"
-
 
 class ModelFolderError(ValueError):
     """A model folder or checkpoint that cannot be used; the message names file and field."""
@@ -127,9 +125,11 @@ class ModelFolder:
         return self.subtypes is not None
 
     @property
-    def orientation(self) -> str:
-        """Orientation (SimpleITK/DICOM code) the model was trained in; inputs are brought to it."""
-        return str(self.dataset_json.get("orientation", DEFAULT_ORIENTATION))
+    def orientation(self) -> str | None:
+        """Orientation (SimpleITK/DICOM code) the model was trained in, inputs are brought to it; ``None``
+        (no ``"orientation"`` in dataset.json, a plain nnU-Net model) runs on the array as stored, as nnU-Net does."""
+        value = self.dataset_json.get("orientation")
+        return str(value) if value else None
 
     @property
     def plans_manager(self):

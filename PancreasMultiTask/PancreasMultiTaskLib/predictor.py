@@ -28,7 +28,7 @@ from .backends import BACKENDS, GRAPH_BACKENDS, ExportedGraphBackend, TorchBacke
 from .io import InputError, check_image
 from .measurements import max_axial_diameter_mm, volume_ml
 from .model_folder import ModelFolder, open_model_folder
-from .orientation import axial_axis, to_input_orientation, to_model_orientation
+from .orientation import axial_axis, orientation_code, to_input_orientation, to_model_orientation
 from .result import CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult, Uncertainty
 from .subtype import (
     MAX_FOLD_SPREAD,
@@ -69,6 +69,8 @@ class PredictionOptions:
     checkpoint_name: str = "checkpoint_final.pth"
     num_threads: int | None = None
     backend: str = "auto"
+    #: Orientation code the input is brought to before predicting; ``None``: the model's (see ``ModelFolder``).
+    orientation: str | None = None
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLING_METHODS:
@@ -312,7 +314,8 @@ class Predictor:
         model, cm = self.model, self.model.configuration_manager
         region = _roi_region(image, self.options.roi) if self.options.roi is not None else None
         work = image[region] if region is not None else image
-        oriented = to_model_orientation(work, model.orientation)
+        code = self.options.orientation or model.orientation
+        oriented = to_model_orientation(work, code)
 
         report_stage("preprocess", 0.0)
         threads = torch.get_num_threads()
@@ -369,13 +372,13 @@ class Predictor:
 
         seg_oriented = sitk.GetImageFromArray(seg_array.astype(np.uint8))
         seg_oriented.CopyInformation(oriented)
-        measurements = _measure(seg_array, oriented, model.orientation)
-        segmentation = _place(to_input_orientation(seg_oriented, work), image, region, sitk.sitkUInt8)
+        measurements = _measure(seg_array, oriented, code or orientation_code(work))
+        segmentation = _place(to_input_orientation(seg_oriented, work, code), image, region, sitk.sitkUInt8)
         lesion_probability = None
         if prob_array is not None:
             prob = sitk.GetImageFromArray(prob_array[lesion_channel].astype(np.float32))
             prob.CopyInformation(oriented)
-            lesion_probability = _place(to_input_orientation(prob, work), image, region, sitk.sitkFloat32)
+            lesion_probability = _place(to_input_orientation(prob, work, code), image, region, sitk.sitkFloat32)
 
         subtype = None
         if subtypes:
@@ -417,7 +420,22 @@ class Predictor:
                 "python": platform.python_version(),
             },
             roi=list(map(float, self.options.roi)) if self.options.roi is not None else None,
+            backend=self.backend.name,
+            torch_version=torch.__version__,
+            nnunetv2_version=version("nnunetv2"),
+            openvino_version=_installed_version("openvino"),
+            onnxruntime_version=_installed_version("onnxruntime"),
         )
+
+
+def _installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution, or ``None`` (without importing it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
 
 
 def _roi_region(image: sitk.Image, roi: Sequence[float]) -> tuple[slice, slice, slice]:

@@ -60,7 +60,11 @@ class Measurements:
 
 @dataclass
 class Provenance:
-    """What produced the result: model, folds, test-time augmentation, device, versions."""
+    """What produced the result: model, folds, test-time augmentation, device, backend and runtime versions.
+
+    ``backend`` is the runtime that ran the network (torch, openvino or onnxruntime); the runtimes' versions
+    have their own fields (``None`` where not installed); ``versions`` holds the other packages'.
+    """
 
     model_name: str
     model_path: str
@@ -71,6 +75,11 @@ class Provenance:
     device: str
     versions: dict[str, str]
     roi: list[float] | None = None
+    backend: str | None = None
+    torch_version: str | None = None
+    nnunetv2_version: str | None = None
+    openvino_version: str | None = None
+    onnxruntime_version: str | None = None
 
 
 @dataclass
@@ -87,6 +96,8 @@ class CaseResult:
     segmentation_file: str | None = None
     probabilities_file: str | None = None
     schema_version: str = SCHEMA_VERSION
+    #: What was read: ``file`` (absolute path) and, for a DICOM folder, ``series_instance_uid``.
+    source: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
