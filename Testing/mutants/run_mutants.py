@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and whether each applies")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per mutant (default: %(default)s)")
     args = parser.parse_args(argv)
+    # A terminated run still removes its temporary copy (TemporaryDirectory cleans up on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     mutants = [m for m in load(MUTANTS) if not args.match or args.match.lower() in m["name"].lower()]
     counts = {"killed": 0, "survived": 0, "no longer applies": 0, "error": 0}
     for i, mutant in enumerate(mutants, 1):
