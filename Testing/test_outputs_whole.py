@@ -199,3 +199,21 @@ def test_model_zip_is_verified_installed_and_used(multitask_model, three_cases, 
     assert (
         cli.main(["predict", "-o", str(out), "-m", str(archive), *FAST, "-i", str(three_cases / "a_0000.nii.gz")]) == 1
     )
+
+
+def test_model_zip_without_its_hash_needs_the_publishers_checksum(multitask_model, three_cases, tmp_path, capsys):
+    import hashlib
+
+    from pancreas_mt_training.export import export_model
+
+    archive = export_model(multitask_model, tmp_path / "tiny.zip", folds=["0"])
+    archive.with_name(archive.name + ".sha256").unlink()
+    out, case = tmp_path / "out", str(three_cases / "a_0000.nii.gz")
+    assert cli.main(["predict", "-o", str(out), "-m", str(archive), *FAST, "-i", case]) != 0
+    assert "tiny.zip: no SHA-256" in capsys.readouterr().err
+    assert not (out / "a" / "result.json").exists()
+    wrong = "0" * 64
+    assert cli.main(["predict", "-o", str(out), "-m", str(archive), "--sha256", wrong, *FAST, "-i", case]) != 0
+    right = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert cli.main(["predict", "-o", str(out), "-m", str(archive), "--sha256", right, *FAST, "-i", case]) == 0
+    assert (out / "a" / "result.json").is_file()

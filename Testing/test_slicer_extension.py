@@ -384,3 +384,18 @@ def test_reload_covers_the_lib_files(module: SimpleNamespace) -> None:
     widget.moduleName = "PancreasMultiTask"
     widget.onReload()
     assert sys.modules["PancreasMultiTaskLib.logic"] is not before
+
+
+def test_a_broken_installed_model_is_not_offered_and_says_why(
+    module: SimpleNamespace, caplog: pytest.LogCaptureFixture
+) -> None:
+    logic = fake_logic(module)
+    broken = logic.modelsDirectory() / "Broken"
+    broken.mkdir(parents=True)
+    (broken / "dataset.json").write_text("{}")
+    with caplog.at_level(logging.WARNING):
+        names = logic.modelNames()
+    assert "Broken" not in names and "Broken" not in logic.installedModels()
+    assert "Model Broken is not offered" in caplog.text and "plans.json" in logic.brokenModels()["Broken"]
+    with pytest.raises(ValueError, match=r"'Broken' cannot be used: .*plans\.json"):
+        logic.modelPath("Broken")

@@ -33,7 +33,7 @@ MODULE_DIR = REPO / "PancreasMultiTask"
 FAKE_CLI = textwrap.dedent(
     '''
     """Stand-in for ``pancreas-mt predict``: same arguments, JSON events and output files."""
-    import argparse, json, os, sys, time
+    import json, os, sys, time
     from pathlib import Path
 
     import numpy as np
@@ -43,19 +43,13 @@ FAKE_CLI = textwrap.dedent(
     from PancreasMultiTaskLib.result import (CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult,
                                              Uncertainty)
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("command")
-    parser.add_argument("-i", nargs="+", required=True)
-    parser.add_argument("-o", required=True)
-    parser.add_argument("-m")
-    parser.add_argument("--folds", nargs="+")
-    parser.add_argument("--no-tta", action="store_true")
-    parser.add_argument("--device")
-    parser.add_argument("--roi", nargs=6, type=float)
-    parser.add_argument("--pooling")
-    parser.add_argument("--save-probabilities", action="store_true")
-    parser.add_argument("--progress")
-    args = parser.parse_args()
+    from PancreasMultiTaskLib.cli import build_parser, parse_roi
+
+    # The real CLI's parser, so that the module's command line is checked against the real contract.
+    args = build_parser().parse_args()
+    args.i = [*(args.input or []), *(args.inputs or [])]
+    args.o = args.output
+    args.roi = parse_roi(args.roi)
 
     def emit(**event):
         print(json.dumps(event), flush=True)
@@ -72,9 +66,9 @@ FAKE_CLI = textwrap.dedent(
             emit(event="error", case=case, message=str(error))
             failed += 1
             continue
-        emit(event="progress", case=case, stage="preprocessing", fraction=0.2)
+        emit(event="progress", case=case, stage="preprocess", fraction=0.0, overall=0.05)
         time.sleep(float(os.environ.get("FAKE_CLI_SLEEP", "0")))
-        emit(event="progress", case=case, stage="predicting", fraction=0.8)
+        emit(event="progress", case=case, stage="predict", fraction=0.8, overall=0.74)
         if os.environ.get("FAKE_CLI_LABELS"):
             labels = sitk.ReadImage(os.environ["FAKE_CLI_LABELS"])
         else:
@@ -102,7 +96,7 @@ FAKE_CLI = textwrap.dedent(
             input_path=str(path),
             labels={"background": 0, "pancreas": 1, "lesion": 2},
             measurements=Measurements(10.0, 1.0, 12.0),
-            provenance=Provenance("fake", str(args.m), "2d", "checkpoint_final.pth", ["0"], not args.no_tta,
+            provenance=Provenance("fake", str(args.model), "2d", "checkpoint_final.pth", ["0"], not args.no_tta,
                                   "cpu", {}),
             timings_s={"total": 0.1},
             subtype=SubtypeResult(names, "solid", 0.7, probabilities, {"0": probabilities}, "lesion-weighted",
@@ -191,7 +185,7 @@ def test_blocking_process_loads_result_and_leaves_input_alone(module: SimpleName
     assert float(table.GetCellText(0, 2)) == pytest.approx(0.7)
     # The CLI saw the options, with the ROI in LPS; the user's file was not rewritten.
     args = (job.workDir / "output" / "args.json").read_text()
-    assert '"--no-tta"' in args and '"--roi"' in args and '"0", "1"' in args
+    assert '"--no-tta"' in args and '"--roi=' in args and '"0", "1"' in args
     assert volume.GetStorageNode().GetFileName() == storage_file
     assert Path(storage_file).stat().st_mtime_ns == mtime
 
@@ -216,7 +210,7 @@ def test_background_process_reports_progress(module: SimpleNamespace) -> None:
     assert finished == [job] and job.error == ""
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert "preprocessing" in [s for _, s in progress]
+    assert "preprocess" in [s for _, s in progress]
     assert job.nodes.segmentation_id is not None
 
 
@@ -228,7 +222,7 @@ def test_cancel_leaves_scene_unchanged(module: SimpleNamespace) -> None:
         volume, module.model, onProgress=lambda f, s: stages.append(s)
     )
     deadline = time.monotonic() + 60
-    while "preprocessing" not in stages and time.monotonic() < deadline:
+    while "preprocess" not in stages and time.monotonic() < deadline:
         job.poll()
         time.sleep(0.05)
     started = time.monotonic()

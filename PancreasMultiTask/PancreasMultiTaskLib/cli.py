@@ -161,15 +161,20 @@ def parse_roi(values: Sequence[str] | None) -> list[float] | None:
     return numbers
 
 
-def resolve_model(value: str | None) -> Path:
-    """The model folder for ``-m``: a folder, or a model zip verified and installed as the Slicer module does."""
+def resolve_model(value: str | None, sha256: str | None = None) -> Path:
+    """The model folder for ``-m``: a folder, or a model zip verified and installed as the Slicer module does.
+
+    A zip is checked against ``sha256`` (the publisher's checksum) or the ``<zip>.sha256`` beside it.
+    """
     if not value:
         return default_model()
     path = Path(value)
     if path.is_file() and path.suffix.lower() == ".zip":
         from .demo import installed_model_folder
 
-        return installed_model_folder(path)
+        return installed_model_folder(path, expected_sha256=sha256)
+    if sha256:
+        raise ValueError("--sha256 checks a model zip; -m names a folder")
     return path
 
 
@@ -234,7 +239,7 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
         backend=args.backend,
         orientation=check_code(args.orientation) if args.orientation else None,
     )
-    model_path = resolve_model(args.model)
+    model_path = resolve_model(args.model, args.sha256)
     predictor = Predictor(model_path, options)
     reporter.event("start", cases=len(cases), model=str(model_path), device=str(predictor.device))
     rows, failed = [], 0
@@ -360,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL",
         help="model folder <Trainer>__<Plans>__2d, or a model zip to verify and install "
         "(default: $PANCREAS_MT_MODEL, else the bundled demo model)",
+    )
+    predict.add_argument(
+        "--sha256",
+        metavar="HEX",
+        help="the publisher's SHA-256 of the -m model zip (default: read from <zip>.sha256 beside it; "
+        "a zip with neither is refused)",
     )
     predict.add_argument(
         "--series", metavar="UID", help="DICOM SeriesInstanceUID to use (default: CT first, then most slices)"

@@ -275,8 +275,12 @@ class PredictionLogic:
             return None
 
     def installedModels(self) -> dict[str, Path]:
-        """Installed and registered models by name."""
-        return {m.name: Path(m.path) for m in self._models().list_models(self.modelsDirectory())}
+        """Usable installed and registered models by name (broken ones: :meth:`brokenModels`)."""
+        return {m.name: Path(m.path) for m in self._models().list_models(self.modelsDirectory()) if not m.broken}
+
+    def brokenModels(self) -> dict[str, str]:
+        """Installed models that cannot be used, by name, with the reason: listed, never offered."""
+        return {m.name: str(m.problem) for m in self._models().list_models(self.modelsDirectory()) if m.broken}
 
     def modelNames(self) -> list[str]:
         """Names to offer: the bundled demo first (when shipped, listed once), then the other installed models."""
@@ -284,6 +288,8 @@ class PredictionLogic:
         names = [DEMO_MODEL_NAME] if self.demoModelZip() is not None else []
         try:
             names += sorted(name for name in self.installedModels() if name != demo)
+            for name, problem in self.brokenModels().items():
+                logging.warning("Model %s is not offered: %s", name, problem)
         except ValueError as error:
             logging.warning("%s", error)
         return names
@@ -304,6 +310,9 @@ class PredictionLogic:
             return Path(name)
         models = self.installedModels()
         if name not in models:
+            broken = self.brokenModels().get(name)
+            if broken:
+                raise ValueError(f"The installed model {name!r} cannot be used: {broken}")
             raise ValueError(f"No installed model named {name!r}; add it with 'Add model'.")
         return models[name]
 

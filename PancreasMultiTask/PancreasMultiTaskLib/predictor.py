@@ -27,7 +27,7 @@ from . import __version__
 from .backends import BACKENDS, GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
 from .io import InputError, check_image
 from .measurements import max_axial_diameter_mm, volume_ml
-from .model_folder import ModelFolder, open_model_folder
+from .model_folder import ModelFolder, ModelFolderError, open_model_folder
 from .orientation import axial_axis, orientation_code, to_input_orientation, to_model_orientation
 from .result import CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult, Uncertainty
 from .subtype import (
@@ -210,6 +210,8 @@ class Predictor:
         mirrorings = self._mirrorings
         batch = torch.cat([torch.flip(tiles, axes) if axes else tiles for axes in mirrorings])
         seg, cls = self.backend(batch)
+        if not bool(torch.isfinite(seg).all()) or (cls is not None and not bool(torch.isfinite(cls).all())):
+            raise ModelFolderError(f"{self.model.path}: the network gave NaN or Inf outputs; this case has no result")
         seg = seg.unflatten(0, (len(mirrorings), len(tiles)))
         seg = sum(torch.flip(seg[i], axes) if axes else seg[i] for i, axes in enumerate(mirrorings)) / len(mirrorings)
         if cls is not None:

@@ -123,10 +123,11 @@ class CaseResult:
         )
 
     def write_json(self, path: str | Path) -> Path:
-        """Write ``result.json`` atomically (temporary name, then rename)."""
+        """Write ``result.json`` atomically (temporary name, then rename); strict JSON, a NaN or Inf is an error."""
         path = Path(path)
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"  # before the file is created
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+            tmp.write_text(text, encoding="utf-8")
         return path
 
     @classmethod
