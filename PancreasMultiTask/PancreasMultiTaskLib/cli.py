@@ -232,6 +232,7 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
         use_mirroring=not args.no_tta,
         device=args.device,
         pooling=args.pooling,
+        **({"classification": args.classification} if args.classification else {}),
         roi=parse_roi(args.roi),
         save_probabilities=args.save_probabilities,
         checkpoint_name=f"checkpoint_{args.checkpoint}.pth",
@@ -428,6 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="network samples per forward pass (default: chosen from free memory)",
+    )
+    predict.add_argument(
+        "--classification",
+        choices=("guided", "tiles"),
+        help="where a slice's subtype probabilities come from: guided, one tile centred on the predicted lesion; "
+        "tiles, the mean over all sliding-window tiles as in the paper (default: guided)",
     )
     predict.add_argument(
         "--backend",

@@ -43,6 +43,11 @@ from .subtype import (
 
 log = logging.getLogger(__name__)
 
+#: Where per-slice subtype probabilities come from: ``guided``, one patch-size tile per slice centred on
+#: the predicted lesion (the gland when a slice has no lesion), or ``tiles``, the mean over the
+#: sliding window's tiles (the paper). The default was chosen on held-out phantoms (training/README.md).
+CLASSIFICATION_MODES = ("guided", "tiles")
+
 ProgressCallback = Callable[[str, float], None]
 
 
@@ -69,10 +74,15 @@ class PredictionOptions:
     checkpoint_name: str = "checkpoint_final.pth"
     num_threads: int | None = None
     backend: str = "auto"
+    classification: str = "guided"
+    #: Mirroring of the guided tiles (one a slice, so cheap); ``None``: as ``use_mirroring``.
+    classification_mirroring: bool | None = None
     #: Orientation code the input is brought to before predicting; ``None``: the model's (see ``ModelFolder``).
     orientation: str | None = None
 
     def __post_init__(self) -> None:
+        if self.classification not in CLASSIFICATION_MODES:
+            raise ValueError(f"classification must be one of {CLASSIFICATION_MODES}, got {self.classification!r}")
         if self.pooling not in POOLING_METHODS:
             raise ValueError(f"pooling must be one of {POOLING_METHODS}, got {self.pooling!r}")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
@@ -91,6 +101,9 @@ class Prediction:
     result: CaseResult
     lesion_probability: sitk.Image | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: Per-fold, per-slice subtype probabilities (folds x slices x subtypes) of each classification
+    #: mode computed, slices in the result's order (for evaluations that compare the modes).
+    slice_probabilities: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -195,19 +208,18 @@ class Predictor:
     @property
     def _mirrorings(self) -> list[tuple[int, ...]]:
         """Flip axes of each test-time pass of a (batch, channel, y, x) tensor; ``()`` is the plain pass."""
-        if not self.mirror_axes:
-            return [()]
-        dims = [a + 2 for a in self.mirror_axes]
-        return [()] + [c for n in range(1, len(dims) + 1) for c in itertools.combinations(dims, n)]
+        return _mirrorings(self.mirror_axes)
 
-    def _forward(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _forward(
+        self, tiles: torch.Tensor, mirrorings: list[tuple[int, ...]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Segmentation and class logits of a tile batch, averaged over mirrorings.
 
         All mirrored copies go through the network in one batch; the segmentation is flipped back,
         the class logits (one vector a tile) need no flip. nnU-Net drops the class logits of the
         mirrored passes; here they count.
         """
-        mirrorings = self._mirrorings
+        mirrorings = self._mirrorings if mirrorings is None else mirrorings
         batch = torch.cat([torch.flip(tiles, axes) if axes else tiles for axes in mirrorings])
         seg, cls = self.backend(batch)
         if not bool(torch.isfinite(seg).all()) or (cls is not None and not bool(torch.isfinite(cls).all())):
@@ -274,6 +286,56 @@ class Predictor:
                 per_tile = torch.cat(probs).reshape(stop - start, len(origins), -1)
                 class_out[start:stop] = per_tile.mean(1).cpu().numpy()
             report(stop / n_slices)
+
+    def _guided_tiles(self, data: torch.Tensor, lesion: torch.Tensor, gland: torch.Tensor) -> torch.Tensor:
+        """One patch-size tile a slice, centred on the predicted lesion, else the gland, else the slice.
+
+        ``lesion`` and ``gland`` are (slices, y, x) probabilities in the preprocessed space of ``data``
+        (1, slices, y, x); centres are probability-weighted centroids of the pixels above 0.5.
+        """
+        from acvl_utils.cropping_and_padding.padding import pad_nd_image
+
+        padded, revert = pad_nd_image(data, self.patch_size, "constant", {"value": 0}, True, None)
+        offset = [s.start for s in revert[-2:]]
+        height, width = padded.shape[-2:]
+        py, px = self.patch_size
+        tiles = []
+        for z in range(data.shape[1]):
+            centre = np.array([(data.shape[2] - 1) / 2, (data.shape[3] - 1) / 2])
+            for probability in (lesion[z], gland[z]):
+                mask = probability >= 0.5
+                if bool(mask.any()):
+                    weights = (probability * mask).double()
+                    ys, xs = torch.meshgrid(
+                        torch.arange(weights.shape[0], dtype=torch.float64),
+                        torch.arange(weights.shape[1], dtype=torch.float64),
+                        indexing="ij",
+                    )
+                    centre = np.array(
+                        [float((weights * ys).sum() / weights.sum()), float((weights * xs).sum() / weights.sum())]
+                    )
+                    break
+            y0 = int(np.clip(round(centre[0] + offset[0] - py / 2), 0, height - py))
+            x0 = int(np.clip(round(centre[1] + offset[1] - px / 2), 0, width - px))
+            tiles.append(padded[0, z, y0 : y0 + py, x0 : x0 + px])
+        return torch.stack(tiles)[:, None]
+
+    def _classify_tiles(self, tiles: torch.Tensor) -> np.ndarray:
+        """Subtype probabilities (folds x tiles x subtypes) of the given tiles, with mirroring."""
+        autocast = torch.autocast("cuda") if self.device.type == "cuda" else contextlib.nullcontext()
+        mirror = self.options.classification_mirroring
+        mirrorings = self._mirrorings if mirror is None else _mirrorings(self.model.mirror_axes if mirror else None)
+        per_batch = max(1, self.batch_size // len(mirrorings))
+        out = []
+        for fold in self.model.folds:
+            self.backend.select_fold(fold)
+            probs = []
+            for b in range(0, len(tiles), per_batch):
+                with autocast:
+                    _, cls = self._forward(tiles[b : b + per_batch].to(self.device), mirrorings)
+                probs.append(torch.softmax(cls.float(), dim=1).cpu())
+            out.append(torch.cat(probs).numpy())
+        return np.stack(out)
 
     # ----------------------------------------------------------------------------------------------
     def predict(
@@ -358,6 +420,14 @@ class Predictor:
                 gland_mass = (1.0 - probabilities[0]).sum(dim=(1, 2)).double().numpy()
             else:
                 gland_mass = probabilities[gland_channel].sum(dim=(1, 2)).double().numpy()
+            slice_probabilities = {}
+            if subtypes:
+                slice_probabilities["tiles"] = fold_slice_probs
+                if self.options.classification == "guided":
+                    gland = 1.0 - probabilities[0] if gland_channel < 0 else probabilities[gland_channel]
+                    with torch.inference_mode():
+                        tiles = self._guided_tiles(data, probabilities[lesion_channel], gland)
+                        slice_probabilities["guided"] = self._classify_tiles(tiles)
             del probabilities
             exported = convert_predicted_logits_to_segmentation_with_correct_shape(
                 logits,
@@ -385,8 +455,19 @@ class Predictor:
         subtype = None
         if subtypes:
             slice_offset = properties["bbox_used_for_cropping"][0][0]
+            indices, positions = input_slice_indices(oriented, image, slice_offset, n_slices)
+            order = np.argsort(indices, kind="stable")
+            slice_probabilities = {k: v[:, order] for k, v in slice_probabilities.items()}
             subtype = _subtype_result(
-                subtypes, model.folds, fold_slice_probs, lesion_mass, gland_mass, self.options.pooling, slice_offset
+                subtypes,
+                model.folds,
+                slice_probabilities[self.options.classification],
+                lesion_mass[order],
+                gland_mass[order],
+                self.options.pooling,
+                [indices[i] for i in order],
+                [positions[i] for i in order],
+                self.options.classification,
             )
         timings["export"] = time.perf_counter() - clock
         report_stage("export", 1.0)
@@ -400,7 +481,7 @@ class Predictor:
             timings_s={k: round(v, 3) for k, v in timings.items()},
             subtype=subtype,
         )
-        return Prediction(segmentation, result, lesion_probability, timings)
+        return Prediction(segmentation, result, lesion_probability, timings, slice_probabilities if subtypes else {})
 
     def _provenance(self) -> Provenance:
         from importlib.metadata import version
@@ -428,6 +509,14 @@ class Predictor:
             openvino_version=_installed_version("openvino"),
             onnxruntime_version=_installed_version("onnxruntime"),
         )
+
+
+def _mirrorings(mirror_axes: Sequence[int] | None) -> list[tuple[int, ...]]:
+    """Flip dims of each mirroring of a (batch, channel, y, x) tensor over ``mirror_axes``; ``()``: the plain pass."""
+    if not mirror_axes:
+        return [()]
+    dims = [a + 2 for a in mirror_axes]
+    return [()] + [c for n in range(1, len(dims) + 1) for c in itertools.combinations(dims, n)]
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -478,6 +567,25 @@ def _measure(seg: np.ndarray, oriented: sitk.Image, orientation: str) -> Measure
     )
 
 
+def input_slice_indices(
+    oriented: sitk.Image, image: sitk.Image, first: int, count: int
+) -> tuple[list[int], list[list[float]]]:
+    """Each model slice's index k along the input's own slice axis, and its centre's LPS point (mm).
+
+    Model slice ``first + z`` is axial slice z of ``oriented`` (the ROI crop brought to the model's
+    orientation); the input axis is the one that index moves along from slice to slice.
+    """
+    cx, cy = (oriented.GetSize()[0] - 1) / 2, (oriented.GetSize()[1] - 1) / 2
+    points = [oriented.TransformContinuousIndexToPhysicalPoint((cx, cy, float(first + z))) for z in range(count)]
+    index = np.array([image.TransformPhysicalPointToContinuousIndex(p) for p in points])
+    step = np.array(oriented.TransformContinuousIndexToPhysicalPoint((cx, cy, float(first + 1)))) - np.array(points[0])
+    moved = np.abs(
+        np.array(image.TransformPhysicalPointToContinuousIndex(tuple(np.array(points[0]) + step))) - index[0]
+    )
+    axis = int(np.argmax(moved))
+    return [int(np.rint(v)) for v in index[:, axis]], [[round(float(c), 3) for c in p] for p in points]
+
+
 def _subtype_result(
     names: list[str],
     folds: Sequence[str],
@@ -485,7 +593,9 @@ def _subtype_result(
     lesion_mass: np.ndarray,
     gland_mass: np.ndarray,
     pooling: str,
-    slice_offset: int,
+    indices: Sequence[int],
+    positions: Sequence[Sequence[float]],
+    classification: str,
 ) -> SubtypeResult:
     slice_probs = fold_slice_probs.mean(axis=0)
     weights, used = slice_weights(lesion_mass, gland_mass, pooling)
@@ -506,11 +616,12 @@ def _subtype_result(
         pooling_used=used,
         slices=[
             SliceEntry(
-                index=int(slice_offset + z),
+                index=int(indices[z]),
                 probabilities=[float(p) for p in slice_probs[z]],
                 weight=float(weights[z]),
                 lesion_mass=float(lesion_mass[z]),
                 pancreas_mass=float(gland_mass[z]),
+                position_mm=list(positions[z]),
             )
             for z in range(len(slice_probs))
         ],
@@ -521,4 +632,5 @@ def _subtype_result(
             max_fold_spread=MAX_FOLD_SPREAD,
             max_normalized_entropy=MAX_NORMALIZED_ENTROPY,
         ),
+        classification=classification,
     )

@@ -25,13 +25,18 @@ class Uncertainty:
 
 @dataclass
 class SliceEntry:
-    """One axial slice's subtype probabilities and the weight it had in the pooling."""
+    """One axial slice's subtype probabilities and the weight it had in the pooling.
+
+    ``index`` is the slice's index k along the input's own slice axis (what Slicer's slice navigation
+    shows); ``position_mm`` is the physical (LPS) point at the slice's centre.
+    """
 
     index: int
     probabilities: list[float]
     weight: float
     lesion_mass: float
     pancreas_mass: float
+    position_mm: list[float] | None = None
 
 
 @dataclass
@@ -47,6 +52,9 @@ class SubtypeResult:
     pooling_used: str
     slices: list[SliceEntry]
     uncertainty: Uncertainty
+    #: Which tiles the per-slice probabilities come from: ``guided`` (one tile centred on the
+    #: predicted lesion) or ``tiles`` (the mean over the sliding window's tiles, as the paper).
+    classification: str = "tiles"
 
 
 @dataclass

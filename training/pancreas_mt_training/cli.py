@@ -29,8 +29,17 @@ def _shape(values: Sequence[int]) -> tuple[int, int, int]:
 def _cmd_phantoms(args: argparse.Namespace) -> None:
     from .phantoms import write_phantoms
 
-    out = write_phantoms(args.output, args.seed, args.count, _shape(args.shape), args.layout)
-    print(f"Wrote {args.count} phantoms (seed {args.seed}, {args.layout} layout) to {out}")
+    out = write_phantoms(
+        args.output,
+        args.seed,
+        args.count,
+        _shape(args.shape),
+        args.layout,
+        generator=args.generator,
+        orientation=args.orientation,
+        field_size=tuple(args.field_size),
+    )
+    print(f"Wrote {args.count} {args.generator} phantoms (seed {args.seed}, {args.layout} layout) to {out}")
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
@@ -211,12 +220,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("-n", "--count", type=int, default=30, help="number of phantoms (default: %(default)s)")
     p.add_argument(
+        "--generator",
+        choices=("field", "centred"),
+        default="field",
+        help="field: whole fields of view, subtypes differ by morphology only; centred: the earlier lesion-centred"
+        " crops (see phantoms.py) (default: %(default)s)",
+    )
+    p.add_argument(
         "--shape",
         type=int,
         nargs=3,
         default=[16, 48, 48],
         metavar=("Z", "Y", "X"),
-        help="volume size in voxels (default: 16 48 48)",
+        help="centred only: volume size in voxels (default: 16 48 48)",
+    )
+    p.add_argument(
+        "--field-size",
+        type=int,
+        nargs=2,
+        default=[96, 160],
+        metavar=("MIN", "MAX"),
+        help="field only: in-plane size range in voxels (default: 96 160)",
+    )
+    p.add_argument(
+        "--orientation",
+        choices=("LPS", "random"),
+        default="LPS",
+        help="how each case is stored: LPS, or one of the 48 axis-aligned orientations at random (default: LPS)",
     )
     p.add_argument(
         "--layout",
@@ -316,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_import)
 
-    p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 5 folds on CPU, report)")
+    p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 1 fold on CPU, report)")
     p.add_argument("--workdir", required=True, help="scratch folder (nnU-Net folders default inside it); required")
     p.add_argument(
         "--resources", default="Resources", help="where DemoModel/ and SampleData/ are written (default: %(default)s)"
