@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import textwrap
@@ -187,10 +186,6 @@ def test_child_environment_makes_the_library_importable() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("PancreasMultiTaskLib.cli") is None,
-    reason="PancreasMultiTaskLib.cli is not there yet",
-)
 def test_real_cli_events(tmp_path: Path) -> None:
     """The real ``pancreas-mt predict`` through the runner: its JSON lines parse into the expected events."""
     import SimpleITK as sitk

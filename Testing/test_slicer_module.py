@@ -569,16 +569,16 @@ def test_logic_with_the_real_engine(module: SimpleNamespace, tiny_model: Path) -
     values = {measurements.GetCellText(r, 0): float(measurements.GetCellText(r, 1)) for r in range(3)}
     assert values["Pancreas volume"] == pytest.approx(result.measurements.pancreas_volume_ml, rel=1e-5)
     assert values["Lesion volume"] == pytest.approx(result.measurements.lesion_volume_ml, rel=1e-5)
-    if result.subtype is not None:
-        table = scene.GetNodeByID(nodes.probabilities_table_id)
-        for row, name in enumerate(result.subtype.names):
-            assert float(table.GetCellText(row, 2)) == pytest.approx(result.subtype.probabilities[name], rel=1e-5)
-            for column, fold in enumerate(result.subtype.fold_probabilities, start=3):
-                expected = result.subtype.fold_probabilities[fold][name]
-                assert float(table.GetCellText(row, column)) == pytest.approx(expected, rel=1e-5)
-        chart = scene.GetNodeByID(nodes.probabilities_chart_id)
-        assert chart.GetNumberOfPlotSeriesNodes() == 1 + len(result.subtype.fold_probabilities)
-        assert scene.GetNodeByID(nodes.slices_chart_id).GetNumberOfPlotSeriesNodes() == len(result.subtype.names)
+    assert result.subtype is not None  # a multi-task model: the subtype tables and charts must be there
+    table = scene.GetNodeByID(nodes.probabilities_table_id)
+    for row, name in enumerate(result.subtype.names):
+        assert float(table.GetCellText(row, 2)) == pytest.approx(result.subtype.probabilities[name], rel=1e-5)
+        for column, fold in enumerate(result.subtype.fold_probabilities, start=3):
+            expected = result.subtype.fold_probabilities[fold][name]
+            assert float(table.GetCellText(row, column)) == pytest.approx(expected, rel=1e-5)
+    chart = scene.GetNodeByID(nodes.probabilities_chart_id)
+    assert chart.GetNumberOfPlotSeriesNodes() == 1 + len(result.subtype.fold_probabilities)
+    assert scene.GetNodeByID(nodes.slices_chart_id).GetNumberOfPlotSeriesNodes() == len(result.subtype.names)
 
     mrb = pmt_scene.save_scene_bundle(scene, module.tmp / "real.mrb")
     reloaded = slicer_stubs.make_scene()

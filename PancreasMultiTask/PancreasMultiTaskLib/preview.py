@@ -75,11 +75,9 @@ def display_planes(image: sitk.Image, segmentation: sitk.Image) -> DisplayPlanes
 
 
 def _slice_axis(result: CaseResult) -> tuple[list[int], str]:
-    """Per-slice x values: the input's slice index k where result.json has it, else the stored index."""
+    """Per-slice x values: the input's own slice index k (``index`` in result.json)."""
     entries = result.subtype.slices if result.subtype is not None else []
-    if entries and all(getattr(e, "k", None) is not None for e in entries):
-        return [int(e.k) for e in entries], "input slice index k"
-    return [int(e.index) for e in entries], "slice index"
+    return [int(e.index) for e in entries], "input slice index k"
 
 
 def _draw_plane(ax, plane: np.ndarray, labels: np.ndarray, aspect: float, marks: tuple[str, str, str, str]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .io import atomic_path
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: source, runtime versions, per-slice index k and position, classification
 
 
 @dataclass

@@ -363,8 +363,8 @@ def _add_measurements_table(add_node: Any, result: CaseResult) -> Any:
 
 
 def slice_index_k(entry: Any) -> int:
-    """The input's own slice index k of a per-slice entry (``k`` when result.json carries it, else ``index``)."""
-    return int(getattr(entry, "k", entry.index))
+    """The input's own slice index k of a per-slice entry (``index`` in result.json)."""
+    return int(entry.index)
 
 
 def fold_column(fold: str) -> str:
