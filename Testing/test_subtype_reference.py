@@ -96,7 +96,8 @@ def test_subtype_path_matches_a_tile_by_tile_reference(multitask_model, lps_case
     image, path = lps_case
     out = tmp_path / "out"
     argv = ["predict", "-i", str(path), "-o", str(out), "-m", str(multitask_model)]
-    argv += ["--device", "cpu", "--backend", "torch", "--progress", "none"]
+    # the reference is the sliding window's tile mean: the ``tiles`` classification (the default is ``guided``)
+    argv += ["--device", "cpu", "--backend", "torch", "--progress", "none", "--classification", "tiles"]
     assert main(argv) == 0, capsys.readouterr().err
     result = CaseResult.read_json(out / "case" / "result.json").subtype
     ref = _reference(multitask_model, image)
