@@ -3,6 +3,10 @@
 ITK reads some broken files "successfully": it fills a truncated NIfTI with zeros, turns NaN in a
 NIfTI into 0, reads a zero pixdim as 1 mm and orthogonalizes a sheared NIfTI sform. Each such
 file is refused here, with a message naming it, before a wrong volume can be predicted.
+
+NIfTI headers are read with nibabel. For NRRD and MetaImage the few fields needed are read by hand:
+ITK reports header values only after fixing them up, and no well-kept library says where their
+data bytes start, which is what a truncation check needs.
 """
 
 from __future__ import annotations
