@@ -125,6 +125,7 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
         checkpoint_name=f"checkpoint_{args.checkpoint}.pth",
         batch_size=args.batch_size,
         backend=args.backend,
+        precision=args.precision,
     )
     model_path = args.model or default_model()
     predictor = Predictor(model_path, options)
@@ -207,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         choices=("auto", "torch", "openvino", "onnxruntime"),  # backends.BACKENDS, without importing torch for --help
         help="auto: on the CPU OpenVINO, else ONNX Runtime, when installed; otherwise PyTorch",
+    )
+    predict.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bfloat16"),  # predictor.PRECISIONS, without importing torch for --help
+        help="the network's arithmetic; auto: float16 on CUDA, bfloat16 on CPUs with bfloat16 units where the "
+        "held-out quality check allowed it, else float32",
     )
     predict.add_argument("--part-id", type=int, default=0, help="this shard's index (with --num-parts)")
     predict.add_argument("--num-parts", type=int, default=1, help="split the case list across this many runs")

@@ -20,7 +20,8 @@ the same output shapes. It is compared with the real network's time, measured in
 
     python Testing/benchmarks/bench_predictor.py [--folds 1] [--no-tta] [--shape 64 119 178] [--threads N]
         [--device cpu|cuda] [--backend auto|torch|openvino|onnxruntime] [--float32-reference]
-        [--precision auto|float32|bfloat16|both] [--null-network [--network-slices 1]]
+        [--precision auto|float32|bfloat16|both] [--null-network [--network-slices 2]]
+        [--reference-slices N] [--reference-folds N]
 
 On a machine with a GPU, the issue's check is ``--device cuda --folds 5 --shape 100 512 512``.
 """
@@ -225,6 +226,11 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, args: argparse.N
         }
         (out / f"{kind}.json").write_text(json.dumps(report))
         return
+    if kind.startswith("nnunet") or kind == "engine-subset":
+        # nnU-Net's reference (and the engine beside it, for agreement) may run on a subset.
+        image = image[:, :, : args.reference_slices or image.GetSize()[2]]
+        folds = folds[: args.reference_folds or len(folds)]
+    stages = {}
     if kind.startswith("nnunet"):
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
@@ -244,14 +250,29 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, args: argparse.N
         from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
 
         options = PredictionOptions(
-            device=args.device, use_mirroring=not args.no_tta, num_threads=args.threads, backend=args.backend
+            device=args.device,
+            use_mirroring=not args.no_tta,
+            num_threads=args.threads,
+            backend=args.backend,
+            folds=folds,
+            **precision_option(args.precision),
         )
         predictor = Predictor(model, options)
         ready = time.perf_counter()
-        seg = sitk.GetArrayFromImage(predictor.predict(image).segmentation)
+        prediction = predictor.predict(image)
+        seg = sitk.GetArrayFromImage(prediction.segmentation)
+        stages = prediction.timings
     done = time.perf_counter()
     np.save(out / f"{kind}.npy", seg)
-    report = {"load_s": ready - start, "predict_s": done - ready, "peak_mb": rss_mb() - before, "before_mb": before}
+    report = {
+        "load_s": ready - start,
+        "predict_s": done - ready,
+        "peak_mb": rss_mb() - before,
+        "before_mb": before,
+        "stages": stages,
+        "slices": image.GetSize()[2],
+        "folds": len(folds),
+    }
     if device.type == "cuda":
         report["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     (out / f"{kind}.json").write_text(json.dumps(report))
@@ -327,9 +348,19 @@ def main() -> None:
         help="the engine's precision; both: float32 and bfloat16 in turn",
     )
     parser.add_argument("--null-network", action="store_true", help="measure the engine without its network")
-    parser.add_argument("--network-slices", type=int, default=1, help="with --null-network: slices to time the net on")
+    parser.add_argument(
+        "--network-slices", type=int, default=2, help="with --null-network: slices (2 or more) to time the net on"
+    )
+    parser.add_argument(
+        "--reference-slices", type=int, default=0, help="nnU-Net on the first N slices only, scaled by tile passes"
+    )
+    parser.add_argument(
+        "--reference-folds", type=int, default=0, help="nnU-Net on the first N folds only, scaled by tile passes"
+    )
     parser.add_argument("--worker", nargs=4, metavar=("KIND", "MODEL", "IMAGE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.network_slices < 2:
+        parser.error("--network-slices must be 2 or more (the engine needs a 3D volume)")
     if args.worker:
         kind, model, image, out = args.worker
         worker(kind, Path(model), Path(image), Path(out), args)
@@ -361,6 +392,7 @@ def _run_worker(kind: str, model: Path, image_path: Path, work: Path, args: argp
     command += ["--device", args.device, "--backend", args.backend, *(["--no-tta"] if args.no_tta else [])]
     command += ["--threads", str(args.threads)] if args.threads else []
     command += ["--network-slices", str(args.network_slices)]
+    command += ["--reference-slices", str(args.reference_slices), "--reference-folds", str(args.reference_folds)]
     command += ["--precision", extra.get("precision", args.precision)]
     subprocess.run(command, check=True, env=os.environ.copy())
     return json.loads((work / f"{kind}.json").read_text())
@@ -405,19 +437,28 @@ def null_network(work: Path, args: argparse.Namespace) -> None:
 
 
 def compare(work: Path, args: argparse.Namespace) -> None:
-    """Both predictors on one model folder and volume, each in a fresh process; prints the ratios."""
+    """Both predictors on one model folder and volume, each in a fresh process; prints the ratios.
+
+    With ``--reference-slices``/``--reference-folds`` nnU-Net runs on that subset and its time is
+    scaled by tile passes; the engine then also runs on the subset, for the label agreement.
+    """
     model, image_path = _prepare(work, args)
+    subset = bool(args.reference_slices or args.reference_folds)
+    engines = ["engine", "engine-bfloat16"] if args.precision == "both" else ["engine"]
     # On the CPU the engine exports each fold's graph once (cached); do that first and report it apart.
     reports = {}
-    kinds = ["export", "nnunet", "engine"] + (["nnunet-float32"] if args.float32_reference else [])
+    kinds = ["export", "nnunet", *engines] + (["engine-subset"] if subset else [])
+    kinds += ["nnunet-float32"] if args.float32_reference else []
     for kind in kinds:
-        reports[kind] = _run_worker(kind, model, image_path, work, args)
+        precision = {"engine": "float32" if args.precision == "both" else args.precision, "engine-bfloat16": "bfloat16"}
+        reports[kind] = _run_worker(kind, model, image_path, work, args, precision=precision.get(kind, args.precision))
 
     import numpy as np
     import torch
 
     labels = {kind: np.load(work / f"{kind}.npy") for kind in kinds[1:]}
-    agreement = float((labels["nnunet"] == labels["engine"]).mean())
+    beside = "engine-subset" if subset else "engine"
+    agreement = float((labels["nnunet"] == labels[beside]).mean())
     gflop = tile_gflop(model)
     rates = peak_gflops(args.threads, args.device)
     rate = max(rates.values())
@@ -442,25 +483,45 @@ def compare(work: Path, args: argparse.Namespace) -> None:
     print(
         f"engine backend: {export['backend']}; one-time graph export of {args.folds} fold(s): {export['load_s']:.1f} s"
     )
+    nnunet = reports["nnunet"]
+    scale = (z / nnunet["slices"]) * (args.folds / nnunet["folds"])
+    if subset:
+        print(
+            f"nnU-Net reference on a subset: {nnunet['slices']} slice(s), {nnunet['folds']} fold(s), measured "
+            f"{nnunet['predict_s']:.1f} s, scaled by tile passes (x{scale:.1f}) to {nnunet['predict_s'] * scale:.1f} s"
+        )
+        nnunet["predict_s"] *= scale
     for kind, r in reports.items():
+        if kind == "engine-subset":
+            continue
         print(
             f"{kind:>7}: predict {r['predict_s']:.1f} s ({tiles * gflop / r['predict_s']:.0f} GFLOP/s, "
-            f"{r['predict_s'] / floor_s:.2f}x the floor of {floor_s:.1f} s), load {r['load_s']:.1f} s, "
-            f"peak RSS {r['peak_mb']:.0f} MB above the {r['before_mb']:.0f} MB after imports"
+            f"{r['predict_s'] / floor_s:.2f}x the floor of {floor_s:.1f} s, {floor_s / r['predict_s'] * 100:.1f}% "
+            f"of the floor's rate), load {r['load_s']:.1f} s, peak RSS {r['peak_mb']:.0f} MB above the "
+            f"{r['before_mb']:.0f} MB after imports"
             + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if "gpu_peak_mb" in r else "")
+            + (" (subset)" if kind.startswith("nnunet") and subset else "")
         )
-    print(f"argmax agreement: {agreement * 100:.4f}% of voxels")
+        if r["stages"]:
+            print("         stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in r["stages"].items()))
+    print(f"argmax agreement{' on the subset' if subset else ''}: {agreement * 100:.4f}% of voxels")
+    if "engine-bfloat16" in labels:
+        same = labels["engine"] == labels["engine-bfloat16"]
+        print(f"argmax agreement engine float32 / bfloat16: {same.mean() * 100:.4f}% of voxels")
     if args.float32_reference:
         for a, b in (("engine", "nnunet-float32"), ("nnunet", "nnunet-float32")):
-            same = labels[a] == labels[b]
+            same = labels[beside if a == "engine" else a] == labels[b]
             print(f"argmax agreement {a} / {b}: {same.mean() * 100:.4f}% ({(~same).sum()} voxels differ)")
-    memory = reports["engine"]["peak_mb"] / reports["nnunet"]["peak_mb"]
-    speed = reports["nnunet"]["predict_s"] / reports["engine"]["predict_s"]
-    print(f"memory ratio (engine / nnU-Net peak RSS above imports): {memory:.2f}")
-    if args.device == "cuda":
-        gpu_memory = reports["engine"]["gpu_peak_mb"] / reports["nnunet"]["gpu_peak_mb"]
-        print(f"GPU memory ratio (engine / nnU-Net peak allocated): {gpu_memory:.2f}")
-    print(f"speed ratio (nnU-Net time / engine time): {speed:.2f}")
+    if not subset:
+        memory = reports["engine"]["peak_mb"] / reports["nnunet"]["peak_mb"]
+        print(f"memory ratio (engine / nnU-Net peak RSS above imports): {memory:.2f}")
+        if args.device == "cuda":
+            gpu_memory = reports["engine"]["gpu_peak_mb"] / reports["nnunet"]["gpu_peak_mb"]
+            print(f"GPU memory ratio (engine / nnU-Net peak allocated): {gpu_memory:.2f}")
+    for kind in engines[1:]:
+        print(f"speed ratio (nnU-Net time / {kind} time): {nnunet['predict_s'] / reports[kind]['predict_s']:.2f}")
+    speed = nnunet["predict_s"] / reports["engine"]["predict_s"]
+    print(f"speed ratio (nnU-Net time{' scaled' if subset else ''} / engine time): {speed:.2f}")
 
 
 if __name__ == "__main__":
