@@ -76,14 +76,22 @@ def make_dataset(raw_root: Path, dataset_id: int = 901, cases: int = 4, name: st
     return folder
 
 
+#: Plans already made in this process, by (dataset id, planner, nnUNet_raw): ``make_dataset`` writes
+#: the same cases for an id every time, so planning them again (about 16 s) would give the same plans.
+_PLANS: dict[tuple[int, str, str], dict] = {}
+
+
 def plan_dataset(dataset_id: int, planner: str = "ExperimentPlanner") -> dict:
-    """Run nnU-Net's fingerprint extraction and planning; return the plans dictionary."""
+    """Run nnU-Net's fingerprint extraction and planning once per dataset; return the plans dictionary."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprints, plan_experiments
 
-    extract_fingerprints([dataset_id], num_processes=1, check_dataset_integrity=True, show_progress_bar=False)
-    plans_name = plan_experiments([dataset_id], planner)
-    preprocessed = next(Path(os.environ["nnUNet_preprocessed"]).glob(f"Dataset{dataset_id:03d}_*"))
-    return json.loads((preprocessed / f"{plans_name}.json").read_text())
+    key = (dataset_id, planner, os.environ["nnUNet_raw"])
+    if key not in _PLANS:
+        extract_fingerprints([dataset_id], num_processes=1, check_dataset_integrity=True, show_progress_bar=False)
+        plans_name = plan_experiments([dataset_id], planner)
+        preprocessed = next(Path(os.environ["nnUNet_preprocessed"]).glob(f"Dataset{dataset_id:03d}_*"))
+        _PLANS[key] = json.loads((preprocessed / f"{plans_name}.json").read_text())
+    return json.loads(json.dumps(_PLANS[key]))  # a copy: callers edit their plans
 
 
 def _save_fold(folder: Path, fold: int, network: torch.nn.Module, plans: dict, dataset: dict, trainer: str) -> None:

@@ -166,6 +166,12 @@ class ScriptedLoadableModuleWidget:
     def setup(self) -> None:
         pass
 
+    def onReload(self) -> None:
+        """As Slicer's: import the module file again (``slicer.util.reloadScriptedModule``)."""
+        import importlib
+
+        importlib.reload(sys.modules[self.moduleName])
+
 
 class ScriptedLoadableModuleLogic:
     """Stand-in for Slicer's logic base class: the parameter node is a singleton scripted module node."""
@@ -210,6 +216,9 @@ def install(monkeypatch: Any, app_dir: Path) -> types.SimpleNamespace:
     if app is None:
         (app_dir / "tmp").mkdir(exist_ok=True)
         app = types.SimpleNamespace(
+            majorVersion=5,
+            minorVersion=10,
+            cachePath=str(app_dir / "cache"),
             temporaryPath=str(app_dir / "tmp"),
             slicerUserSettingsFilePath=str(app_dir / "settings" / "Slicer.ini"),
             processEvents=lambda: None,

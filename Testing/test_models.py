@@ -32,7 +32,10 @@ def _members(name: str = NAME) -> dict[str, bytes]:
     }
 
 
-def write_zip(path: Path, members: dict[str, bytes], manifest: dict | None = None, links: tuple = ()) -> Path:
+def write_zip(
+    path: Path, members: dict[str, bytes], manifest: dict | None = None, links: tuple = (), sidecar: bool = True
+) -> Path:
+    """A model zip, with its ``.sha256`` beside it (as the exporter writes) unless ``sidecar`` is off."""
     files = {m: hashlib.sha256(d).hexdigest() for m, d in members.items()}
     manifest = manifest or {"format": MANIFEST_FORMAT, "version": 1, "name": NAME, "files": files}
     with zipfile.ZipFile(path, "w") as archive:
@@ -43,12 +46,13 @@ def write_zip(path: Path, members: dict[str, bytes], manifest: dict | None = Non
             info = zipfile.ZipInfo(member)
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
             archive.writestr(info, "/etc/passwd")
+    if sidecar:
+        path.with_name(path.name + ".sha256").write_text(f"{sha256_file(path)}  {path.name}\n")
     return path
 
 
 def test_import_list_remove(tmp_path):
     zip_path = write_zip(tmp_path / "m.zip", _members())
-    (tmp_path / "m.zip.sha256").write_text(f"{sha256_file(zip_path)}  m.zip\n")
     installed = import_model_zip(zip_path, tmp_path / "models")
     assert installed == tmp_path / "models" / NAME
     assert (installed / "fold_0" / "checkpoint_final.pth").read_bytes() == b"weights"
@@ -125,4 +129,4 @@ def test_manifest_name_must_be_a_plain_folder(tmp_path):
         import_model_zip(write_zip(tmp_path / "n.zip", members, manifest), tmp_path / "models")
     (tmp_path / "plain.zip").write_bytes(b"not a zip")
     with pytest.raises(ModelInstallError, match="not a readable zip"):
-        verify_zip(tmp_path / "plain.zip")
+        verify_zip(tmp_path / "plain.zip", allow_unhashed=True)

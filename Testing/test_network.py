@@ -77,9 +77,20 @@ def test_ablation_switches(name):
     assert len(linears) == expected_dense + 1
     assert has_bn == (name != "no_bn")
     assert has_dropout == (name != "no_dropout")
-    assert has_conv == (name != "no_cfe")
+    # the paper's progressive removals: the dense-layer rows come after removing the CFE
+    assert has_conv == (name not in ("no_cfe", "dense3", "dense1"))
     head.train()
     assert head(torch.randn(2, 16, 4, 4)).shape == (2, 3)
+
+
+def test_segmentation_only_returns_what_nnunet_code_expects():
+    network = small(num_subtypes=3, patch_size=(128, 128)).eval()
+    x = torch.randn(2, 1, 128, 128)
+    with torch.no_grad():
+        segmentation, logits = network(x)
+        alone = network.segmentation_only()(x)
+    assert isinstance(alone, torch.Tensor) and logits.shape == (2, 3)
+    assert torch.equal(alone, segmentation)
 
 
 def test_state_dict_holds_the_encoder_once():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import textwrap
@@ -20,8 +19,13 @@ FAKE_CLI = textwrap.dedent(
         print(json.dumps(event), flush=True)
     emit(event="start", cases=2)
     print("a plain log line", flush=True)
-    emit(event="progress", case="a", stage="predict", fraction=0.5)
-    emit(event="case_done", case="a", result="/out/a/result.json")
+    def stages(case, first):  # the real CLI's stages, each 0..1, with its overall fraction over 2 cases
+        for stage, low, high in (("preprocess", 0.0, 0.1), ("predict", 0.1, 0.9), ("export", 0.9, 1.0)):
+            for fraction in (0.0, 0.5, 1.0):
+                overall = round((first + low + (high - low) * fraction) / 2, 4)
+                emit(event="progress", case=case, stage=stage, fraction=fraction, overall=overall)
+    stages("a", 0)
+    emit(event="case_done", case="a", result="/out/a/result.json", overall=0.5)
     if mode == "fail":
         emit(event="error", case="b", message="b.nii.gz: cannot read image")
         emit(event="done", ok=1, failed=1)
@@ -31,8 +35,8 @@ FAKE_CLI = textwrap.dedent(
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
         open(pid_file, "w").write(str(child.pid))
         time.sleep(120)
-    emit(event="progress", case="b", stage="predict", fraction=1.0)
-    emit(event="case_done", case="b", result="/out/b/result.json")
+    stages("b", 1)
+    emit(event="case_done", case="b", result="/out/b/result.json", overall=1.0)
     emit(event="done", ok=2, failed=0)
     """
 )
@@ -55,13 +59,22 @@ def alive(pid: int) -> bool:
 
 
 def test_events_reach_callbacks_in_order(fake_cli: Path, tmp_path: Path) -> None:
-    events, logs = [], []
+    events, logs, bar = [], [], []
     process = PredictionProcess(
-        [sys.executable, str(fake_cli), "ok", str(tmp_path / "pid")], on_event=events.append, on_log=logs.append
+        [sys.executable, str(fake_cli), "ok", str(tmp_path / "pid")],
+        on_event=lambda e: (events.append(e), bar.append(process.fraction)),
+        on_log=logs.append,
     )
     outcome = process.wait(timeout=60)
     assert outcome.ok and outcome.returncode == 0
-    assert [e["event"] for e in events] == ["start", "progress", "case_done", "progress", "case_done", "done"]
+    per_case = ["progress"] * 9 + ["case_done"]
+    assert [e["event"] for e in events] == ["start", *per_case, *per_case, "done"]
+    assert [e["stage"] for e in events if e.get("case") == "b" and e["event"] == "progress"][::3] == [
+        "preprocess",
+        "predict",
+        "export",
+    ]
+    assert bar == sorted(bar) and bar[-1] == pytest.approx(1.0)  # stages restart at 0; the bar does not
     assert outcome.results == {"a": Path("/out/a/result.json"), "b": Path("/out/b/result.json")}
     assert "a plain log line" in logs
     assert process.fraction == pytest.approx(1.0)
@@ -132,13 +145,21 @@ def test_predict_command_arguments(tmp_path: Path) -> None:
         save_probabilities=True,
     )
     command = predict_command([tmp_path / "ct.nrrd"], tmp_path / "out", options, python="/x/PythonSlicer")
-    assert command[:5] == ["/x/PythonSlicer", "-m", "PancreasMultiTaskLib.cli", "predict", "-i"]
-    assert command[5:8] == [str(tmp_path / "ct.nrrd"), "-o", str(tmp_path / "out")]
-    rest = command[8:]
+    assert command[:7] == [
+        "/x/PythonSlicer",
+        "-P",
+        "-m",
+        "PancreasMultiTaskLib.cli",
+        "predict",
+        "-o",
+        str(tmp_path / "out"),
+    ]
+    assert command[-2:] == ["--", str(tmp_path / "ct.nrrd")]
+    rest = command[7:-2]
     assert rest[rest.index("-m") + 1] == "/models/m"
     assert rest[rest.index("--folds") + 1 : rest.index("--folds") + 3] == ["0", "2"]
     assert "--no-tta" in rest and "--save-probabilities" in rest
-    assert rest[rest.index("--roi") + 1 : rest.index("--roi") + 7] == ["-10", "-20", "30", "10", "20", "60.5"]
+    assert "--roi=-10.0,-20.0,30.0,10.0,20.0,60.5" in rest
     assert rest[-2:] == ["--progress", "json"]
     assert "--no-tta" not in predict_command(["a"], "o", PredictOptions())
 
@@ -165,10 +186,6 @@ def test_child_environment_makes_the_library_importable() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("PancreasMultiTaskLib.cli") is None,
-    reason="PancreasMultiTaskLib.cli is not there yet",
-)
 def test_real_cli_events(tmp_path: Path) -> None:
     """The real ``pancreas-mt predict`` through the runner: its JSON lines parse into the expected events."""
     import SimpleITK as sitk

@@ -24,6 +24,7 @@ import slicer
 import slicer_stubs
 from model_factory import ct_volume
 from PancreasMultiTaskLib import scene as pmt_scene
+from PancreasMultiTaskLib.logic import segment_dice
 from test_scene import oblique_direction
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ MODULE_DIR = REPO / "PancreasMultiTask"
 FAKE_CLI = textwrap.dedent(
     '''
     """Stand-in for ``pancreas-mt predict``: same arguments, JSON events and output files."""
-    import argparse, json, os, sys, time
+    import json, os, sys, time
     from pathlib import Path
 
     import numpy as np
@@ -42,19 +43,13 @@ FAKE_CLI = textwrap.dedent(
     from PancreasMultiTaskLib.result import (CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult,
                                              Uncertainty)
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("command")
-    parser.add_argument("-i", nargs="+", required=True)
-    parser.add_argument("-o", required=True)
-    parser.add_argument("-m")
-    parser.add_argument("--folds", nargs="+")
-    parser.add_argument("--no-tta", action="store_true")
-    parser.add_argument("--device")
-    parser.add_argument("--roi", nargs=6, type=float)
-    parser.add_argument("--pooling")
-    parser.add_argument("--save-probabilities", action="store_true")
-    parser.add_argument("--progress")
-    args = parser.parse_args()
+    from PancreasMultiTaskLib.cli import build_parser, parse_roi
+
+    # The real CLI's parser, so that the module's command line is checked against the real contract.
+    args = build_parser().parse_args()
+    args.i = [*(args.input or []), *(args.inputs or [])]
+    args.o = args.output
+    args.roi = parse_roi(args.roi)
 
     def emit(**event):
         print(json.dumps(event), flush=True)
@@ -71,15 +66,26 @@ FAKE_CLI = textwrap.dedent(
             emit(event="error", case=case, message=str(error))
             failed += 1
             continue
-        emit(event="progress", case=case, stage="preprocessing", fraction=0.2)
+        emit(event="progress", case=case, stage="preprocess", fraction=0.0, overall=0.05)
         time.sleep(float(os.environ.get("FAKE_CLI_SLEEP", "0")))
-        emit(event="progress", case=case, stage="predicting", fraction=0.8)
+        emit(event="progress", case=case, stage="predict", fraction=0.8, overall=0.74)
         if os.environ.get("FAKE_CLI_LABELS"):
             labels = sitk.ReadImage(os.environ["FAKE_CLI_LABELS"])
         else:
             hu = sitk.GetArrayFromImage(image)
             labels = sitk.GetImageFromArray(((hu > 0) * 1 + ((hu > -60) & (hu < -20)) * 2).astype(np.uint8))
         labels.CopyInformation(image)
+        if args.roi:  # as the engine: nothing outside the box (physical LPS) is labelled
+            import itertools
+            lo, hi = args.roi[:3], args.roi[3:]
+            corners = [image.TransformPhysicalPointToContinuousIndex(c) for c in itertools.product(*zip(lo, hi))]
+            box = [(max(0, int(np.floor(min(c[i] for c in corners)))), int(np.ceil(max(c[i] for c in corners))) + 1)
+                   for i in range(3)]
+            mask = np.zeros(labels.GetSize()[::-1], dtype=np.uint8)
+            mask[box[2][0]:box[2][1], box[1][0]:box[1][1], box[0][0]:box[0][1]] = 1
+            cropped = sitk.GetImageFromArray(sitk.GetArrayFromImage(labels) * mask)
+            cropped.CopyInformation(image)
+            labels = cropped
         out = Path(args.o) / case
         out.mkdir(parents=True, exist_ok=True)
         sitk.WriteImage(labels, str(out / "segmentation.nii.gz"))
@@ -90,7 +96,7 @@ FAKE_CLI = textwrap.dedent(
             input_path=str(path),
             labels={"background": 0, "pancreas": 1, "lesion": 2},
             measurements=Measurements(10.0, 1.0, 12.0),
-            provenance=Provenance("fake", str(args.m), "2d", "checkpoint_final.pth", ["0"], not args.no_tta,
+            provenance=Provenance("fake", str(args.model), "2d", "checkpoint_final.pth", ["0"], not args.no_tta,
                                   "cpu", {}),
             timings_s={"total": 0.1},
             subtype=SubtypeResult(names, "solid", 0.7, probabilities, {"0": probabilities}, "lesion-weighted",
@@ -132,8 +138,11 @@ def fake_logic(m: SimpleNamespace, **env: str):
     return logic
 
 
-def add_ct(m: SimpleNamespace, name: str = "CT", shape_zyx: tuple[int, int, int] = (6, 40, 48)) -> object:
-    image, labels = ct_volume(shape_zyx=shape_zyx, direction=oblique_direction())
+def add_ct(
+    m: SimpleNamespace, name: str = "CT", shape_zyx: tuple[int, int, int] = (6, 40, 48), oblique: bool = True
+) -> object:
+    direction = oblique_direction() if oblique else (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    image, labels = ct_volume(shape_zyx=shape_zyx, direction=direction)
     path = m.tmp / f"{name}.nrrd"
     sitk.WriteImage(image, str(path))
     sitk.WriteImage(labels, str(m.tmp / f"{name}_labels.nii.gz"))
@@ -176,7 +185,7 @@ def test_blocking_process_loads_result_and_leaves_input_alone(module: SimpleName
     assert float(table.GetCellText(0, 2)) == pytest.approx(0.7)
     # The CLI saw the options, with the ROI in LPS; the user's file was not rewritten.
     args = (job.workDir / "output" / "args.json").read_text()
-    assert '"--no-tta"' in args and '"--roi"' in args and '"0", "1"' in args
+    assert '"--no-tta"' in args and '"--roi=' in args and '"0", "1"' in args
     assert volume.GetStorageNode().GetFileName() == storage_file
     assert Path(storage_file).stat().st_mtime_ns == mtime
 
@@ -201,7 +210,7 @@ def test_background_process_reports_progress(module: SimpleNamespace) -> None:
     assert finished == [job] and job.error == ""
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert "preprocessing" in [s for _, s in progress]
+    assert "preprocess" in [s for _, s in progress]
     assert job.nodes.segmentation_id is not None
 
 
@@ -213,7 +222,7 @@ def test_cancel_leaves_scene_unchanged(module: SimpleNamespace) -> None:
         volume, module.model, onProgress=lambda f, s: stages.append(s)
     )
     deadline = time.monotonic() + 60
-    while "preprocessing" not in stages and time.monotonic() < deadline:
+    while "preprocess" not in stages and time.monotonic() < deadline:
         job.poll()
         time.sleep(0.05)
     started = time.monotonic()
@@ -287,36 +296,76 @@ def test_shipped_requirements_parse(module: SimpleNamespace) -> None:
     assert missing == [], f"the test environment lacks {missing}"
 
 
-def sample_folder(m: SimpleNamespace) -> Path:
-    """A sample case in the layout the self-test expects (CT, truth labels, expected.json)."""
+def sample_folder(m: SimpleNamespace, subtype: str = "solid") -> Path:
+    """A sample case in the layout the self-test reads (``sample.json``: CT, truth labels, subtype name)."""
+    import json
+
     folder = m.tmp / "SampleData"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     image, labels = ct_volume(shape_zyx=(6, 40, 48), direction=oblique_direction(), seed=3)
     sitk.WriteImage(image, str(folder / "sample_0000.nii.gz"))
     sitk.WriteImage(labels, str(folder / "sample_truth.nii.gz"))
-    (folder / "expected.json").write_text('{"subtype": "solid", "min_dice": {"Pancreas": 0.99, "Lesion": 0.99}}')
+    sample = {"image": "sample_0000.nii.gz", "truth": "sample_truth.nii.gz", "subtype_name": subtype}
+    (folder / "sample.json").write_text(json.dumps(sample))
     return folder
 
 
-@pytest.mark.parametrize("method", ["test_SampleCase", "test_Cancel", "test_BadInput"])
-def test_self_test_methods_with_stand_in_engine(module: SimpleNamespace, method: str) -> None:
-    folder = sample_folder(module)
-    test_class = type(
+def stand_in_dice(folder: Path) -> dict[str, float]:
+    """Dice of the stand-in CLI's threshold labels against the sample's truth, computed here with numpy."""
+    hu = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "sample_0000.nii.gz")))
+    truth = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "sample_truth.nii.gz")))
+    predicted = (hu > 0) * 1 + ((hu > -60) & (hu < -20)) * 2
+    predicted[predicted == 3] = 2
+    dice = {}
+    for name, labels in (("Pancreas", (1, 2)), ("Lesion", (2,))):
+        a, b = np.isin(predicted, labels), np.isin(truth, labels)
+        dice[name] = 2 * float((a & b).sum()) / float(a.sum() + b.sum())
+    return dice
+
+
+def stand_in_self_test(module: SimpleNamespace, folder: Path, **attributes: object) -> type:
+    """The module's self-test class run against the stand-in CLI (its own threshold labels, not the truth)."""
+    return type(
         "SelfTest",
         (module.mod.PancreasMultiTaskTest,),
         {
             "model": module.model,
             "modelsDirectory": str(module.tmp / "models"),
             "cliModule": "fake_pmt_cli",
-            "extraEnvironment": {
-                "PYTHONPATH": os.pathsep.join([str(MODULE_DIR), str(module.fake_dir)]),
-                "FAKE_CLI_LABELS": str(folder / "sample_truth.nii.gz"),
-                "FAKE_CLI_SLEEP": "2" if method == "test_Cancel" else "0",
-            },
+            "extraEnvironment": {"PYTHONPATH": os.pathsep.join([str(MODULE_DIR), str(module.fake_dir)])},
             "sampleFolder": str(folder),
+            **attributes,
         },
     )
-    outcome = test_class(method).run()
+
+
+@pytest.mark.parametrize("margin, passes", [(-0.02, True), (0.02, False)])
+def test_self_test_dice_check_can_fail(module: SimpleNamespace, margin: float, passes: bool) -> None:
+    """The sample-case step passes when the Dice thresholds are below what the prediction reaches, fails above."""
+    folder = sample_folder(module)
+    dice = stand_in_dice(folder)
+    assert min(dice.values()) > 0.05 and max(dice.values()) < 0.999, dice  # a real, imperfect prediction
+    minimum = {name: value + margin for name, value in dice.items()}
+    outcome = stand_in_self_test(module, folder, MIN_DICE=minimum)("test_SampleCase").run()
+    assert outcome.wasSuccessful() == passes, outcome.errors + outcome.failures
+    if not passes:
+        assert "Dice of" in outcome.failures[0][1]
+
+
+def test_self_test_subtype_check_can_fail(module: SimpleNamespace) -> None:
+    folder = sample_folder(module, subtype="cystic")  # the stand-in CLI says "solid"
+    outcome = stand_in_self_test(module, folder, MIN_DICE={})("test_SampleCase").run()
+    assert not outcome.wasSuccessful() and "cystic" in outcome.failures[0][1]
+
+
+@pytest.mark.parametrize("method", ["test_Inputs", "test_Cancel", "test_BadInput"])
+def test_self_test_methods_with_stand_in_engine(module: SimpleNamespace, method: str) -> None:
+    folder = sample_folder(module)
+    environment = {
+        "PYTHONPATH": os.pathsep.join([str(MODULE_DIR), str(module.fake_dir)]),
+        "FAKE_CLI_SLEEP": "2" if method == "test_Cancel" else "0",
+    }
+    outcome = stand_in_self_test(module, folder, extraEnvironment=environment)(method).run()
     assert outcome.wasSuccessful(), outcome.errors + outcome.failures
     assert not outcome.skipped
 
@@ -326,7 +375,7 @@ def test_self_test_dice_is_computed_on_the_truth_grid(module: SimpleNamespace) -
     truth = slicer_stubs.load_volume(slicer.mrmlScene, module.tmp / "CT_labels.nii.gz", "truth")
     job = fake_logic(module).process(volume, module.model, waitForCompletion=True, timeout=120)
     seg = slicer.mrmlScene.GetNodeByID(job.nodes.segmentation_id)
-    dice = module.mod.PancreasMultiTaskTest.segmentDice(seg, job.nodes.segment_ids, truth)
+    dice = segment_dice(seg, job.nodes.segment_ids, truth)
     predicted = sitk.GetArrayFromImage(sitk.ReadImage(str(module.tmp / "CT.nrrd")))
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(module.tmp / "CT_labels.nii.gz")))
     pancreas = (predicted > 0) | ((predicted > -60) & (predicted < -20))
@@ -368,14 +417,14 @@ def test_ui_file_matches_the_code() -> None:
 def test_cmake_lists_every_script_and_resource() -> None:
     cmake = (MODULE_DIR / "CMakeLists.txt").read_text()
     scripts = {p.relative_to(MODULE_DIR).as_posix() for p in MODULE_DIR.glob("*.py")}
+    assert scripts == {"PancreasMultiTask.py"}, "Slicer loads every top-level .py of the module folder as a module"
     scripts |= {p.relative_to(MODULE_DIR).as_posix() for p in (MODULE_DIR / "PancreasMultiTaskLib").glob("*.py")}
     listed = {line.strip().replace("${MODULE_NAME}", "PancreasMultiTask") for line in cmake.splitlines()}
     assert scripts <= listed, f"not in CMakeLists.txt: {sorted(scripts - listed)}"
-    listed_scripts = {line for line in listed if line.endswith(".py")}
-    assert listed_scripts <= scripts, f"listed but missing: {sorted(listed_scripts - scripts)}"
     for resource in ("Resources/Icons/PancreasMultiTask.png", "Resources/UI/PancreasMultiTask.ui"):
         assert resource in listed and (MODULE_DIR / resource).is_file()
-    assert "Resources/requirements.txt" in listed and "WITH_GENERIC_TESTS" in cmake
+    assert "Scripts/batch_predict.py" in listed and "Resources/requirements.txt" in listed
+    assert "GLOB" not in cmake and "WITH_GENERIC_TESTS" in cmake
     top = (REPO / "CMakeLists.txt").read_text()
     assert 'set(EXTENSION_DEPENDS "PyTorch")' in top and 'set(EXTENSION_CATEGORY "Segmentation")' in top
 
@@ -413,10 +462,11 @@ def model_zip(root: Path, name: str = "TinyModel", extra: dict[str, bytes] | Non
     return path
 
 
-def test_models_import_list_and_remove(module: SimpleNamespace) -> None:
+def test_models_import_list_and_remove(module: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PANCREAS_MT_HOME", raising=False)
     logic = module.mod.PancreasMultiTaskLogic()
-    settings_dir = Path(slicer.app.slicerUserSettingsFilePath).parent
-    assert logic.modelsDirectory() == settings_dir / "PancreasMultiTask" / "models"
+    assert logic.modelsDirectory() == Path(slicer.app.cachePath) / "PancreasMultiTask" / "models"
+    assert logic.childEnvironment()["PANCREAS_MT_HOME"] == str(Path(slicer.app.cachePath) / "PancreasMultiTask")
     installed = logic.addModel(model_zip(module.tmp / "zips"))
     assert installed == logic.modelsDirectory() / "TinyModel" and (installed / "dataset.json").is_file()
     registered_source = model_folder(module.tmp / "elsewhere", "MyTrained")
@@ -444,16 +494,24 @@ def test_bad_model_zips_are_refused(module: SimpleNamespace) -> None:
     assert not (module.tmp / "evil.txt").exists()
 
 
-def test_demo_model_installs_once(module: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
-    demo = model_zip(module.tmp / "demo", "DemoTiny")
-    logic_class = module.mod.PancreasMultiTaskLogic
-    monkeypatch.setattr(logic_class, "demoModelZip", staticmethod(lambda: demo))
-    logic = logic_class(modelsDirectory=module.tmp / "models")
-    assert logic.modelNames()[0] == module.mod.DEMO_MODEL_NAME
-    first = logic.modelPath(module.mod.DEMO_MODEL_NAME)
-    assert first == module.tmp / "models" / "DemoTiny"
-    assert logic.modelPath(module.mod.DEMO_MODEL_NAME) == first
-    assert logic.modelNames() == [module.mod.DEMO_MODEL_NAME, "DemoTiny"]
+def test_demo_model_listed_once_and_refreshed(module: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo appears once; a changed bundled zip replaces the installed copy on the next use."""
+    resources = module.tmp / "resources"
+    (resources / "DemoModel").mkdir(parents=True)
+    monkeypatch.setenv("PANCREAS_MT_RESOURCES", str(resources))
+    first = model_zip(module.tmp / "v1", "DemoTiny")
+    first.rename(resources / "DemoModel" / first.name)
+    first.with_name(first.name + ".sha256").rename(resources / "DemoModel" / (first.name + ".sha256"))
+    logic = module.mod.PancreasMultiTaskLogic(modelsDirectory=module.tmp / "models")
+    installed = logic.modelPath(module.mod.DEMO_MODEL_NAME)
+    assert installed == module.tmp / "models" / "DemoTiny"
+    assert logic.modelNames() == [module.mod.DEMO_MODEL_NAME]
+    second = model_zip(module.tmp / "v2", "DemoTiny", extra={"DemoTiny/fold_1/checkpoint_final.pth": b"new"})
+    second.replace(resources / "DemoModel" / second.name)
+    second.with_name(second.name + ".sha256").replace(resources / "DemoModel" / (second.name + ".sha256"))
+    assert not (installed / "fold_1").exists()
+    assert logic.modelPath(module.mod.DEMO_MODEL_NAME) == installed
+    assert (installed / "fold_1" / "checkpoint_final.pth").read_bytes() == b"new"
 
 
 @pytest.fixture(scope="module")
@@ -511,16 +569,16 @@ def test_logic_with_the_real_engine(module: SimpleNamespace, tiny_model: Path) -
     values = {measurements.GetCellText(r, 0): float(measurements.GetCellText(r, 1)) for r in range(3)}
     assert values["Pancreas volume"] == pytest.approx(result.measurements.pancreas_volume_ml, rel=1e-5)
     assert values["Lesion volume"] == pytest.approx(result.measurements.lesion_volume_ml, rel=1e-5)
-    if result.subtype is not None:
-        table = scene.GetNodeByID(nodes.probabilities_table_id)
-        for row, name in enumerate(result.subtype.names):
-            assert float(table.GetCellText(row, 2)) == pytest.approx(result.subtype.probabilities[name], rel=1e-5)
-            for column, fold in enumerate(result.subtype.fold_probabilities, start=3):
-                expected = result.subtype.fold_probabilities[fold][name]
-                assert float(table.GetCellText(row, column)) == pytest.approx(expected, rel=1e-5)
-        chart = scene.GetNodeByID(nodes.probabilities_chart_id)
-        assert chart.GetNumberOfPlotSeriesNodes() == 1 + len(result.subtype.fold_probabilities)
-        assert scene.GetNodeByID(nodes.slices_chart_id).GetNumberOfPlotSeriesNodes() == len(result.subtype.names)
+    assert result.subtype is not None  # a multi-task model: the subtype tables and charts must be there
+    table = scene.GetNodeByID(nodes.probabilities_table_id)
+    for row, name in enumerate(result.subtype.names):
+        assert float(table.GetCellText(row, 2)) == pytest.approx(result.subtype.probabilities[name], rel=1e-5)
+        for column, fold in enumerate(result.subtype.fold_probabilities, start=3):
+            expected = result.subtype.fold_probabilities[fold][name]
+            assert float(table.GetCellText(row, column)) == pytest.approx(expected, rel=1e-5)
+    chart = scene.GetNodeByID(nodes.probabilities_chart_id)
+    assert chart.GetNumberOfPlotSeriesNodes() == 1 + len(result.subtype.fold_probabilities)
+    assert scene.GetNodeByID(nodes.slices_chart_id).GetNumberOfPlotSeriesNodes() == len(result.subtype.names)
 
     mrb = pmt_scene.save_scene_bundle(scene, module.tmp / "real.mrb")
     reloaded = slicer_stubs.make_scene()
@@ -536,8 +594,14 @@ def test_module_loads_without_torch(tmp_path: Path) -> None:
 
     code = textwrap.dedent(
         f"""
-        import sys, pytest
-        sys.modules["torch"] = None  # importing torch now fails
+        import importlib.metadata, sys, pytest
+        sys.modules["torch"] = None  # importing torch now fails, and its metadata is gone
+        _version = importlib.metadata.version
+        def version(name):
+            if name == "torch":
+                raise importlib.metadata.PackageNotFoundError(name)
+            return _version(name)
+        importlib.metadata.version = version
         sys.path[:0] = [{str(REPO / "Testing")!r}, {str(MODULE_DIR)!r}]
         import slicer_stubs
         slicer_stubs.install(pytest.MonkeyPatch(), __import__("pathlib").Path({str(tmp_path)!r}))

@@ -1,4 +1,4 @@
-"""The batch script (``PancreasMultiTask/batch_predict.py``): several cases, a bad file, exit code, outputs."""
+"""The batch script (``PancreasMultiTask/Scripts/batch_predict.py``): several cases, a bad file, exit code, outputs."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import SimpleITK as sitk
 from model_factory import ct_volume
+from PancreasMultiTaskLib.logic import DEMO_SAMPLE_MIN_DICE
 from test_scene import oblique_direction
 from test_slicer_module import FAKE_CLI
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "PancreasMultiTask" / "batch_predict.py"
+SCRIPT = REPO / "PancreasMultiTask" / "Scripts" / "batch_predict.py"
 
 
 def write_cases(folder: Path, shape_zyx: tuple[int, int, int] = (6, 40, 48)) -> list[Path]:
@@ -146,3 +148,59 @@ def test_batch_sample_case_with_the_demo_model(tmp_path: Path, monkeypatch: pyte
         rows = list(csv.DictReader(handle))
     assert [r["case_id"] for r in rows] == [sample["case_id"]]
     assert rows[0]["predicted_subtype"] == sample["subtype_name"]
+    predicted = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "segmentation.nii.gz")))
+    truth = sitk.GetArrayFromImage(sitk.ReadImage(str(REPO / "Resources" / "SampleData" / sample["truth"])))
+    for name, labels in (("Pancreas", (1, 2)), ("Lesion", (2,))):
+        a, b = np.isin(predicted, labels), np.isin(truth, labels)
+        dice = 2 * float((a & b).sum()) / float(a.sum() + b.sum())
+        assert dice >= DEMO_SAMPLE_MIN_DICE[name], f"Dice of {name} is {dice:.3f}"
+
+
+def test_batch_exits_1_on_an_unexpected_error(tmp_path: Path) -> None:
+    """An uncaught exception (here: the output is a file) ends the script with code 1 and one last line, so that
+    ``Slicer --no-main-window`` does not stay open."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "fake_pmt_cli.py").write_text(FAKE_CLI)
+    a, _, _ = write_cases(tmp_path / "in")
+    output = tmp_path / "output-is-a-file"
+    output.write_text("")
+    done = run_batch(["--input", str(a), "--output", str(output), "--cli-module", "fake_pmt_cli"], fake)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_batch_exit_in_slicer_calls_slicer_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside Slicer the script leaves through ``slicer.util.exit(code)`` (the application is a stand-in here)."""
+    import runpy
+
+    import slicer
+    import slicer_stubs
+
+    slicer_stubs.install(monkeypatch, tmp_path / "app")
+    exits: list[int] = []
+    monkeypatch.setattr(slicer.util, "exit", exits.append)
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--", "--input", str(tmp_path / "none.nrrd")])  # no --output
+    runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert exits == [2]
+
+
+def test_batch_runs_a_model_from_the_shared_store_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model added through the module's logic (the GUI's store) is usable by name in batch mode."""
+    from PancreasMultiTaskLib.logic import PredictionLogic
+    from test_slicer_module import model_folder
+
+    monkeypatch.setenv("PANCREAS_MT_HOME", str(tmp_path / "store"))
+    PredictionLogic().addModel(model_folder(tmp_path / "trained", "MyModel"))
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "fake_pmt_cli.py").write_text(FAKE_CLI)
+    a, _, _ = write_cases(tmp_path / "in")
+    out = tmp_path / "out"
+    done = run_batch(
+        ["--input", str(a), "--output", str(out), "--model", "MyModel", "--cli-module", "fake_pmt_cli"], fake
+    )
+    assert done.returncode == 0, done.stderr
+    assert str(tmp_path / "trained" / "MyModel") in (out / "args.json").read_text()
+    done = run_batch(["--input", str(a), "--output", str(out), "--model", "NoSuchModel"], fake)
+    assert done.returncode == 2 and "No installed model named 'NoSuchModel'" in done.stderr

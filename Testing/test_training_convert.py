@@ -24,7 +24,7 @@ SHAPE = (6, 24, 24)
 
 @pytest.fixture()
 def generic(tmp_path):
-    return write_phantoms(tmp_path / "src", seed=7, count=6, shape=SHAPE)
+    return write_phantoms(tmp_path / "src", seed=7, count=6, shape=SHAPE, generator="centred")
 
 
 def test_generic_conversion_writes_nnunet_dataset(generic, tmp_path):
@@ -102,7 +102,7 @@ def test_every_bad_case_is_listed_in_one_error(generic, tmp_path):
 
 
 def test_paper_layout_with_validation_split(tmp_path):
-    root = write_phantoms(tmp_path / "paper", seed=8, count=6, shape=SHAPE, layout="paper")
+    root = write_phantoms(tmp_path / "paper", seed=8, count=6, shape=SHAPE, layout="paper", generator="centred")
     shutil.copytree(root / "train", root / "validation")
     for path in (root / "validation").rglob("*.nii.gz"):
         path.rename(path.with_name(path.name.replace("phantom_", "val_")))
@@ -116,7 +116,7 @@ def test_paper_layout_with_validation_split(tmp_path):
 
 
 def test_paper_layout_bad_cases(tmp_path):
-    root = write_phantoms(tmp_path / "paper", seed=9, count=3, shape=SHAPE, layout="paper")
+    root = write_phantoms(tmp_path / "paper", seed=9, count=3, shape=SHAPE, layout="paper", generator="centred")
     image = next((root / "train").rglob("*_0000.nii.gz"))
     image.unlink()
     with pytest.raises(ConversionError, match="has no image"):

@@ -67,11 +67,17 @@ def test_export_refuses_missing_folds(tmp_path):
 def test_training_options_presets_and_errors():
     paper = TrainingOptions.from_dict({"preset": "paper"})
     assert (paper.class_loss, paper.class_loss_weight, paper.deep_supervision, paper.class_slices) == (
-        "dice_bce",
+        "dice_bce_global",
         3.0,
         False,
         "all",
     )
+    # the paper keeps nnU-Net's sampling; the default puts the lesion anywhere in the tile
+    assert (paper.oversample_foreground, paper.lesion_oversampling, paper.tile_jitter) == (0.33, 0.0, 0.0)
+    default = TrainingOptions.from_dict({})
+    assert default.tile_jitter > 0 and default.lesion_oversampling > 0 and default.class_slices == "lesion"
+    with pytest.raises(ValueError, match="tile_jitter"):
+        TrainingOptions.from_dict({"tile_jitter": 0.9})
     assert TrainingOptions.from_dict({"class_loss_weight": 2.0}).class_loss == "ce"
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['lr'\]"):
         TrainingOptions.from_dict({"lr": 1})
@@ -94,3 +100,35 @@ def test_subtype_losses():
     good = dice_bce(logits, torch.tensor([0, 1, 2]), torch.ones(3, dtype=torch.bool))
     bad = dice_bce(logits, torch.tensor([1, 2, 0]), torch.ones(3, dtype=torch.bool))
     assert good.item() < bad.item()
+
+
+def test_paper_class_dice_is_one_global_soft_dice_over_the_batch():
+    """The released code's classifier Dice: one soft Dice over all (B, 3) sigmoid outputs, plus BCE."""
+    from pancreas_mt_training.losses import global_dice_bce
+
+    logits = torch.tensor([[2.0, -1.0, 0.5], [-0.5, 1.5, -2.0]])
+    onehot = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    p = torch.sigmoid(logits)
+    dice = (2 * (p * onehot).sum() + 1e-5) / (p.sum() + onehot.sum() + 1e-5)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, onehot)
+    assert global_dice_bce(logits, onehot).item() == pytest.approx((bce + 1 - dice).item())
+    paper = SubtypeLoss(TrainingOptions.from_dict({"preset": "paper"}), 3)
+    assert paper(logits, torch.tensor([0, 1]), torch.ones(2, dtype=torch.bool)).item() == pytest.approx(
+        (bce + 1 - dice).item()
+    )
+    # per-class (nnU-Net batch Dice) differs from the global one on the same batch
+    per_class = SubtypeLoss(TrainingOptions(class_loss="dice_bce"), 3)
+    assert per_class(logits, torch.tensor([0, 1]), torch.ones(2, dtype=torch.bool)).item() != pytest.approx(
+        (bce + 1 - dice).item()
+    )
+
+
+def test_paper_preset_needs_region_based_labels():
+    from pancreas_mt_training.losses import check_preset_labels
+
+    paper = TrainingOptions.from_dict({"preset": "paper"})
+    regions = {"labels": {"background": 0, "pancreas": [1, 2], "lesion": 2}, "regions_class_order": [1, 2]}
+    check_preset_labels(paper, regions)
+    check_preset_labels(TrainingOptions.from_dict({}), {"labels": {"background": 0, "pancreas": 1, "lesion": 2}})
+    with pytest.raises(ValueError, match="region-based labels"):
+        check_preset_labels(paper, {"labels": {"background": 0, "pancreas": 1, "lesion": 2}})

@@ -65,7 +65,7 @@ def test_subtypes_balanced_and_named():
 
 @pytest.mark.parametrize("layout", ["generic", "paper"])
 def test_write_phantoms_layouts(tmp_path, layout):
-    out = write_phantoms(tmp_path / layout, seed=2, count=3, shape=(6, 24, 24), layout=layout)
+    out = write_phantoms(tmp_path / layout, seed=2, count=3, shape=(6, 24, 24), layout=layout, generator="centred")
     images = sorted(out.rglob("*_0000.nii.gz"))
     assert len(images) == 3
     if layout == "generic":

@@ -31,7 +31,26 @@ def paper_size_plans(tmp_path_factory):
     from nnunetv2.paths import nnUNet_preprocessed
 
     src = tmp_path_factory.mktemp("paper_size")
-    assert main(["phantoms", "-o", str(src), "--seed", "1", "-n", "4", "--shape", "8", "120", "176"]) == 0
+    assert (
+        main(
+            [
+                "phantoms",
+                "-o",
+                str(src),
+                "--generator",
+                "centred",
+                "--seed",
+                "1",
+                "-n",
+                "4",
+                "--shape",
+                "8",
+                "120",
+                "176",
+            ]
+        )
+        == 0
+    )
     argv = ["convert", "--dataset-id", "973", "--name", "PaperSize", "--images", str(src / "images")]
     argv += ["--labels", str(src / "labels"), "--subtypes", str(src / "subtypes.csv")]
     assert main(argv) == 0

@@ -13,10 +13,15 @@ import abc
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import platform
+import re
+import shutil
 import tempfile
+import time
 import warnings
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,10 +29,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from .filelock import locked
 from .io import atomic_path
 from .model_folder import ModelFolder
 
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
+#: A cached graph superseded by a newer export of the same model and fold is deleted once unused this long
+#: (another process may still be running on it); any other graph once unused for GRAPH_MAX_UNUSED_S.
+GRAPH_GRACE_S = 24 * 3600
+GRAPH_MAX_UNUSED_S = 30 * 24 * 3600
+#: Scratch folders of exports older than this were left by a killed process and are deleted.
+EXPORT_LEFTOVER_S = 3600
+_EXPORT_PREFIX = ".export-"
 
 
 def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -64,14 +77,31 @@ def _cpu_fingerprint() -> str:
     return f"{platform.machine()}|{platform.processor()}|{flags}"
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _entry(path: Path) -> str:
+    """The cache entry a file belongs to: its name up to the first dot (graph, weights, record, lock)."""
+    return path.name.split(".", 1)[0]
+
+
 class ExportedGraphBackend(abc.ABC):
     """A CPU runtime running each fold as a graph exported from the PyTorch network and cached.
 
-    A fold is exported the first time it is used with a given checkpoint, PyTorch, runtime and CPU
-    (all in the file name), then loaded from the cache; a new export of a checkpoint file replaces
-    its older ones, so the cache does not grow with updates. One fold's graph is held at a time, so
-    memory does not grow with the number of folds. Subclasses say how a raw ONNX export becomes
-    their cached file (``_convert``), how it is loaded (``_load``) and how a batch runs (``_run``).
+    A fold's graph is keyed by the SHA-256 of its checkpoint's bytes, of ``plans.json`` and
+    ``dataset.json``, and by the backend, runtime, PyTorch and CPU. Beside each graph a record
+    (``<entry>.json``) holds the key and the SHA-256 of the graph's files; both are checked before
+    every load, and a graph that fails is exported again. Exports run under a per-entry lock. A
+    graph superseded by a newer export of the same fold is deleted only once unused for
+    ``GRAPH_GRACE_S`` (another process may hold it), and scratch folders of killed exports once
+    older than ``EXPORT_LEFTOVER_S``. One fold's graph is held at a time, so memory does not grow
+    with the number of folds. Subclasses say how a raw ONNX export becomes their cached file
+    (``_convert``), how it is loaded (``_load``) and how a batch runs (``_run``).
     """
 
     name = ""
@@ -88,22 +118,14 @@ class ExportedGraphBackend(abc.ABC):
     ) -> None:
         self.model, self.threads = model, threads
         self.cache_dir = cache_dir or graph_cache_dir()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.outputs = ["segmentation", "class_logits"] if model.is_multitask else ["segmentation"]
-        # The PyTorch network is built only if a fold still needs exporting, and not kept.
-        network = None
-        self.files = {}
-        for fold in model.folds:
-            target = self._target(fold)
-            if not target.is_file():
-                network = network or build_network()
-                network.load_state_dict(self.model.load_weights(fold))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-                    raw = Path(scratch) / "raw.onnx"
-                    self._export_onnx(network, raw)
-                    self._convert(raw, target)
-                self._remove_stale(fold, target)
-            self.files[fold] = target
+        self._build, self._network = build_network, None  # built only if a fold needs exporting
+        self._remove_leftovers()
+        self.keys = {fold: self._key(fold) for fold in model.folds}
+        self.files = {fold: self._ensure(fold) for fold in model.folds}
+        self._network = None  # not kept
+        self._remove_stale()
         self.runner = None
 
     @abc.abstractmethod
@@ -123,37 +145,94 @@ class ExportedGraphBackend(abc.ABC):
         """Run one batch through the loaded graph; the outputs in ``self.outputs`` order."""
 
     def _key(self, fold: str) -> str:
-        checkpoint = self.model.checkpoint_path(fold).resolve()
-        stat = checkpoint.stat()
-        identity = "|".join(
-            (
-                str(checkpoint),
-                str(stat.st_size),
-                str(stat.st_mtime_ns),
-                torch.__version__,
-                self.name,
-                self.runtime_version(),
-                self.model.configuration,
-                _cpu_fingerprint(),
-            )
+        """What the graph depends on: the bytes of the checkpoint, plans and dataset, and the software."""
+        parts = (
+            _sha256(self.model.checkpoint_path(fold)),
+            _sha256(self.model.path / "plans.json"),
+            _sha256(self.model.path / "dataset.json"),
+            self.model.configuration,
+            torch.__version__,
+            self.name,
+            self.runtime_version(),
+            _cpu_fingerprint(),
         )
-        return hashlib.sha256(identity.encode()).hexdigest()[:24]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def _prefix(self, fold: str) -> str:
-        """The part of the file name shared by every cached version of this checkpoint file's graph."""
-        checkpoint = hashlib.sha256(str(self.model.checkpoint_path(fold).resolve()).encode()).hexdigest()[:8]
-        return f"{self.model.name}-{checkpoint}-fold_{fold}-{self.name}-"
+        """The start of the file names of every cached graph of this model's fold on this backend."""
+        return f"{re.sub(r'[^A-Za-z0-9_-]', '_', self.model.name)}-fold_{fold}-{self.name}-"
 
     def _target(self, fold: str) -> Path:
-        return self.cache_dir / f"{self._prefix(fold)}{self._key(fold)}{self.suffix}"
+        return self.cache_dir / f"{self._prefix(fold)}{self.keys[fold][:32]}{self.suffix}"
 
-    def _remove_stale(self, fold: str, current: Path) -> None:
-        """Drop older exports of the same checkpoint file (it changed, or PyTorch or the runtime did)."""
-        prefix = self._prefix(fold)
-        for old in self.cache_dir.iterdir():  # not glob: model folder names may hold "[" or "*"
-            if old.name.startswith(prefix) and old.stem != current.stem:
-                with contextlib.suppress(OSError):  # another process may still have it open (Windows)
-                    old.unlink()
+    def _graph_files(self, target: Path) -> list[Path]:
+        """The files that make up one cached graph (OpenVINO adds the weights file)."""
+        return [target]
+
+    @staticmethod
+    def _record(target: Path) -> Path:
+        return target.with_suffix(".json")
+
+    def _verified(self, target: Path, key: str) -> bool:
+        """Whether ``target`` holds the graph exported for ``key``, byte for byte as recorded."""
+        try:
+            record = json.loads(self._record(target).read_text(encoding="utf-8"))
+            files = {f.name: _sha256(f) for f in self._graph_files(target)}
+        except (OSError, UnicodeDecodeError, ValueError):
+            return False
+        return isinstance(record, dict) and record.get("key") == key and record.get("files") == files
+
+    def _ensure(self, fold: str) -> Path:
+        """The fold's verified cached graph, exported (again) under a lock if missing or not as recorded."""
+        target, key = self._target(fold), self.keys[fold]
+        if not self._verified(target, key):
+            with locked(target.with_suffix(".lock")):
+                if not self._verified(target, key):  # another process may have exported it meanwhile
+                    self._export(fold, target, key)
+        self._touch(target)
+        return target
+
+    def _export(self, fold: str, target: Path, key: str) -> None:
+        self._network = self._network or self._build()
+        self._network.load_state_dict(self.model.load_weights(fold))
+        with tempfile.TemporaryDirectory(prefix=_EXPORT_PREFIX, dir=self.cache_dir) as scratch:
+            raw = Path(scratch) / "raw.onnx"
+            self._export_onnx(self._network, raw)
+            self._convert(raw, target)
+        record = {"key": key, "files": {f.name: _sha256(f) for f in self._graph_files(target)}}
+        with atomic_path(self._record(target)) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+    def _touch(self, target: Path) -> None:
+        """Mark the graph as in use now, so no other process's clean-up deletes it."""
+        with contextlib.suppress(OSError):
+            os.utime(self._record(target))
+
+    def _remove_leftovers(self) -> None:
+        """Delete scratch folders of exports killed midway (older than ``EXPORT_LEFTOVER_S``)."""
+        now = time.time()
+        for path in self.cache_dir.iterdir():
+            if path.is_dir() and path.name.startswith((_EXPORT_PREFIX, "tmp")):
+                with contextlib.suppress(OSError):
+                    if now - path.stat().st_mtime > EXPORT_LEFTOVER_S:
+                        shutil.rmtree(path, ignore_errors=True)
+
+    def _remove_stale(self) -> None:
+        """Delete graphs nobody used lately: superseded ones of these folds after ``GRAPH_GRACE_S``, others later."""
+        now, current = time.time(), {_entry(p) for p in self.files.values()}
+        prefixes = tuple(self._prefix(fold) for fold in self.files)
+        entries: dict[str, list[Path]] = defaultdict(list)
+        for path in self.cache_dir.iterdir():  # not glob: model folder names may hold "[" or "*"
+            if path.is_file() and not path.name.startswith("."):
+                entries[_entry(path)].append(path)
+        for entry, paths in entries.items():
+            if entry in current:
+                continue
+            with contextlib.suppress(OSError):
+                unused = now - max(p.stat().st_mtime for p in paths)
+                if unused > (GRAPH_GRACE_S if entry.startswith(prefixes) else GRAPH_MAX_UNUSED_S):
+                    for path in paths:
+                        path.unlink(missing_ok=True)
 
     def _export_onnx(self, network: nn.Module, path: Path) -> None:
         patch = tuple(int(p) for p in self.model.configuration_manager.patch_size)
@@ -175,7 +254,10 @@ class ExportedGraphBackend(abc.ABC):
             )
 
     def select_fold(self, fold: str) -> None:
+        """Load the fold's graph, checked against its record first (and exported again if it fails)."""
         self.runner = None  # the previous fold's graph goes before the next one loads
+        self.files[fold] = self._ensure(fold)
+        self._network = None
         self.runner = self._load(self.files[fold])
 
     def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -206,6 +288,9 @@ class OpenVinoBackend(ExportedGraphBackend):
 
     def runtime_version(self) -> str:
         return self._ov.__version__
+
+    def _graph_files(self, target: Path) -> list[Path]:
+        return [target, target.with_suffix(".bin")]
 
     def _convert(self, raw: Path, target: Path) -> None:
         # The weights file goes into place first and the .xml last, so a present .xml means a complete pair.

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SEGMENTATION_FILE = "segmentation.nii.gz"
@@ -26,26 +27,95 @@ RESULT_FILE = "result.json"
 SUMMARY_FILE = "summary.csv"
 
 
-class Reporter:
-    """Progress for people (stderr) or for programs (JSON lines on stdout)."""
+# Where each stage's 0..1 fraction lies within a case's share of the overall bar (network passes dominate).
+STAGE_SPANS = {"preprocess": (0.0, 0.1), "predict": (0.1, 0.9), "export": (0.9, 1.0)}
 
-    def __init__(self, mode: str) -> None:
+
+class Reporter:
+    """Progress for people (stderr) or for programs (JSON lines on stdout), with one overall fraction.
+
+    ``progress`` events carry the stage's own ``fraction`` and an ``overall`` fraction across stages and
+    cases that never goes back. On a terminal a bar is redrawn in place; in a log each stage of each
+    case is one line. Verdicts and output paths go to stdout (except with ``json``, where stdout is the
+    event stream).
+    """
+
+    def __init__(self, mode: str, stream: TextIO | None = None, verdicts: bool = True) -> None:
         self.mode = mode
-        self._last_bar = ""
+        self.stream = stream if stream is not None else sys.stderr
+        self.verdicts = verdicts
+        self.overall = 0.0
+        self._cases = 1
+        self._finished = 0
+        self._case: object = None
+        self._case_fraction = 0.0
+        self._shown = ""
+        self._bar_open = False
+        self.outcomes: list[tuple[str, str | None, str]] = []  # (case, result.json or None, error)
+
+    @property
+    def terminal(self) -> bool:
+        isatty = getattr(self.stream, "isatty", None)
+        return bool(isatty and isatty())
+
+    def _advance(self, event: str, fields: dict[str, object]) -> None:
+        """Update the overall fraction from an event (max with the last, so the bar never jumps back)."""
+        if event == "start":
+            self._cases = max(int(fields.get("cases", 1) or 1), 1)
+            return
+        if event == "progress":
+            if fields.get("case") != self._case:
+                self._case, self._case_fraction = fields.get("case"), 0.0
+            low, high = STAGE_SPANS.get(str(fields.get("stage")), (0.0, 1.0))
+            fraction = min(max(float(fields.get("fraction", 0.0)), 0.0), 1.0)
+            self._case_fraction = max(self._case_fraction, low + (high - low) * fraction)
+        elif event in ("case_done", "error") and fields.get("case") is not None:
+            self._finished += 1
+            self.outcomes.append((str(fields["case"]), fields.get("result"), str(fields.get("message", ""))))
+            self._case, self._case_fraction = None, 0.0
+        else:
+            return
+        overall = min((self._finished + self._case_fraction) / self._cases, 1.0)
+        self.overall = max(self.overall, round(overall, 4))
+        fields["overall"] = self.overall
 
     def event(self, event: str, **fields: object) -> None:
+        self._advance(event, fields)
         if self.mode == "json":
             print(json.dumps({"event": event, **fields}), flush=True)
-        elif self.mode == "bar":
-            if event == "progress":
-                bar = f"\r{fields['case']}: {fields['stage']:<10} [{'#' * int(20 * float(fields['fraction'])):<20}]"
-                if bar != self._last_bar:  # redraw only when it changes
-                    self._last_bar = bar
-                    print(bar, end="", file=sys.stderr, flush=True)
-            elif event == "case_done":
-                print(f"\r{fields['case']}: {fields['verdict']}  -> {fields['result']}", file=sys.stderr, flush=True)
-            elif event == "error":
-                print(f"\r{fields['case']}: error: {fields['message']}", file=sys.stderr, flush=True)
+        elif event == "progress" and self.mode == "bar":
+            self._show_progress(fields)
+        elif event in ("case_done", "error", "done"):
+            self._close_bar()
+            if event == "case_done" and self.verdicts:
+                result = Path(str(fields["result"]))
+                outputs = ", ".join(sorted(p.name for p in result.parent.iterdir() if not p.name.startswith(".")))
+                print(f"{fields['case']}: {fields['verdict']}", flush=True)
+                print(f"  {result.parent}{os.sep} ({outputs})", flush=True)
+        elif event == "preview" and self.verdicts:
+            print(f"{fields['case'] or 'all cases'}: preview {fields['path']}", flush=True)
+
+    def _show_progress(self, fields: dict[str, object]) -> None:
+        case, stage = fields["case"], fields["stage"]
+        position = f"{min(self._finished + 1, self._cases)}/{self._cases}"
+        if not self.terminal:  # a log: one line per stage and case, never a carriage return
+            line = f"pancreas-mt: {case} ({position}): {stage}"
+            if line != self._shown:
+                self._shown = line
+                print(line, file=self.stream, flush=True)
+            return
+        filled = int(30 * self.overall)
+        bar = f"\r{case} ({position}) {stage:<10} [{'#' * filled:<30}] {100 * self.overall:3.0f}%"
+        if bar != self._shown:  # redraw only when it changes
+            self._shown = bar
+            self._bar_open = True
+            print(bar, end="", file=self.stream, flush=True)
+
+    def _close_bar(self) -> None:
+        if self._bar_open:
+            print("\r\033[K", end="", file=self.stream, flush=True)
+            self._bar_open = False
+            self._shown = ""
 
 
 def expand_inputs(items: Sequence[str]) -> list[Path]:
@@ -54,17 +124,58 @@ def expand_inputs(items: Sequence[str]) -> list[Path]:
 
     cases: list[Path] = []
     for item in items:
-        path = Path(item)
+        path = Path(os.path.abspath(item))  # `.` and `..` get their real names; symlinks keep theirs
         if not path.exists():
-            raise InputError(f"{path}: no such file or folder")
+            raise InputError(f"{item}: no such file or folder")
         if path.is_file() or is_dicom_folder(path):
             cases.append(path)
             continue
         found = sorted(p for p in path.iterdir() if is_image_file(p) or (p.is_dir() and is_dicom_folder(p)))
         if not found:
-            raise InputError(f"{path}: folder holds no images (.nii.gz, .nii, .nrrd, .mha) or DICOM series")
+            raise InputError(f"{item}: folder holds no images (.nii.gz, .nii, .nrrd, .mha) or DICOM series")
         cases.extend(found)
     return cases
+
+
+def shard(cases: Sequence[Path], part_id: int, num_parts: int) -> list[Path]:
+    """This part's cases: every ``num_parts``-th from ``part_id``, so parts are disjoint and cover all."""
+    return list(cases[part_id::num_parts])
+
+
+def summary_name(part_id: int, num_parts: int) -> str:
+    """``summary.csv``, or ``summary_part<i>of<n>.csv`` for a shard, so shards in one folder never collide."""
+    return SUMMARY_FILE if num_parts == 1 else f"summary_part{part_id}of{num_parts}.csv"
+
+
+def parse_roi(values: Sequence[str] | None) -> list[float] | None:
+    """``--roi`` as six numbers, given as six words or as one ``x0,y0,z0,x1,y1,z1`` (``--roi=-1e-5,...``)."""
+    if not values:
+        return None
+    words = [w for v in values for w in v.replace(",", " ").split()]
+    try:
+        numbers = [float(w) for w in words]
+    except ValueError as error:
+        raise ValueError(f"--roi: not a number ({error})") from error
+    if len(numbers) != 6:
+        raise ValueError(f"--roi needs 6 numbers x0 y0 z0 x1 y1 z1, got {len(numbers)}")
+    return numbers
+
+
+def resolve_model(value: str | None, sha256: str | None = None) -> Path:
+    """The model folder for ``-m``: a folder, or a model zip verified and installed as the Slicer module does.
+
+    A zip is checked against ``sha256`` (the publisher's checksum) or the ``<zip>.sha256`` beside it.
+    """
+    if not value:
+        return default_model()
+    path = Path(value)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        from .demo import installed_model_folder
+
+        return installed_model_folder(path, expected_sha256=sha256)
+    if sha256:
+        raise ValueError("--sha256 checks a model zip; -m names a folder")
+    return path
 
 
 def _parse_folds(values: Sequence[str] | None) -> list[str] | None:
@@ -103,13 +214,14 @@ def write_summary(path: Path, rows: list[dict[str, object]]) -> None:
 
 def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run every case; returns the number of failed cases."""
-    from .io import InputError, case_id_from_path, check_writable_folder, read_image, write_image
-    from .model_folder import ModelFolderError
+    from .io import InputError, case_id_from_path, check_writable_folder
+    from .orientation import check_code
     from .predictor import PredictionOptions, Predictor
 
-    cases = expand_inputs(args.input)
-    if args.num_parts > 1:
-        cases = cases[args.part_id :: args.num_parts]
+    inputs = [*(args.input or []), *(args.inputs or [])]
+    if not inputs:
+        raise InputError("no input given: name image files, DICOM folders or folders with -i (or after --)")
+    cases = shard(expand_inputs(inputs), args.part_id, args.num_parts)
     ids = [case_id_from_path(c) for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -120,48 +232,74 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
         use_mirroring=not args.no_tta,
         device=args.device,
         pooling=args.pooling,
-        roi=args.roi,
+        **({"classification": args.classification} if args.classification else {}),
+        roi=parse_roi(args.roi),
         save_probabilities=args.save_probabilities,
         checkpoint_name=f"checkpoint_{args.checkpoint}.pth",
         batch_size=args.batch_size,
         backend=args.backend,
         precision=args.precision,
+        orientation=check_code(args.orientation) if args.orientation else None,
     )
-    model_path = args.model or default_model()
+    model_path = resolve_model(args.model, args.sha256)
     predictor = Predictor(model_path, options)
     reporter.event("start", cases=len(cases), model=str(model_path), device=str(predictor.device))
     rows, failed = [], 0
     for path, case_id in zip(cases, ids, strict=True):
-        started = time.perf_counter()
         try:
-            image = read_image(path)
-
-            def progress(stage: str, fraction: float, case_id: str = case_id) -> None:
-                reporter.event("progress", case=case_id, stage=stage, fraction=round(fraction, 3))
-
-            prediction = predictor.predict(image, case_id=case_id, input_path=str(path), progress=progress)
-            case_dir = out / case_id
-            result = prediction.result
-            write_image(prediction.segmentation, case_dir / SEGMENTATION_FILE)
-            result.segmentation_file = SEGMENTATION_FILE
-            if prediction.lesion_probability is not None:
-                write_image(prediction.lesion_probability, case_dir / PROBABILITY_FILE)
-                result.probabilities_file = PROBABILITY_FILE
-            result.timings_s["total"] = round(time.perf_counter() - started, 3)
-            result.write_json(case_dir / RESULT_FILE)
+            result = _predict_case(predictor, path, case_id, out, args, reporter)
             rows.append(_summary_row(case_id, result))
-            reporter.event("case_done", case=case_id, result=str(case_dir / RESULT_FILE), verdict=result.verdict())
-        except (InputError, ModelFolderError, OSError, ValueError, RuntimeError) as error:
+            reporter.event("case_done", case=case_id, result=str(out / case_id / RESULT_FILE), verdict=result.verdict())
+        except Exception as error:  # one case's failure (even MemoryError) must not end the batch
             failed += 1
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            message = _one_line(error)
             rows.append(_summary_row(case_id, None, message))
             reporter.event("error", case=case_id, message=message)
             if reporter.mode != "json":
                 print(f"pancreas-mt: {case_id}: {message}", file=sys.stderr)
-    if len(cases) > 1 or any(Path(i).is_dir() and not _is_dicom(Path(i)) for i in args.input):
-        write_summary(out / SUMMARY_FILE, rows)
+    if len(cases) > 1 or args.num_parts > 1 or any(Path(i).is_dir() and not _is_dicom(Path(i)) for i in inputs):
+        write_summary(out / summary_name(args.part_id, args.num_parts), rows)
     reporter.event("done", ok=len(cases) - failed, failed=failed, output=str(out))
     return failed
+
+
+def _one_line(error: BaseException) -> str:
+    """A failure as one line: its message, or its kind when it has none (``MemoryError``)."""
+    text = str(error).strip()
+    if isinstance(error, MemoryError):
+        return f"out of memory{': ' + text if text else ''}"
+    if isinstance(error, KeyError | IndexError) or not text:
+        return f"internal error ({type(error).__name__}: {text}); rerun with --debug and report it"
+    return text.splitlines()[0]
+
+
+def _predict_case(predictor, path: Path, case_id: str, out: Path, args: argparse.Namespace, reporter: Reporter):
+    """Predict one case and write its outputs into a fresh folder swapped in whole for ``out/case_id``."""
+    from .io import atomic_folder, read_case, remove_leftovers, write_image
+
+    started = time.perf_counter()
+    remove_leftovers(out, case_id)
+    image, source = read_case(path, args.series)
+    if source.note:
+        reporter.event("series", case=case_id, series_instance_uid=source.series_instance_uid, message=source.note)
+        if reporter.mode != "json":
+            print(f"pancreas-mt: {case_id}: {source.note}", file=sys.stderr)
+
+    def progress(stage: str, fraction: float) -> None:
+        reporter.event("progress", case=case_id, stage=stage, fraction=round(fraction, 3))
+
+    prediction = predictor.predict(image, case_id=case_id, input_path=str(path), progress=progress)
+    result = prediction.result
+    result.source = {"file": source.file, "series_instance_uid": source.series_instance_uid}
+    with atomic_folder(out / case_id) as folder:
+        write_image(prediction.segmentation, folder / SEGMENTATION_FILE)
+        result.segmentation_file = SEGMENTATION_FILE
+        if prediction.lesion_probability is not None:
+            write_image(prediction.lesion_probability, folder / PROBABILITY_FILE)
+            result.probabilities_file = PROBABILITY_FILE
+        result.timings_s["total"] = round(time.perf_counter() - started, 3)
+        result.write_json(folder / RESULT_FILE)
+    return result
 
 
 def _is_dicom(path: Path) -> bool:
@@ -179,49 +317,170 @@ def default_model() -> Path:
     return demo_model_folder()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pancreas-mt", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
+DESCRIPTION = "Predict pancreas, lesion and lesion subtype for CT volumes with an nnU-Net v2 model."
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
-    predict = sub.add_parser("predict", help="segment and classify CT volumes")
-    predict.add_argument("-i", "--input", nargs="+", required=True, help="image files, DICOM folders, or folders")
-    predict.add_argument("-o", "--output", required=True, help="output folder")
-    predict.add_argument("-m", "--model", help="model folder <Trainer>__<Plans>__2d (default: bundled demo)")
-    predict.add_argument("--folds", nargs="+", help="folds to ensemble (default: all present)")
-    predict.add_argument("--checkpoint", choices=("final", "best"), default="final")
-    predict.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation")
-    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+def _add_preview_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="also write OUTDIR/<case>/preview.png (largest-lesion axial slice, coronal view, subtype bars, "
+        "per-slice curve) and, for several cases, the contact sheet OUTDIR/previews.png (default: off)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pancreas-mt", description=DESCRIPTION)
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks instead of one-line errors (default: off)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{predict,demo}")
+
+    predict = sub.add_parser(
+        "predict",
+        help="segment and classify CT volumes",
+        description="Segment pancreas and lesion and classify the lesion subtype. Each case gets "
+        "OUTDIR/<case>/segmentation.nii.gz and result.json (written last); several cases also give "
+        "OUTDIR/summary.csv. Failed cases print a one-line reason; the exit code is then 1.",
+    )
+    predict.add_argument(
+        "-i",
+        "--input",
+        nargs="+",
+        metavar="IN",
+        help="image files (.nii.gz .nii .nrrd .mha), DICOM series folders, "
+        "or folders of them (read one level deep); required unless inputs follow -- (default: none)",
+    )
+    predict.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="IN",
+        help="more inputs; after -- a name may start with '-' (-o OUT -- -x.nii.gz) (default: none)",
+    )
+    predict.add_argument(
+        "-o", "--output", required=True, metavar="OUTDIR", help="output folder, created if missing; required"
+    )
+    predict.add_argument(
+        "-m",
+        "--model",
+        metavar="MODEL",
+        help="model folder <Trainer>__<Plans>__2d, or a model zip to verify and install "
+        "(default: $PANCREAS_MT_MODEL, else the bundled demo model)",
+    )
+    predict.add_argument(
+        "--sha256",
+        metavar="HEX",
+        help="the publisher's SHA-256 of the -m model zip (default: read from <zip>.sha256 beside it; "
+        "a zip with neither is refused)",
+    )
+    predict.add_argument(
+        "--series", metavar="UID", help="DICOM SeriesInstanceUID to use (default: CT first, then most slices)"
+    )
+    predict.add_argument(
+        "--orientation",
+        metavar="CODE",
+        help="bring inputs to this orientation (e.g. LPS) before predicting, overriding dataset.json's "
+        '"orientation" (default: dataset.json\'s; a model without it runs on the array as stored, as nnU-Net does)',
+    )
+    predict.add_argument(
+        "--folds", nargs="+", metavar="FOLD", help="folds to ensemble, e.g. 0 1 2 or 0,1,2 (default: all present)"
+    )
+    predict.add_argument(
+        "--checkpoint",
+        choices=("final", "best"),
+        default="final",
+        help="which checkpoint of each fold: checkpoint_final.pth or checkpoint_best.pth (default: %(default)s)",
+    )
+    predict.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation (default: mirror)")
+    predict.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICES,
+        help="auto: CUDA, else Apple MPS, else the CPU (default: %(default)s)",
+    )
     predict.add_argument(
         "--roi",
-        nargs=6,
-        type=float,
-        metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"),
-        help="box in physical LPS millimetres to predict in (default: whole volume)",
+        nargs="+",
+        metavar="X0 Y0 Z0 X1 Y1 Z1",
+        help="box in physical LPS millimetres to predict in, as 6 numbers or --roi=x0,y0,z0,x1,y1,z1 "
+        "(default: whole volume)",
     )
-    predict.add_argument("--pooling", default="lesion-weighted", choices=("lesion-weighted", "uniform"))
-    predict.add_argument("--save-probabilities", action="store_true", help="also write the lesion probability map")
-    predict.add_argument("--progress", default="bar", choices=("bar", "json", "none"))
-    predict.add_argument("--batch-size", type=int, help="network samples per forward (default: from free memory)")
+    predict.add_argument(
+        "--pooling",
+        default="lesion-weighted",
+        choices=("lesion-weighted", "uniform"),
+        help="how slices are pooled into the case's subtype: weighted by the lesion the segmentation sees, "
+        "or every slice alike as in the paper (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--save-probabilities",
+        action="store_true",
+        help="also write lesion_probability.nii.gz (default: off)",
+    )
+    predict.add_argument(
+        "--progress",
+        default="bar",
+        choices=("bar", "json", "none"),
+        help="bar: a bar on stderr when it is a terminal, else one line per stage and case; json: one JSON event "
+        "a line on stdout, for programs; none: only verdicts and output paths (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="network samples per forward pass (default: chosen from free memory)",
+    )
+    predict.add_argument(
+        "--classification",
+        choices=("guided", "tiles"),
+        help="where a slice's subtype probabilities come from: guided, one tile centred on the predicted lesion; "
+        "tiles, the mean over all sliding-window tiles as in the paper (default: guided)",
+    )
     predict.add_argument(
         "--backend",
         default="auto",
         choices=("auto", "torch", "openvino", "onnxruntime"),  # backends.BACKENDS, without importing torch for --help
-        help="auto: on the CPU OpenVINO, else ONNX Runtime, when installed; otherwise PyTorch",
+        help="auto: on the CPU OpenVINO, else ONNX Runtime, when installed; otherwise PyTorch (default: %(default)s)",
     )
     predict.add_argument(
         "--precision",
         default="auto",
         choices=("auto", "float32", "bfloat16"),  # predictor.PRECISIONS, without importing torch for --help
         help="the network's arithmetic; auto: float16 on CUDA, bfloat16 on CPUs with bfloat16 units where the "
-        "held-out quality check allowed it, else float32",
+        "held-out quality check allowed it, else float32 (default: %(default)s)",
     )
-    predict.add_argument("--part-id", type=int, default=0, help="this shard's index (with --num-parts)")
-    predict.add_argument("--num-parts", type=int, default=1, help="split the case list across this many runs")
+    predict.add_argument(
+        "--part-id",
+        type=int,
+        default=0,
+        metavar="K",
+        help="this shard's index, 0..N-1 with --num-parts N (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--num-parts",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split the case list across this many runs (default: %(default)s)",
+    )
+    _add_preview_argument(predict)
 
-    demo = sub.add_parser("demo", help="run the bundled demo model on the bundled sample case")
-    demo.add_argument("-o", "--output", default="pancreas-mt-demo", help="output folder (default: %(default)s)")
-    demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    demo = sub.add_parser(
+        "demo",
+        help="run the bundled demo model on the bundled sample case",
+        description="Run the bundled demo model on the bundled sample case and print the verdict and output paths.",
+    )
+    demo.add_argument(
+        "-o", "--output", default="pancreas-mt-demo", metavar="OUTDIR", help="output folder (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICES,
+        help="auto: CUDA, else Apple MPS, else the CPU (default: %(default)s)",
+    )
+    _add_preview_argument(demo)
     return parser
 
 
@@ -236,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         reporter = Reporter(args.progress)
         failed = predict_cases(args, reporter)
+        if args.preview:
+            write_previews(Path(args.output), reporter)
         return EXIT_FAILED if failed else EXIT_OK
     except KeyboardInterrupt:
         print("pancreas-mt: interrupted", file=sys.stderr)
@@ -250,6 +511,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def write_previews(output_dir: Path, reporter: Reporter) -> None:
+    """``preview.png`` for each finished case and, for several cases, the contact sheet; a preview that
+    cannot be drawn is reported on stderr and does not fail its case."""
+    from .preview import SheetRow, write_case_preview, write_contact_sheet
+
+    rows = []
+    for case, result, error in reporter.outcomes:
+        preview = None
+        if result is not None:
+            try:
+                preview = write_case_preview(Path(str(result)).parent)
+                reporter.event("preview", case=case, path=str(preview))
+            except (OSError, ValueError, RuntimeError) as failure:
+                error = f"preview failed: {str(failure).splitlines()[0] if str(failure) else type(failure).__name__}"
+                print(f"pancreas-mt: {case}: {error}", file=sys.stderr)
+        rows.append(SheetRow(case, preview, error))
+    if len(rows) > 1:
+        sheet = write_contact_sheet(output_dir, rows)
+        reporter.event("preview", case=None, path=str(sheet))
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from .demo import demo_model_folder, sample_case
 
@@ -257,7 +539,10 @@ def run_demo(args: argparse.Namespace) -> int:
     ns = build_parser().parse_args(
         ["predict", "-i", str(image), "-o", args.output, "-m", str(demo_model_folder()), "--device", args.device]
     )
-    failed = predict_cases(ns, Reporter("bar"))
+    reporter = Reporter("bar", verdicts=False)
+    failed = predict_cases(ns, reporter)
+    if args.preview:
+        write_previews(Path(args.output), reporter)
     if failed:
         return EXIT_FAILED
     from .io import case_id_from_path
@@ -268,7 +553,12 @@ def run_demo(args: argparse.Namespace) -> int:
     print(result.verdict())
     m = result.measurements
     print(f"Lesion {m.lesion_volume_ml:.1f} mL, largest axial diameter {m.lesion_max_axial_diameter_mm:.1f} mm")
-    print(f"Outputs: {case_dir / SEGMENTATION_FILE}, {case_dir / RESULT_FILE}")
+    outputs = [case_dir / SEGMENTATION_FILE, case_dir / RESULT_FILE]
+    if args.preview:
+        from .preview import PREVIEW_FILE
+
+        outputs.append(case_dir / PREVIEW_FILE)
+    print(f"Outputs: {', '.join(map(str, outputs))}")
     return EXIT_OK
 
 

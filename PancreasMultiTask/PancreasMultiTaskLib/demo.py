@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from .filelock import locked
 from .io import InputError
 
 
@@ -31,17 +32,36 @@ def demo_zip() -> Path:
     return zips[0]
 
 
+def _installed(target: Path, manifest: dict) -> bool:
+    installed = target / "manifest.json"
+    try:
+        return installed.is_file() and json.loads(installed.read_text(encoding="utf-8")) == manifest
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
 def demo_model_folder(models_dir: Path | None = None) -> Path:
     """The demo model, verified (SHA-256) and unpacked into the models folder on first use."""
+    return installed_model_folder(demo_zip(), models_dir)
+
+
+def installed_model_folder(archive: Path, models_dir: Path | None = None, expected_sha256: str | None = None) -> Path:
+    """A model zip verified (SHA-256, members) and installed into the models folder, or its installed copy.
+
+    Safe when several processes start at once: the install runs under a lock, and each process
+    checks again once it holds the lock, so only the first one unpacks.
+    """
     from .models import import_model_zip, verify_zip
 
-    archive = demo_zip()
-    manifest = verify_zip(archive)
-    target = (models_dir or models_home()) / manifest["name"]
-    installed = target / "manifest.json"
-    if installed.is_file() and json.loads(installed.read_text(encoding="utf-8")) == manifest:
+    models_dir = models_dir or models_home()
+    manifest = verify_zip(archive, expected_sha256)
+    target = models_dir / manifest["name"]
+    if _installed(target, manifest):
         return target
-    return import_model_zip(archive, models_dir or models_home(), overwrite=True)
+    with locked(models_dir / f".{manifest['name']}.install.lock"):
+        if _installed(target, manifest):
+            return target
+        return import_model_zip(archive, models_dir, expected_sha256, overwrite=True)
 
 
 def sample_case() -> Path:

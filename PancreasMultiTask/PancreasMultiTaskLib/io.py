@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
+from .dicom import DicomError, choose_series, find_series, read_series
+from .file_checks import FileCheckError, check_file, check_header_geometry
+
+# ITK's own warnings ("No Series were found", "unexpected scales in sform", ...) are not for the
+# user's screen; what matters is checked here and said in our own words.
+sitk.ProcessObject.SetGlobalWarningDisplay(False)
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 
 
 class InputError(ValueError):
     """An input image that cannot be used; the message names the file and what to do."""
+
+
+class WriteError(OSError):
+    """An output that could not be written whole (disk full, file size limit); nothing was left behind."""
+
+
+@dataclass
+class ImageSource:
+    """What was read for a case: the file or folder, and the DICOM series used (with a note if chosen)."""
+
+    file: str
+    series_instance_uid: str | None = None
+    note: str | None = None
 
 
 def case_id_from_path(path: str | Path) -> str:
@@ -34,44 +58,67 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def _dicom_series(folder: Path) -> list[str]:
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)) or ()
-    if not series_ids:
-        return []
-    # The series with the most slices is the volume; localizers and dose reports are short.
-    files = [sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids]
-    return list(max(files, key=len))
-
-
 def is_dicom_folder(path: Path) -> bool:
-    return path.is_dir() and bool(_dicom_series(path))
+    return path.is_dir() and bool(find_series(path))
 
 
-def read_image(path: str | Path) -> sitk.Image:
+def read_image(path: str | Path, series: str | None = None) -> sitk.Image:
     """Read a 3D scalar image from a file or a DICOM series folder, with a clear error if unusable."""
+    return read_case(path, series)[0]
+
+
+def read_case(path: str | Path, series: str | None = None) -> tuple[sitk.Image, ImageSource]:
+    """Read an image file or a DICOM folder (its series by the rule, or ``series``) and say what was read.
+
+    Files are checked before ITK reads their pixels (``file_checks``); every refusal is an
+    ``InputError`` naming the file.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    source = ImageSource(file=os.path.abspath(path))
     try:
         if path.is_dir():
-            files = _dicom_series(path)
-            if not files:
-                raise InputError(f"{path}: folder holds no DICOM series")
-            reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(files)
-            image = reader.Execute()
+            found = find_series(path)
+            chosen = choose_series(path, found, series)
+            source.series_instance_uid = chosen.uid
+            if len(found) > 1:
+                source.note = (
+                    f"DICOM series {chosen.describe()} chosen of {len(found)} series "
+                    f"({'--series' if series else 'rule: CT first, then most slices'})"
+                )
+            image = read_series(path, chosen)
         else:
-            image = sitk.ReadImage(str(path))
+            if series is not None:
+                raise InputError(f"{path}: --series applies to DICOM folders, not to a file")
+            check_file(path)
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(path))
+            reader.ReadImageInformation()
+            check_header_geometry(
+                path, reader.GetSize(), reader.GetSpacing(), reader.GetDirection(), reader.GetNumberOfComponents()
+            )
+            image = reader.Execute()
+    except (FileCheckError, DicomError) as error:
+        raise InputError(str(error)) from error
     except RuntimeError as error:
-        first = str(error).strip().splitlines()
-        reason = first[-1] if first else "unreadable"
-        raise InputError(f"{path}: cannot read image ({reason})") from error
+        raise InputError(f"{path}: cannot read image ({_itk_reason(error)})") from error
     check_image(image, path)
-    return image
+    return image, source
+
+
+def _itk_reason(error: RuntimeError) -> str:
+    """The informative part of an ITK exception, without file names and line numbers of ITK's sources."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("Reason:") and "No such file" not in line:
+            return line.removeprefix("Reason:").strip()
+    useful = [line for line in lines if not line.startswith(("Exception thrown", "ITK ERROR", "/"))]
+    return (useful or lines or ["unreadable"])[-1]
 
 
 def check_image(image: sitk.Image, name: str | Path) -> None:
-    """Refuse images the engine cannot segment: not 3D, several components, NaN, constant."""
+    """Refuse images the engine cannot segment: not 3D, one slice, several components, bad geometry, NaN, constant."""
     if image.GetDimension() != 3:
         raise InputError(f"{name}: expected a 3D volume, got a {image.GetDimension()}D image")
     size = image.GetSize()
@@ -81,6 +128,10 @@ def check_image(image: sitk.Image, name: str | Path) -> None:
         raise InputError(
             f"{name}: expected one channel, got {image.GetNumberOfComponentsPerPixel()} components per voxel"
         )
+    try:
+        check_header_geometry(name, size, image.GetSpacing(), image.GetDirection())
+    except FileCheckError as error:
+        raise InputError(str(error)) from error
     array = sitk.GetArrayViewFromImage(image)
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise InputError(f"{name}: contains NaN or infinite voxel values")
@@ -92,7 +143,8 @@ def check_image(image: sitk.Image, name: str | Path) -> None:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` (same suffixes) and rename it onto ``path`` on success.
 
-    Readers never see a half-written file, and a failure leaves nothing behind.
+    The file is flushed to disk (fsync) before the rename, so readers never see a half-written
+    file, and a failure leaves nothing behind. A full disk becomes a ``WriteError`` saying so.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,20 +158,71 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             umask = os.umask(0)
             os.umask(umask)
             tmp.chmod(0o666 & ~umask)
+            _fsync(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(error, WriteError):
+            raise WriteError(error.errno, f"{path}: disk full, nothing written ({error.strerror})") from error
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _fsync(path: Path) -> None:
+    with path.open("rb+") as handle:
+        os.fsync(handle.fileno())
+
+
 def write_image(image: sitk.Image, path: str | Path, *, compress: bool = True, metadata: dict | None = None) -> Path:
-    """Write an image atomically; ``metadata`` keys go into the header (NRRD ``key:=value``)."""
+    """Write an image atomically and check it (size, header, every data byte) before the rename.
+
+    ITK does not report a failed write (a full disk leaves a short file it still reads), so the
+    written file is read back; a short one is a ``WriteError`` naming the cause ("disk full").
+    """
     path = Path(path)
     image = sitk.Image(image)
     for key, value in (metadata or {}).items():
         image.SetMetaData(key, str(value))
     with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=compress)
+        try:
+            sitk.WriteImage(image, str(tmp), useCompression=compress)
+            _check_written(tmp, image)
+        except (RuntimeError, FileCheckError) as error:
+            raise _write_failure(path, image, error) from error
     return path
+
+
+def _check_written(tmp: Path, image: sitk.Image) -> None:
+    if tmp.stat().st_size == 0:
+        raise FileCheckError(f"{tmp}: empty file")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(tmp))
+    reader.ReadImageInformation()
+    if reader.GetSize() != image.GetSize() or reader.GetNumberOfComponents() != image.GetNumberOfComponentsPerPixel():
+        raise FileCheckError(f"{tmp}: header reads back as size {reader.GetSize()}, not {image.GetSize()}")
+    check_file(tmp)
+
+
+def _write_failure(path: Path, image: sitk.Image, error: Exception) -> WriteError:
+    """Why a written file came out short: probe the folder with the bytes it needed, and name the cause."""
+    needed = image.GetNumberOfPixels() * image.GetSizeOfPixelComponent() * image.GetNumberOfComponentsPerPixel()
+    cause = None
+    try:
+        with tempfile.TemporaryFile(dir=path.parent) as probe:
+            block = bytes(1 << 20)
+            for start in range(0, needed, len(block)):
+                probe.write(block[: needed - start])
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as probe_error:
+        cause = probe_error.errno
+    if cause in (errno.ENOSPC, errno.EDQUOT):
+        reason = "disk full"
+    elif cause == errno.EFBIG:
+        reason = "file size limit reached"
+    else:
+        reason = f"the written file is incomplete ({error})"
+    return WriteError(cause or errno.EIO, f"{path}: cannot write the image: {reason}; nothing written")
 
 
 def check_writable_folder(folder: str | Path) -> Path:
@@ -132,3 +235,43 @@ def check_writable_folder(folder: str | Path) -> Path:
     except OSError as error:
         raise InputError(f"{folder}: output folder is not writable ({error.strerror or error})") from error
     return folder
+
+
+PARTIAL_MARK, OLD_MARK = ".partial-", ".old-"
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``path`` and swap it in whole for ``path`` on success.
+
+    Files of two runs never end up together: the old folder is moved aside, the new one renamed
+    into place, then the old one removed. A failure (or a kill) leaves only hidden ``.partial-``
+    or ``.old-`` folders, which ``remove_leftovers`` clears on the next run.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{PARTIAL_MARK}", dir=path.parent))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}{OLD_MARK}", dir=path.parent))
+            os.replace(path, old / path.name)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_leftovers(folder: str | Path, name: str) -> None:
+    """Remove what an interrupted ``atomic_folder``/``atomic_path`` of ``folder/name`` left behind."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for mark in (PARTIAL_MARK, OLD_MARK, "."):
+        for leftover in folder.glob(f".{glob.escape(name)}{mark}*"):
+            if leftover.is_dir() and mark != ".":
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif leftover.is_file() and ".partial" in leftover.name:
+                leftover.unlink(missing_ok=True)

@@ -1,15 +1,15 @@
 """Open, validate and safely load nnU-Net v2 model folders (``<Trainer>__<Plans>__2d/``).
 
 Model files come from strangers: checkpoints are read with ``torch.load(weights_only=True)`` and an
-explicit allow-list, and the network class named in ``plans.json`` must be one we know. Every
-problem is a ``ModelFolderError`` that names the file and field.
+explicit allow-list, must hold finite weights and must lie inside the model folder; ``plans.json``
+is checked by ``plans_check`` (allow-listed classes, plain arguments, bounded sizes) before the
+network is built. Every problem is a ``ModelFolderError`` that names the file and field.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
-import pydoc
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,18 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import plans_check
 from .network import NETWORK_CLASS_NAME
-
-#: Network classes a plans file may name. Anything else is refused rather than imported.
-ALLOWED_NETWORK_CLASSES = frozenset(
-    {
-        NETWORK_CLASS_NAME,
-        "dynamic_network_architectures.architectures.unet.PlainConvUNet",
-        "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet",
-    }
-)
-#: Modules the plans may name for ``_kw_requires_import`` (conv, norm, dropout, nonlinearity, block).
-ALLOWED_IMPORT_PREFIXES = ("torch.nn.", "dynamic_network_architectures.building_blocks.")
+from .plans_check import ALLOWED_IMPORTS, ALLOWED_NETWORK_CLASSES  # noqa: F401  (re-exported)
 
 #: What nnU-Net checkpoints pickle besides tensors and plain containers: numpy scalars in the
 #: training log and the device in ``init_args``. Nothing here can run code when unpickled.
@@ -47,34 +38,55 @@ SAFE_CHECKPOINT_GLOBALS = [
     torch.device,
 ]
 
-DEFAULT_ORIENTATION = "LPS"
-
 
 class ModelFolderError(ValueError):
     """A model folder or checkpoint that cannot be used; the message names file and field."""
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _inside(path: Path, root: Path | None) -> None:
+    """Refuse a model file that is a link leading out of its model folder."""
+    if root is not None and not path.resolve().is_relative_to(root.resolve()):
+        raise ModelFolderError(f"{path}: refused, a link to {path.resolve()}, outside the model folder {root}")
+
+
+def _read_json(path: Path, root: Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise ModelFolderError(f"{path}: missing (a model folder needs dataset.json and plans.json)")
+    _inside(path, root)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ModelFolderError(f"{path}: not valid JSON ({error})") from error
     if not isinstance(data, dict):
         raise ModelFolderError(f"{path}: expected a JSON object")
     return data
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def _check_zip_crc(path: Path) -> None:
+    """PyTorch does not check its zip members' CRC-32: damaged bytes inside a tensor would load as weights."""
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        bad = archive.testzip()
+    if bad is not None:
+        raise ValueError(f"member {bad} fails its CRC-32 check")
+
+
+def load_checkpoint(path: str | Path, root: str | Path | None = None) -> dict[str, Any]:
     """Load an nnU-Net checkpoint without unpickling arbitrary objects.
 
-    A checkpoint that carries any object outside the allow-list is refused before it can execute.
+    A checkpoint that carries any object outside the allow-list is refused before it can execute;
+    one that cannot be read for any other reason, holds no weight tensors, holds NaN or Inf weights
+    or (with ``root``) is a link leading out of the model folder is refused too.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelFolderError(f"{path}: checkpoint missing")
+    _inside(path, Path(root) if root is not None else None)
+    if path.stat().st_size == 0:
+        raise ModelFolderError(f"{path}: corrupt or not a PyTorch checkpoint (empty file)")
     try:
+        _check_zip_crc(path)
         with torch.serialization.safe_globals(SAFE_CHECKPOINT_GLOBALS):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -83,18 +95,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ModelFolderError(
             f"{path}: refused: the checkpoint holds a pickled object that is not allowed ({culprit[:200]})"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise ModelFolderError(f"{path}: corrupt or not a PyTorch checkpoint ({str(error).splitlines()[0]})") from None
-    if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
+    except Exception as error:  # a damaged file fails in many ways (KeyError, struct.error, ...)
+        reason = (str(error).splitlines() or [type(error).__name__])[0][:200]
+        raise ModelFolderError(
+            f"{path}: corrupt or not a PyTorch checkpoint ({type(error).__name__}: {reason})"
+        ) from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("network_weights"), dict):
         raise ModelFolderError(f"{path}: not an nnU-Net checkpoint (no 'network_weights' entry)")
+    for key, tensor in checkpoint["network_weights"].items():
+        if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
+            raise ModelFolderError(f"{path}: network_weights must map names to tensors (entry {key!r})"[:300])
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFolderError(f"{path}: refused, network_weights[{key!r}] holds NaN or Inf values")
     return checkpoint
-
-
-def _locate(name: str, what: str, source: Path) -> Any:
-    obj = pydoc.locate(name)
-    if obj is None:
-        raise ModelFolderError(f"{source}: {what} {name!r} cannot be imported")
-    return obj
 
 
 @dataclass
@@ -127,9 +140,11 @@ class ModelFolder:
         return self.subtypes is not None
 
     @property
-    def orientation(self) -> str:
-        """Orientation (SimpleITK/DICOM code) the model was trained in; inputs are brought to it."""
-        return str(self.dataset_json.get("orientation", DEFAULT_ORIENTATION))
+    def orientation(self) -> str | None:
+        """Orientation (SimpleITK/DICOM code) the model was trained in, inputs are brought to it; ``None``
+        (no ``"orientation"`` in dataset.json, a plain nnU-Net model) runs on the array as stored, as nnU-Net does."""
+        value = self.dataset_json.get("orientation")
+        return str(value) if value else None
 
     @property
     def plans_manager(self):
@@ -150,27 +165,22 @@ class ModelFolder:
 
     def load_weights(self, fold: str) -> dict[str, torch.Tensor]:
         """The network state dict of one fold (validated against the network at open time)."""
-        return load_checkpoint(self.checkpoint_path(fold))["network_weights"]
+        return load_checkpoint(self.checkpoint_path(fold), self.path)["network_weights"]
 
     def build_network(self) -> nn.Module:
-        """The network named in ``plans.json``, without deep supervision, as nnU-Net would build it."""
-        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+        """The network named in ``plans.json``, without deep supervision, as nnU-Net would build it.
 
+        Only an allow-listed class is built, with arguments checked by ``plans_check``.
+        """
         plans_file = self.path / "plans.json"
-        arch = self.configuration_manager.network_arch_class_name
-        if arch not in ALLOWED_NETWORK_CLASSES:
-            raise ModelFolderError(
-                f"{plans_file}: network_class_name {arch!r} is not a known network "
-                f"(allowed: {', '.join(sorted(ALLOWED_NETWORK_CLASSES))})"
-            )
-        kwargs = dict(self.configuration_manager.network_arch_init_kwargs)
-        for key in self.configuration_manager.network_arch_init_kwargs_req_import:
-            value = kwargs.get(key)
-            if value is not None and not str(value).startswith(ALLOWED_IMPORT_PREFIXES):
-                raise ModelFolderError(f"{plans_file}: arch_kwargs.{key} = {value!r} is not an allowed module")
-            if value is not None:
-                _locate(value, f"arch_kwargs.{key}", plans_file)
-        if self.is_multitask and arch == NETWORK_CLASS_NAME:
+        cm = self.configuration_manager
+        arch = {
+            "network_class_name": cm.network_arch_class_name,
+            "arch_kwargs": cm.network_arch_init_kwargs,
+            "_kw_requires_import": list(cm.network_arch_init_kwargs_req_import),
+        }
+        cls, kwargs = plans_check.check_network(arch, cm.patch_size, ModelFolderError, plans_file)
+        if self.is_multitask and cls.__module__ + "." + cls.__qualname__ == NETWORK_CLASS_NAME:
             declared = kwargs.get("num_subtypes")
             if declared != len(self.subtypes):
                 raise ModelFolderError(
@@ -178,16 +188,13 @@ class ModelFolder:
                     f"{len(self.subtypes)}: plans and dataset do not belong together"
                 )
         try:
-            return get_network_from_plans(
-                arch,
-                kwargs,
-                self.configuration_manager.network_arch_init_kwargs_req_import,
-                len(self.dataset_json["channel_names"]),
-                self.label_manager.num_segmentation_heads,
-                allow_init=False,
+            return cls(
+                input_channels=len(self.dataset_json["channel_names"]),
+                num_classes=self.label_manager.num_segmentation_heads,
                 deep_supervision=False,
+                **kwargs,
             )
-        except (TypeError, ValueError, AssertionError) as error:
+        except (TypeError, ValueError, AssertionError, RuntimeError, IndexError, KeyError) as error:
             raise ModelFolderError(f"{plans_file}: cannot build the network from arch_kwargs ({error})") from error
 
     def load_network(self, fold: str) -> nn.Module:
@@ -214,6 +221,12 @@ def available_folds(path: Path, checkpoint_name: str = "checkpoint_final.pth") -
     return sorted(folds, key=lambda f: (not f.isdigit(), int(f) if f.isdigit() else 0, f))
 
 
+def _plans_manager():
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    return PlansManager
+
+
 def _configuration_name(path: Path, checkpoint: dict[str, Any]) -> str:
     parts = path.name.split("__")
     if len(parts) == 3:
@@ -233,13 +246,17 @@ def open_model_folder(
     path = Path(path)
     if not path.is_dir():
         raise ModelFolderError(f"{path}: model folder not found")
-    dataset_json = _read_json(path / "dataset.json")
-    plans = _read_json(path / "plans.json")
+    dataset_json = _read_json(path / "dataset.json", path)
+    plans = _read_json(path / "plans.json", path)
     for key in ("channel_names", "labels"):
         if key not in dataset_json:
             raise ModelFolderError(f"{path / 'dataset.json'}: field '{key}' missing")
+    if not isinstance(dataset_json["channel_names"], dict):
+        raise ModelFolderError(f"{path / 'dataset.json'}: 'channel_names' must map indices to names")
+    plans_check.check_labels(dataset_json, ModelFolderError, path / "dataset.json")
     if "configurations" not in plans:
         raise ModelFolderError(f"{path / 'plans.json'}: field 'configurations' missing")
+    plans_check.check_plans_header(plans, ModelFolderError, path / "plans.json")
 
     present = available_folds(path, checkpoint_name)
     wanted = [str(f) for f in folds] if folds else present
@@ -251,10 +268,21 @@ def open_model_folder(
                 f"{path / f'fold_{fold}' / checkpoint_name}: fold {fold} missing "
                 f"(available: {', '.join(present) or 'none'})"
             )
-    first = load_checkpoint(path / f"fold_{wanted[0]}" / checkpoint_name)
+    first = load_checkpoint(path / f"fold_{wanted[0]}" / checkpoint_name, path)
     configuration = _configuration_name(path, first)
     if configuration not in plans["configurations"]:
         raise ModelFolderError(f"{path / 'plans.json'}: configuration {configuration!r} not in 'configurations'")
+    try:
+        resolved = _plans_manager()(plans).get_configuration(configuration).configuration
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        raise ModelFolderError(f"{path / 'plans.json'}: configuration {configuration!r} unusable ({error})") from error
+    plans_check.check_configuration(resolved, configuration, ModelFolderError, path / "plans.json")
+    mirror_axes = plans_check.check_mirror_axes(
+        first.get("inference_allowed_mirroring_axes"),
+        len(resolved["patch_size"]),
+        ModelFolderError,
+        path / f"fold_{wanted[0]}" / checkpoint_name,
+    )
 
     model = ModelFolder(
         path=path,
@@ -264,9 +292,7 @@ def open_model_folder(
         folds=tuple(wanted),
         checkpoint_name=checkpoint_name,
         trainer_name=str(first.get("trainer_name", path.name.split("__")[0])),
-        mirror_axes=tuple(first["inference_allowed_mirroring_axes"])
-        if first.get("inference_allowed_mirroring_axes") is not None
-        else None,
+        mirror_axes=mirror_axes,
     )
     patch_size = model.configuration_manager.patch_size
     if len(patch_size) != 2:

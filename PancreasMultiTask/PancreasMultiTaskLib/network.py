@@ -90,7 +90,9 @@ class SubtypeClassifierHead(nn.Module):
 class MultiTaskResEncUNet(ResidualEncoderUNet):
     """``ResidualEncoderUNet`` whose deepest encoder output also feeds a subtype classifier.
 
-    ``forward`` returns ``(segmentation, class_logits)``; the segmentation is a list under deep
+    ``forward`` returns ``(segmentation, class_logits)`` while ``class_outputs`` is true (the
+    default: this package's engine and trainer), and the segmentation alone otherwise, as nnU-Net's
+    own predictor expects (:meth:`segmentation_only`). The segmentation is a list under deep
     supervision, as nnU-Net's losses expect. The head holds no reference to the encoder, so the
     state dict stores the encoder once.
     """
@@ -107,6 +109,7 @@ class MultiTaskResEncUNet(ResidualEncoderUNet):
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.class_outputs = True
         if len(patch_size) != 2:
             raise ValueError(f"the multi-task network is 2D: patch_size must have 2 entries, got {patch_size}")
         self.patch_size = tuple(int(p) for p in patch_size)
@@ -120,10 +123,19 @@ class MultiTaskResEncUNet(ResidualEncoderUNet):
             use_cfe=classifier_cfe,
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor]:
+    def segmentation_only(self) -> MultiTaskResEncUNet:
+        """Make ``forward`` return the segmentation alone (what stock nnU-Net code calls); returns self."""
+        self.class_outputs = False
+        return self
+
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor] | torch.Tensor | list[torch.Tensor]:
         if tuple(x.shape[2:]) != self.patch_size:
             raise ValueError(f"input tiles must be {self.patch_size}, got {tuple(x.shape[2:])}")
         skips = self.encoder(x)
+        if not self.class_outputs:
+            return self.decoder(skips)
         return self.decoder(skips), self.classifier(skips[-1])
 
 
@@ -137,14 +149,15 @@ HEAD_KWARGS = (
     "classifier_cfe",
 )
 
-#: The ablations of the paper's Table III, as head arguments.
+#: The ablations of the paper's Table III, as head arguments. The dense-layer rows follow the paper's
+#: progressive removals: they come after "no CFE", so they have no convolutional feature extractor.
 ABLATIONS: dict[str, dict[str, object]] = {
     "proposed": {},
     "no_bn": {"classifier_batchnorm": False},
     "no_dropout": {"classifier_dropout": False},
     "no_cfe": {"classifier_cfe": False},
-    "dense3": {"classifier_dense_layers": 3},
-    "dense1": {"classifier_dense_layers": 1},
+    "dense3": {"classifier_cfe": False, "classifier_dense_layers": 3},
+    "dense1": {"classifier_cfe": False, "classifier_dense_layers": 1},
 }
 
 NETWORK_CLASS_NAME = f"{MultiTaskResEncUNet.__module__}.{MultiTaskResEncUNet.__qualname__}"

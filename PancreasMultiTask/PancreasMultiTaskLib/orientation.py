@@ -14,13 +14,26 @@ def orientation_code(image: sitk.Image) -> str:
     return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
 
 
-def to_model_orientation(image: sitk.Image, code: str) -> sitk.Image:
-    """The same voxels with axes permuted and flipped so that the image is stored as ``code``."""
-    return sitk.DICOMOrient(image, code)
+def check_code(code: str) -> str:
+    """``code`` in upper case if it is an orientation code (one letter of each of LR, AP, SI), else ValueError."""
+    upper = str(code).upper()
+    if len(upper) != 3 or any(sum(c in pair for c in upper) != 1 for pair in ("LR", "AP", "SI")):
+        raise ValueError(f"orientation {code!r} is not a code such as LPS or RAS (one letter each of L/R, A/P, S/I)")
+    return upper
 
 
-def to_input_orientation(image: sitk.Image, reference: sitk.Image) -> sitk.Image:
-    """Undo ``to_model_orientation``: ``image`` stored as ``reference`` is, with its exact geometry."""
+def to_model_orientation(image: sitk.Image, code: str | None) -> sitk.Image:
+    """The same voxels with axes permuted and flipped so that the image is stored as ``code``
+    (``None``: as stored, as nnU-Net runs a model)."""
+    return image if code is None else sitk.DICOMOrient(image, code)
+
+
+def to_input_orientation(image: sitk.Image, reference: sitk.Image, code: str | None) -> sitk.Image:
+    """Undo ``to_model_orientation(reference, code)``: ``image`` stored as ``reference`` is, with its exact geometry."""
+    if code is None:
+        back = sitk.Image(image)
+        back.CopyInformation(reference)
+        return back
     back = sitk.DICOMOrient(image, orientation_code(reference))
     if back.GetSize() != reference.GetSize():
         raise ValueError(f"reoriented size {back.GetSize()} differs from the input's {reference.GetSize()}")

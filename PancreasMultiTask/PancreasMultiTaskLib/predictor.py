@@ -31,8 +31,8 @@ from . import __version__
 from .backends import BACKENDS, GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
 from .io import InputError, check_image
 from .measurements import max_axial_diameter_mm, volume_ml
-from .model_folder import ModelFolder, open_model_folder
-from .orientation import axial_axis, to_input_orientation, to_model_orientation
+from .model_folder import ModelFolder, ModelFolderError, open_model_folder
+from .orientation import axial_axis, orientation_code, to_input_orientation, to_model_orientation
 from .result import CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult, Uncertainty
 from .subtype import (
     MAX_FOLD_SPREAD,
@@ -46,6 +46,11 @@ from .subtype import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Where per-slice subtype probabilities come from: ``guided``, one patch-size tile per slice centred on
+#: the predicted lesion (the gland when a slice has no lesion), or ``tiles``, the mean over the
+#: sliding window's tiles (the paper). The default was chosen on held-out phantoms (training/README.md).
+CLASSIFICATION_MODES = ("guided", "tiles")
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -160,10 +165,17 @@ class PredictionOptions:
     num_threads: int | None = None
     backend: str = "auto"
     precision: str = "auto"
+    classification: str = "guided"
+    #: Mirroring of the guided tiles (one a slice, so cheap); ``None``: as ``use_mirroring``.
+    classification_mirroring: bool | None = None
+    #: Orientation code the input is brought to before predicting; ``None``: the model's (see ``ModelFolder``).
+    orientation: str | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.classification not in CLASSIFICATION_MODES:
+            raise ValueError(f"classification must be one of {CLASSIFICATION_MODES}, got {self.classification!r}")
         if self.pooling not in POOLING_METHODS:
             raise ValueError(f"pooling must be one of {POOLING_METHODS}, got {self.pooling!r}")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
@@ -182,6 +194,9 @@ class Prediction:
     result: CaseResult
     lesion_probability: sitk.Image | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: Per-fold, per-slice subtype probabilities (folds x slices x subtypes) of each classification
+    #: mode computed, slices in the result's order (for evaluations that compare the modes).
+    slice_probabilities: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -312,14 +327,12 @@ class Predictor:
     @property
     def _mirrorings(self) -> list[tuple[int, ...]]:
         """Flip axes of each test-time pass of a (batch, channel, y, x) tensor; ``()`` is the plain pass."""
-        if not self.mirror_axes:
-            return [()]
-        dims = [a + 2 for a in self.mirror_axes]
-        return [()] + [c for n in range(1, len(dims) + 1) for c in itertools.combinations(dims, n)]
+        return _mirrorings(self.mirror_axes)
 
-    def _mirror(self, tiles: torch.Tensor) -> torch.Tensor:
+    def _mirror(self, tiles: torch.Tensor, mirrorings: list[tuple[int, ...]] | None = None) -> torch.Tensor:
         """All mirrored copies of a tile batch, stacked into one network batch."""
-        return torch.cat([torch.flip(tiles, axes) if axes else tiles for axes in self._mirrorings])
+        mirrorings = self._mirrorings if mirrorings is None else mirrorings
+        return torch.cat([torch.flip(tiles, axes) if axes else tiles for axes in mirrorings])
 
     def _network(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The backend on a batch; PyTorch under autocast (float16/bfloat16) where the precision asks."""
@@ -332,25 +345,37 @@ class Predictor:
             return self.backend(batch)
 
     def _merge_mirrorings(
-        self, seg: torch.Tensor, cls: torch.Tensor | None, n_tiles: int
+        self,
+        seg: torch.Tensor,
+        cls: torch.Tensor | None,
+        n_tiles: int,
+        mirrorings: list[tuple[int, ...]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The mean over mirrorings: segmentation flipped back, class logits (one vector a tile) as they are."""
-        mirrorings = self._mirrorings
+        mirrorings = self._mirrorings if mirrorings is None else mirrorings
         seg = seg.unflatten(0, (len(mirrorings), n_tiles))
         seg = sum(torch.flip(seg[i], axes) if axes else seg[i] for i, axes in enumerate(mirrorings)) / len(mirrorings)
         if cls is not None:
             cls = cls.unflatten(0, (len(mirrorings), n_tiles)).mean(0)
         return seg, cls
 
-    def _forward(self, tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _check_finite(self, *outputs: torch.Tensor | None) -> None:
+        """A clear error when the network gave NaN or Inf (waits for the device: call once, not per batch)."""
+        if not all(bool(torch.isfinite(t).all()) for t in outputs if t is not None):
+            raise ModelFolderError(f"{self.model.path}: the network gave NaN or Inf outputs; this case has no result")
+
+    def _forward(
+        self, tiles: torch.Tensor, mirrorings: list[tuple[int, ...]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Segmentation and class logits of a tile batch, averaged over mirrorings.
 
         All mirrored copies go through the network in one batch; the segmentation is flipped back,
         the class logits (one vector a tile) need no flip. nnU-Net drops the class logits of the
         mirrored passes; here they count.
         """
-        seg, cls = self._network(self._mirror(tiles))
-        return self._merge_mirrorings(seg, cls, len(tiles))
+        seg, cls = self._network(self._mirror(tiles, mirrorings))
+        self._check_finite(seg, cls)
+        return self._merge_mirrorings(seg, cls, len(tiles), mirrorings)
 
     def _upload(self, data: torch.Tensor, clock: _StageClock) -> tuple[torch.Tensor, tuple[slice, ...]]:
         """The preprocessed volume on the device, zero-padded to at least a patch; and the crop undoing it."""
@@ -440,6 +465,7 @@ class Predictor:
         acc = torch.zeros((logits_out.shape[0], *padded.shape[1:]), device=self.device)
         class_sums = None if class_out is None else torch.zeros(class_out.shape, device=self.device)
         self._accumulate(padded, acc, class_sums, window, clock, report, cancel)
+        self._check_finite(acc, class_sums)
         logits_out += self._normalize(acc, window, revert, 1).to(logits_out.device)
         if class_out is not None:
             # A slice's subtype probabilities: the mean softmax over its tiles.
@@ -472,6 +498,56 @@ class Predictor:
         full = np.zeros(properties["shape_before_cropping"], dtype=np.uint8)
         full = insert_crop_into_image(full, labels, properties["bbox_used_for_cropping"])
         return full.transpose(model.plans_manager.transpose_backward), None
+
+    def _guided_tiles(self, data: torch.Tensor, lesion: torch.Tensor, gland: torch.Tensor) -> torch.Tensor:
+        """One patch-size tile a slice, centred on the predicted lesion, else the gland, else the slice.
+
+        ``lesion`` and ``gland`` are (slices, y, x) probabilities in the preprocessed space of ``data``
+        (1, slices, y, x); centres are probability-weighted centroids of the pixels above 0.5.
+        """
+        from acvl_utils.cropping_and_padding.padding import pad_nd_image
+
+        padded, revert = pad_nd_image(data, self.patch_size, "constant", {"value": 0}, True, None)
+        offset = [s.start for s in revert[-2:]]
+        height, width = padded.shape[-2:]
+        py, px = self.patch_size
+        tiles = []
+        for z in range(data.shape[1]):
+            centre = np.array([(data.shape[2] - 1) / 2, (data.shape[3] - 1) / 2])
+            for probability in (lesion[z], gland[z]):
+                mask = probability >= 0.5
+                if bool(mask.any()):
+                    weights = (probability * mask).double()
+                    ys, xs = torch.meshgrid(
+                        torch.arange(weights.shape[0], dtype=torch.float64),
+                        torch.arange(weights.shape[1], dtype=torch.float64),
+                        indexing="ij",
+                    )
+                    centre = np.array(
+                        [float((weights * ys).sum() / weights.sum()), float((weights * xs).sum() / weights.sum())]
+                    )
+                    break
+            y0 = int(np.clip(round(centre[0] + offset[0] - py / 2), 0, height - py))
+            x0 = int(np.clip(round(centre[1] + offset[1] - px / 2), 0, width - px))
+            tiles.append(padded[0, z, y0 : y0 + py, x0 : x0 + px])
+        return torch.stack(tiles)[:, None]
+
+    def _classify_tiles(self, tiles: torch.Tensor) -> np.ndarray:
+        """Subtype probabilities (folds x tiles x subtypes) of the given tiles, with mirroring."""
+        autocast = torch.autocast("cuda") if self.device.type == "cuda" else contextlib.nullcontext()
+        mirror = self.options.classification_mirroring
+        mirrorings = self._mirrorings if mirror is None else _mirrorings(self.model.mirror_axes if mirror else None)
+        per_batch = max(1, self.batch_size // len(mirrorings))
+        out = []
+        for fold in self.model.folds:
+            self.backend.select_fold(fold)
+            probs = []
+            for b in range(0, len(tiles), per_batch):
+                with autocast:
+                    _, cls = self._forward(tiles[b : b + per_batch].to(self.device), mirrorings)
+                probs.append(torch.softmax(cls.float(), dim=1).cpu())
+            out.append(torch.cat(probs).numpy())
+        return np.stack(out)
 
     # ----------------------------------------------------------------------------------------------
     def predict(
@@ -512,7 +588,8 @@ class Predictor:
         model, cm = self.model, self.model.configuration_manager
         region = _roi_region(image, self.options.roi) if self.options.roi is not None else None
         work = image[region] if region is not None else image
-        oriented = to_model_orientation(work, model.orientation)
+        code = self.options.orientation or model.orientation
+        oriented = to_model_orientation(work, code)
 
         report_stage("preprocess", 0.0)
         threads = torch.get_num_threads()
@@ -557,14 +634,19 @@ class Predictor:
             clock = time.perf_counter()
             report_stage("export", 0.0)
             with torch.inference_mode():
+                self._check_finite(logits, class_sums)  # a NaN or Inf of any tile reaches these sums
                 probabilities = model.label_manager.apply_inference_nonlin(logits)
                 gland_channel, lesion_channel = _label_channels(model)
                 lesion_mass = probabilities[lesion_channel].sum(dim=(1, 2)).double().cpu().numpy()
-                if gland_channel < 0:
-                    gland_mass = (1.0 - probabilities[0]).sum(dim=(1, 2)).double().cpu().numpy()
-                else:
-                    gland_mass = probabilities[gland_channel].sum(dim=(1, 2)).double().cpu().numpy()
-                del probabilities
+                gland = 1.0 - probabilities[0] if gland_channel < 0 else probabilities[gland_channel]
+                gland_mass = gland.sum(dim=(1, 2)).double().cpu().numpy()
+                slice_probabilities = {}
+                if subtypes:
+                    slice_probabilities["tiles"] = fold_slice_probs
+                    if self.options.classification == "guided":
+                        tiles = self._guided_tiles(data, probabilities[lesion_channel].cpu(), gland.cpu())
+                        slice_probabilities["guided"] = self._classify_tiles(tiles)
+                del probabilities, gland
                 seg_array, prob_array = self._export(logits, properties)
                 del logits, acc
         finally:
@@ -572,19 +654,30 @@ class Predictor:
 
         seg_oriented = sitk.GetImageFromArray(seg_array.astype(np.uint8))
         seg_oriented.CopyInformation(oriented)
-        measurements = _measure(seg_array, oriented, model.orientation)
-        segmentation = _place(to_input_orientation(seg_oriented, work), image, region, sitk.sitkUInt8)
+        measurements = _measure(seg_array, oriented, code or orientation_code(work))
+        segmentation = _place(to_input_orientation(seg_oriented, work, code), image, region, sitk.sitkUInt8)
         lesion_probability = None
         if prob_array is not None:
             prob = sitk.GetImageFromArray(prob_array[lesion_channel].astype(np.float32))
             prob.CopyInformation(oriented)
-            lesion_probability = _place(to_input_orientation(prob, work), image, region, sitk.sitkFloat32)
+            lesion_probability = _place(to_input_orientation(prob, work, code), image, region, sitk.sitkFloat32)
 
         subtype = None
         if subtypes:
             slice_offset = properties["bbox_used_for_cropping"][0][0]
+            indices, positions = input_slice_indices(oriented, image, slice_offset, n_slices)
+            order = np.argsort(indices, kind="stable")
+            slice_probabilities = {k: v[:, order] for k, v in slice_probabilities.items()}
             subtype = _subtype_result(
-                subtypes, model.folds, fold_slice_probs, lesion_mass, gland_mass, self.options.pooling, slice_offset
+                subtypes,
+                model.folds,
+                slice_probabilities[self.options.classification],
+                lesion_mass[order],
+                gland_mass[order],
+                self.options.pooling,
+                [indices[i] for i in order],
+                [positions[i] for i in order],
+                self.options.classification,
             )
         timings["export"] = time.perf_counter() - clock
         report_stage("export", 1.0)
@@ -598,7 +691,7 @@ class Predictor:
             timings_s={k: round(timings[k], 3) for k in ("preprocess", "predict", "export")},
             subtype=subtype,
         )
-        return Prediction(segmentation, result, lesion_probability, timings)
+        return Prediction(segmentation, result, lesion_probability, timings, slice_probabilities if subtypes else {})
 
     def _provenance(self) -> Provenance:
         from importlib.metadata import version
@@ -620,7 +713,30 @@ class Predictor:
                 "python": platform.python_version(),
             },
             roi=list(map(float, self.options.roi)) if self.options.roi is not None else None,
+            backend=self.backend.name,
+            torch_version=torch.__version__,
+            nnunetv2_version=version("nnunetv2"),
+            openvino_version=_installed_version("openvino"),
+            onnxruntime_version=_installed_version("onnxruntime"),
         )
+
+
+def _mirrorings(mirror_axes: Sequence[int] | None) -> list[tuple[int, ...]]:
+    """Flip dims of each mirroring of a (batch, channel, y, x) tensor over ``mirror_axes``; ``()``: the plain pass."""
+    if not mirror_axes:
+        return [()]
+    dims = [a + 2 for a in mirror_axes]
+    return [()] + [c for n in range(1, len(dims) + 1) for c in itertools.combinations(dims, n)]
+
+
+def _installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution, or ``None`` (without importing it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
 
 
 def _roi_region(image: sitk.Image, roi: Sequence[float]) -> tuple[slice, slice, slice]:
@@ -661,6 +777,25 @@ def _measure(seg: np.ndarray, oriented: sitk.Image, orientation: str) -> Measure
     )
 
 
+def input_slice_indices(
+    oriented: sitk.Image, image: sitk.Image, first: int, count: int
+) -> tuple[list[int], list[list[float]]]:
+    """Each model slice's index k along the input's own slice axis, and its centre's LPS point (mm).
+
+    Model slice ``first + z`` is axial slice z of ``oriented`` (the ROI crop brought to the model's
+    orientation); the input axis is the one that index moves along from slice to slice.
+    """
+    cx, cy = (oriented.GetSize()[0] - 1) / 2, (oriented.GetSize()[1] - 1) / 2
+    points = [oriented.TransformContinuousIndexToPhysicalPoint((cx, cy, float(first + z))) for z in range(count)]
+    index = np.array([image.TransformPhysicalPointToContinuousIndex(p) for p in points])
+    step = np.array(oriented.TransformContinuousIndexToPhysicalPoint((cx, cy, float(first + 1)))) - np.array(points[0])
+    moved = np.abs(
+        np.array(image.TransformPhysicalPointToContinuousIndex(tuple(np.array(points[0]) + step))) - index[0]
+    )
+    axis = int(np.argmax(moved))
+    return [int(np.rint(v)) for v in index[:, axis]], [[round(float(c), 3) for c in p] for p in points]
+
+
 def _subtype_result(
     names: list[str],
     folds: Sequence[str],
@@ -668,7 +803,9 @@ def _subtype_result(
     lesion_mass: np.ndarray,
     gland_mass: np.ndarray,
     pooling: str,
-    slice_offset: int,
+    indices: Sequence[int],
+    positions: Sequence[Sequence[float]],
+    classification: str,
 ) -> SubtypeResult:
     slice_probs = fold_slice_probs.mean(axis=0)
     weights, used = slice_weights(lesion_mass, gland_mass, pooling)
@@ -689,11 +826,12 @@ def _subtype_result(
         pooling_used=used,
         slices=[
             SliceEntry(
-                index=int(slice_offset + z),
+                index=int(indices[z]),
                 probabilities=[float(p) for p in slice_probs[z]],
                 weight=float(weights[z]),
                 lesion_mass=float(lesion_mass[z]),
                 pancreas_mass=float(gland_mass[z]),
+                position_mm=list(positions[z]),
             )
             for z in range(len(slice_probs))
         ],
@@ -704,4 +842,5 @@ def _subtype_result(
             max_fold_spread=MAX_FOLD_SPREAD,
             max_normalized_entropy=MAX_NORMALIZED_ENTROPY,
         ),
+        classification=classification,
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from .io import atomic_path
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: source, runtime versions, per-slice index k and position, classification
 
 
 @dataclass
@@ -25,13 +25,18 @@ class Uncertainty:
 
 @dataclass
 class SliceEntry:
-    """One axial slice's subtype probabilities and the weight it had in the pooling."""
+    """One axial slice's subtype probabilities and the weight it had in the pooling.
+
+    ``index`` is the slice's index k along the input's own slice axis (what Slicer's slice navigation
+    shows); ``position_mm`` is the physical (LPS) point at the slice's centre.
+    """
 
     index: int
     probabilities: list[float]
     weight: float
     lesion_mass: float
     pancreas_mass: float
+    position_mm: list[float] | None = None
 
 
 @dataclass
@@ -47,6 +52,9 @@ class SubtypeResult:
     pooling_used: str
     slices: list[SliceEntry]
     uncertainty: Uncertainty
+    #: Which tiles the per-slice probabilities come from: ``guided`` (one tile centred on the
+    #: predicted lesion) or ``tiles`` (the mean over the sliding window's tiles, as the paper).
+    classification: str = "tiles"
 
 
 @dataclass
@@ -60,7 +68,11 @@ class Measurements:
 
 @dataclass
 class Provenance:
-    """What produced the result: model, folds, test-time augmentation, device, versions."""
+    """What produced the result: model, folds, test-time augmentation, device, backend and runtime versions.
+
+    ``backend`` is the runtime that ran the network (torch, openvino or onnxruntime); the runtimes' versions
+    have their own fields (``None`` where not installed); ``versions`` holds the other packages'.
+    """
 
     model_name: str
     model_path: str
@@ -71,6 +83,11 @@ class Provenance:
     device: str
     versions: dict[str, str]
     roi: list[float] | None = None
+    backend: str | None = None
+    torch_version: str | None = None
+    nnunetv2_version: str | None = None
+    openvino_version: str | None = None
+    onnxruntime_version: str | None = None
 
 
 @dataclass
@@ -87,6 +104,8 @@ class CaseResult:
     segmentation_file: str | None = None
     probabilities_file: str | None = None
     schema_version: str = SCHEMA_VERSION
+    #: What was read: ``file`` (absolute path) and, for a DICOM folder, ``series_instance_uid``.
+    source: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,10 +131,11 @@ class CaseResult:
         )
 
     def write_json(self, path: str | Path) -> Path:
-        """Write ``result.json`` atomically (temporary name, then rename)."""
+        """Write ``result.json`` atomically (temporary name, then rename); strict JSON, a NaN or Inf is an error."""
         path = Path(path)
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"  # before the file is created
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+            tmp.write_text(text, encoding="utf-8")
         return path
 
     @classmethod

@@ -60,7 +60,7 @@ class PredictOptions:
             roi = [float(v) for v in self.roi_lps]
             if len(roi) != 6 or any(roi[i] >= roi[i + 3] for i in range(3)):
                 raise ValueError(f"ROI must be x0 y0 z0 x1 y1 z1 with x0 < x1, y0 < y1, z0 < z1; got {roi}")
-            args += ["--roi", *[f"{v:.6g}" for v in roi]]
+            args.append("--roi=" + ",".join(repr(v) for v in roi))  # one word: "-1.23e-05" is never an option
         if self.pooling:
             args += ["--pooling", self.pooling]
         if self.save_probabilities:
@@ -79,21 +79,25 @@ def predict_command(
     python: str | None = None,
     module: str = CLI_MODULE,
 ) -> list[str]:
-    """The full command line that runs the CLI ``module`` with ``python`` (default: this interpreter)."""
+    """The full command line that runs the CLI ``module`` with ``python`` (default: this interpreter).
+
+    Paths are made absolute, as the process runs from a safe working directory of its own.
+    """
     if not inputs:
         raise ValueError("no input given")
     return [
         python or sys.executable,
+        "-P",  # the working directory is not put on sys.path: an argparse.py there cannot run
         "-m",
         module,
         "predict",
-        "-i",
-        *[str(p) for p in inputs],
         "-o",
-        str(output_dir),
+        os.path.abspath(output_dir),
         *options.arguments(),
         "--progress",
         "json",
+        "--",  # inputs are absolute, and after "--" none is taken for an option
+        *[os.path.abspath(p) for p in inputs],
     ]
 
 
@@ -101,6 +105,7 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for the CLI process: unbuffered output, this package importable, ``extra`` on top."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONSAFEPATH"] = "1"  # as -P, for interpreters that start the CLI otherwise
     env["PYTHONIOENCODING"] = "utf-8"
     paths = [str(LIB_PARENT), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
@@ -151,7 +156,7 @@ class PredictionProcess:
         self.on_event = on_event
         self.on_log = on_log
         self.env = env if env is not None else child_environment()
-        self.cwd = str(cwd) if cwd is not None else None
+        self.cwd = str(cwd) if cwd is not None else str(LIB_PARENT)  # a folder of ours, not the user's
         self._process: subprocess.Popen[str] | None = None
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stderr: deque[str] = deque(maxlen=200)
@@ -257,7 +262,8 @@ class PredictionProcess:
             self._errors[str(case) if case else RUN_ERROR] = str(event.get("message", "failed"))
         elif name == "progress":
             done = len(self._results) + len(self._errors)
-            self._fraction = min(1.0, (done + float(event.get("fraction", 0.0))) / self._cases)
+            fraction = event.get("overall", (done + float(event.get("fraction", 0.0))) / self._cases)
+            self._fraction = min(1.0, float(fraction))
         if self.on_event is not None:
             self.on_event(event)
 

@@ -74,7 +74,8 @@ SEGMENT_STYLES: dict[int, SegmentStyle] = {
         terminology_entry(MORPHOLOGICALLY_ALTERED_STRUCTURE, NEOPLASM, PANCREAS), (0.85, 0.15, 0.2)
     ),
 }
-OTHER_STYLE = SegmentStyle(terminology_entry(ANATOMICAL_STRUCTURE, TISSUE), (0.5, 0.5, 0.9))
+# Category and type both "Tissue": a valid pair of the DICOM master list (Anatomical Structure ~ Tissue is not).
+OTHER_STYLE = SegmentStyle(terminology_entry(TISSUE, TISSUE), (0.5, 0.5, 0.9))
 
 SERIES_COLORS: list[tuple[float, float, float]] = [
     (0.12, 0.47, 0.71),
@@ -144,6 +145,7 @@ def load_result_into_scene(
     case = result.case_id
     labelmap = _read_volume(scene, label_path, "vtkMRMLLabelMapVolumeNode", temporary=True)
     try:
+        _to_volume_frame(labelmap, volume_node)
         _check_same_geometry(labelmap, volume_node, label_path)
         nodes = SceneNodes(
             segmentation_id="",
@@ -156,6 +158,7 @@ def load_result_into_scene(
             probability = _read_volume(scene, probability_path, "vtkMRMLScalarVolumeNode", temporary=False)
             probability.SetName(scene.GenerateUniqueName(f"{case} lesion probability"))
             created.append(probability.GetID())
+            _to_volume_frame(probability, volume_node)
             _check_same_geometry(probability, volume_node, probability_path)
             probability.SetAndObserveTransformNodeID(volume_node.GetTransformNodeID())
             _show_as_probability(probability)
@@ -164,13 +167,14 @@ def load_result_into_scene(
         if segmentation_node is None:
             segmentation_node = add_node("vtkMRMLSegmentationNode", f"{case} segmentation")
             segmentation_node.CreateDefaultDisplayNodes()
-            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+            # The transform first: the reference geometry is taken relative to the segmentation's own frame.
             segmentation_node.SetAndObserveTransformNodeID(volume_node.GetTransformNodeID())
+            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
         elif segmentation_node.GetSegmentation().GetNumberOfSegments() == 0:
             segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
         nodes.segment_ids = _import_segments(segmentation_node, labelmap, result.labels)
         nodes.segmentation_id = segmentation_node.GetID()
-        for node_id in created:
+        for node_id in dict.fromkeys([*created, nodes.segmentation_id]):
             scene.GetNodeByID(node_id).SetAttribute(NODE_ATTRIBUTE_PREFIX + "CaseId", case)
         in_order = sorted(created, key=lambda node_id: node_id != nodes.segmentation_id)
         _place_in_study(scene, volume_node, [scene.GetNodeByID(i) for i in in_order])
@@ -220,6 +224,24 @@ def _geometry(node: Any) -> tuple[tuple[int, ...], list[float]]:
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
     return tuple(node.GetImageData().GetDimensions()), [matrix.GetElement(r, c) for r in range(3) for c in range(4)]
+
+
+def _to_volume_frame(node: Any, volume_node: Any) -> None:
+    """Bring a volume read from a result (world coordinates: the input was exported with its linear parent
+    transform hardened) into the coordinates of ``volume_node``, which results share with it."""
+    import vtk
+
+    parent = volume_node.GetParentTransformNode()
+    if parent is None:
+        return
+    if not parent.IsTransformToWorldLinear():
+        raise ValueError(f"{volume_node.GetName()!r} is under a non-linear transform; harden it first")
+    from_world, ijk_to_ras, local = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    parent.GetMatrixTransformFromWorld(from_world)
+    node.GetIJKToRASMatrix(ijk_to_ras)
+    vtk.vtkMatrix4x4.Multiply4x4(from_world, ijk_to_ras, local)
+    node.SetIJKToRASMatrix(local)
+    node.SetAndObserveTransformNodeID(volume_node.GetTransformNodeID())
 
 
 def _check_same_geometry(node: Any, volume_node: Any, path: Path) -> None:
@@ -336,7 +358,13 @@ def _add_measurements_table(add_node: Any, result: CaseResult) -> Any:
         node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "PredictedSubtype", result.subtype.predicted)
     node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "ModelName", result.provenance.model_name)
     table.Modified()
+    node.SetLocked(True)
     return node
+
+
+def slice_index_k(entry: Any) -> int:
+    """The input's own slice index k of a per-slice entry (``index`` in result.json)."""
+    return int(entry.index)
 
 
 def fold_column(fold: str) -> str:
@@ -360,6 +388,8 @@ def _add_subtype_nodes(add_node: Any, result: CaseResult, nodes: SceneNodes) -> 
         values += [float(subtype.fold_probabilities[f].get(name, math.nan)) for f in folds]
         _set_row(table, row, values)
     table.Modified()
+    probabilities.SetLocked(True)
+    probabilities.SetAttribute(NODE_ATTRIBUTE_PREFIX + "Table", "probabilities")
     nodes.probabilities_table_id = probabilities.GetID()
 
     nodes.probabilities_chart_id = _probability_chart(
@@ -379,10 +409,11 @@ def _add_subtype_nodes(add_node: Any, result: CaseResult, nodes: SceneNodes) -> 
     slices, table = _new_table(add_node, f"{case} per-slice subtype probabilities", columns)
     table.SetNumberOfRows(len(subtype.slices))
     for row, entry in enumerate(subtype.slices):
-        values = [int(entry.index), float(entry.weight), float(entry.lesion_mass), float(entry.pancreas_mass)]
+        values = [slice_index_k(entry), float(entry.weight), float(entry.lesion_mass), float(entry.pancreas_mass)]
         values += [float(p) for p in entry.probabilities]
         _set_row(table, row, values)
     table.Modified()
+    slices.SetLocked(True)
     nodes.slices_table_id = slices.GetID()
 
     nodes.slices_chart_id = _probability_chart(
@@ -391,7 +422,7 @@ def _add_subtype_nodes(add_node: Any, result: CaseResult, nodes: SceneNodes) -> 
         slices,
         f"{case} per-slice subtype probabilities chart",
         f"{case}: subtype probability per axial slice ({subtype.pooling_used} pooling)",
-        ("Slice", "Slice index (k)"),
+        ("Slice", "Input slice index (k)"),
         {f"{case} per-slice {name}": name for name in subtype.names},
         slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter,
     )
@@ -413,6 +444,7 @@ def _probability_chart(
     chart.SetTitle(title)
     chart.SetXAxisTitle(x_axis[1])
     chart.SetYAxisTitle("Probability")
+    chart.SetYAxisRangeAuto(False)  # without it SetYAxisRange has no effect
     chart.SetYAxisRange(0.0, 1.0)
     for index, (series_name, column) in enumerate(series_columns.items()):
         series = add_node("vtkMRMLPlotSeriesNode", series_name)
@@ -457,6 +489,64 @@ def _place_in_study(scene: Any, volume_node: Any, nodes: list[Any]) -> None:
             sh.SetItemParent(item, parent)
         else:
             sh.CreateItem(parent, node)
+
+
+@dataclass
+class StoredResult:
+    """A result found in a scene (e.g. one loaded from a saved .mrb): its verdict and its nodes."""
+
+    case_id: str
+    verdict: str
+    measurements_table: Any
+    probabilities_table: Any = None
+    segmentation: Any = None
+    probability_volume: Any = None
+    charts: list[Any] = field(default_factory=list)
+
+
+def find_results(scene: Any) -> list[StoredResult]:
+    """Results stored in ``scene`` by :func:`load_result_into_scene`, read back from the nodes' attributes
+    (oldest first), so a saved scene shows its verdict again when it is loaded."""
+    by_case: dict[str, dict[str, list[Any]]] = {}
+    for index in range(scene.GetNumberOfNodes()):
+        node = scene.GetNthNode(index)
+        case = node.GetAttribute(NODE_ATTRIBUTE_PREFIX + "CaseId")
+        if case:
+            by_case.setdefault(case, {}).setdefault(node.GetClassName(), []).append(node)
+    results = []
+    for case, nodes in by_case.items():
+        tables = nodes.get("vtkMRMLTableNode", [])
+        measurements = [t for t in tables if t.GetAttribute(NODE_ATTRIBUTE_PREFIX + "Verdict")]
+        if not measurements:
+            continue
+        probabilities = [t for t in tables if t.GetAttribute(NODE_ATTRIBUTE_PREFIX + "Table") == "probabilities"]
+        results.append(
+            StoredResult(
+                case_id=case,
+                verdict=measurements[-1].GetAttribute(NODE_ATTRIBUTE_PREFIX + "Verdict"),
+                measurements_table=measurements[-1],
+                probabilities_table=probabilities[-1] if probabilities else None,
+                segmentation=(nodes.get("vtkMRMLSegmentationNode") or [None])[-1],
+                probability_volume=(nodes.get("vtkMRMLScalarVolumeNode") or [None])[-1],
+                charts=nodes.get("vtkMRMLPlotChartNode", []),
+            )
+        )
+    return results
+
+
+def stored_result(scene: Any, nodes: SceneNodes) -> StoredResult:
+    """The :class:`StoredResult` of the nodes one load just made."""
+    measurements = scene.GetNodeByID(nodes.measurements_table_id)
+    charts = [scene.GetNodeByID(i) for i in (nodes.probabilities_chart_id, nodes.slices_chart_id) if i]
+    return StoredResult(
+        case_id=measurements.GetAttribute(NODE_ATTRIBUTE_PREFIX + "CaseId") or "",
+        verdict=measurements.GetAttribute(NODE_ATTRIBUTE_PREFIX + "Verdict") or "",
+        measurements_table=measurements,
+        probabilities_table=scene.GetNodeByID(nodes.probabilities_table_id) if nodes.probabilities_table_id else None,
+        segmentation=scene.GetNodeByID(nodes.segmentation_id),
+        probability_volume=scene.GetNodeByID(nodes.probability_volume_id) if nodes.probability_volume_id else None,
+        charts=charts,
+    )
 
 
 def volume_study_item(scene: Any, volume_node: Any) -> int:

@@ -29,8 +29,17 @@ def _shape(values: Sequence[int]) -> tuple[int, int, int]:
 def _cmd_phantoms(args: argparse.Namespace) -> None:
     from .phantoms import write_phantoms
 
-    out = write_phantoms(args.output, args.seed, args.count, _shape(args.shape), args.layout)
-    print(f"Wrote {args.count} phantoms (seed {args.seed}, {args.layout} layout) to {out}")
+    out = write_phantoms(
+        args.output,
+        args.seed,
+        args.count,
+        _shape(args.shape),
+        args.layout,
+        generator=args.generator,
+        orientation=args.orientation,
+        field_size=tuple(args.field_size),
+    )
+    print(f"Wrote {args.count} {args.generator} phantoms (seed {args.seed}, {args.layout} layout) to {out}")
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
@@ -160,18 +169,42 @@ def _cmd_demo_model(args: argparse.Namespace) -> None:
 
 def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network and training (defaults: ResEnc M as planned, paper batch 16)")
-    group.add_argument("--features", type=int, nargs="+", help="reduced configuration: features per stage")
-    group.add_argument("--blocks", type=int, nargs="+", help="reduced configuration: residual blocks per stage")
-    group.add_argument("--patch-size", type=int, nargs=2, help="2D patch size (Y X)")
-    group.add_argument("--batch-size", type=int, default=16)
-    group.add_argument("--preset", choices=sorted(PRESETS), default="default", help="loss preset (see losses.py)")
-    group.add_argument("--epochs", type=int)
-    group.add_argument("--iterations", type=int, help="training iterations per epoch (nnU-Net: 250)")
-    group.add_argument("--val-iterations", type=int, help="validation iterations per epoch (nnU-Net: 50)")
-    group.add_argument("--class-weight", type=float, help="weight of the subtype loss")
-    group.add_argument("--class-slices", choices=("all", "foreground", "lesion"))
-    group.add_argument("--augmentation", choices=AUGMENTATIONS, help="spatial: without intensity augmentation")
-    group.add_argument("-np", "--num-processes", type=int, default=1)
+    group.add_argument(
+        "--features", type=int, nargs="+", help="reduced configuration: features per stage (default: as planned)"
+    )
+    group.add_argument(
+        "--blocks",
+        type=int,
+        nargs="+",
+        help="reduced configuration: residual blocks per stage (default: as planned)",
+    )
+    group.add_argument("--patch-size", type=int, nargs=2, help="2D patch size (Y X) (default: as planned)")
+    group.add_argument("--batch-size", type=int, default=16, help="training batch size (default: %(default)s)")
+    group.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="loss preset (see losses.py) (default: %(default)s)",
+    )
+    group.add_argument("--epochs", type=int, help="training epochs (default: 100, both presets)")
+    group.add_argument("--iterations", type=int, help="training iterations per epoch (default: nnU-Net's 250)")
+    group.add_argument("--val-iterations", type=int, help="validation iterations per epoch (default: nnU-Net's 50)")
+    group.add_argument("--class-weight", type=float, help="weight of the subtype loss (default: 1, preset paper: 3)")
+    group.add_argument(
+        "--class-slices",
+        choices=("all", "foreground", "lesion"),
+        help="which training slices the subtype loss sees (default: lesion, preset paper: all)",
+    )
+    group.add_argument(
+        "--augmentation", choices=AUGMENTATIONS, help="spatial: without intensity augmentation (default: nnunet)"
+    )
+    group.add_argument(
+        "-np",
+        "--num-processes",
+        type=int,
+        default=1,
+        help="processes for planning and preprocessing (default: %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,82 +216,143 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("phantoms", help="write synthetic pancreas phantoms with three lesion subtypes")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-n", "--count", type=int, default=30)
-    p.add_argument("--shape", type=int, nargs=3, default=[16, 48, 48], metavar=("Z", "Y", "X"))
-    p.add_argument("--layout", choices=("generic", "paper"), default="generic")
+    p.add_argument("-o", "--output", required=True, help="folder to write the phantoms to; required")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("-n", "--count", type=int, default=30, help="number of phantoms (default: %(default)s)")
+    p.add_argument(
+        "--generator",
+        choices=("field", "centred"),
+        default="field",
+        help="field: whole fields of view, subtypes differ by morphology only; centred: the earlier lesion-centred"
+        " crops (see phantoms.py) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        default=[16, 48, 48],
+        metavar=("Z", "Y", "X"),
+        help="centred only: volume size in voxels (default: 16 48 48)",
+    )
+    p.add_argument(
+        "--field-size",
+        type=int,
+        nargs=2,
+        default=[96, 160],
+        metavar=("MIN", "MAX"),
+        help="field only: in-plane size range in voxels (default: 96 160)",
+    )
+    p.add_argument(
+        "--orientation",
+        choices=("LPS", "random"),
+        default="LPS",
+        help="how each case is stored: LPS, or one of the 48 axis-aligned orientations at random (default: LPS)",
+    )
+    p.add_argument(
+        "--layout",
+        choices=("generic", "paper"),
+        default="generic",
+        help="generic: images/, labels/, subtypes.csv; paper: train/subtype{0,1,2}/ (default: %(default)s)",
+    )
     p.set_defaults(func=_cmd_phantoms)
 
     p = sub.add_parser("convert", help="convert a generic folder or the paper's layout to an nnU-Net raw dataset")
-    p.add_argument("--dataset-id", type=int, required=True)
-    p.add_argument("--name", required=True)
-    p.add_argument("--raw-root", help="default: $nnUNet_raw")
-    p.add_argument("--images")
-    p.add_argument("--labels")
-    p.add_argument("--subtypes", help="CSV case_id,subtype (index or name)")
-    p.add_argument("--subtype-names", help="comma-separated names in index order")
-    p.add_argument("--paper-root", help="folder with train/subtype{0,1,2}/ (and validation/)")
-    p.add_argument("--regions", action="store_true", help="region-based labels as in the paper (pancreas = 1+2)")
+    p.add_argument("--dataset-id", type=int, required=True, help="nnU-Net dataset number; required")
+    p.add_argument("--name", required=True, help="dataset name (DatasetNNN_<name>); required")
+    p.add_argument("--raw-root", help="nnU-Net raw folder (default: $nnUNet_raw)")
+    p.add_argument("--images", help="folder of CT images (generic layout; default: none)")
+    p.add_argument("--labels", help="folder of label images (generic layout; default: none)")
+    p.add_argument("--subtypes", help="CSV case_id,subtype (index or name) (generic layout; default: none)")
+    p.add_argument(
+        "--subtype-names", help="comma-separated names in index order (default: from --subtypes or the paper)"
+    )
+    p.add_argument("--paper-root", help="folder with train/subtype{0,1,2}/ (and validation/) (default: generic layout)")
+    p.add_argument(
+        "--regions",
+        action="store_true",
+        help="region-based labels as in the paper (pancreas = 1+2) (default: plain labels)",
+    )
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("plan", help="nnU-Net fingerprint + ResEnc M plans -> multi-task plans, and preprocessing")
-    p.add_argument("dataset_id", type=int)
-    p.add_argument("-p", "--plans", default="nnUNetResEncUNetMPlans_MultiTask")
-    p.add_argument("--ablation", choices=sorted(ABLATIONS), default="proposed")
-    p.add_argument("--no-preprocess", action="store_true")
+    p.add_argument("dataset_id", type=int, help="nnU-Net dataset number")
+    p.add_argument(
+        "-p", "--plans", default="nnUNetResEncUNetMPlans_MultiTask", help="plans name to write (default: %(default)s)"
+    )
+    p.add_argument(
+        "--ablation", choices=sorted(ABLATIONS), default="proposed", help="architecture variant (default: %(default)s)"
+    )
+    p.add_argument("--no-preprocess", action="store_true", help="plan only, do not preprocess (default: preprocess)")
     _add_plan_arguments(p)
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("train", help="train one fold through nnU-Net's run_training")
-    p.add_argument("dataset_id", type=int)
-    p.add_argument("fold")
-    p.add_argument("-p", "--plans", default="nnUNetResEncUNetMPlans_MultiTask")
-    p.add_argument("-tr", "--trainer", default="nnUNetTrainerMultiTask")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
-    p.add_argument("--validation-only", action="store_true")
+    p.add_argument("dataset_id", type=int, help="nnU-Net dataset number")
+    p.add_argument("fold", help="fold number, or all")
+    p.add_argument(
+        "-p", "--plans", default="nnUNetResEncUNetMPlans_MultiTask", help="plans name (default: %(default)s)"
+    )
+    p.add_argument("-tr", "--trainer", default="nnUNetTrainerMultiTask", help="trainer class (default: %(default)s)")
+    p.add_argument(
+        "--device", default="cuda" if _cuda() else "cpu", help="torch device (default: cuda when available, else cpu)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint (default: start anew)")
+    p.add_argument(
+        "--validation-only", action="store_true", help="only run the validation of a trained fold (default: train)"
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="cross-validation and/or held-out ensemble evaluation with a report")
-    p.add_argument("--model", required=True, help="model folder (<Trainer>__<Plans>__2d)")
-    p.add_argument("--cv", action="store_true", help="evaluate the folds' validation predictions")
-    p.add_argument("--gt", help="gt_segmentations folder for --cv")
-    p.add_argument("--held-out", help="raw dataset folder with imagesTs/labelsTs and subtypes.csv")
-    p.add_argument("--folds", nargs="+")
-    p.add_argument("--no-tta", action="store_true")
-    p.add_argument("--title", default="PancreasMultiTask evaluation")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--model", required=True, help="model folder (<Trainer>__<Plans>__2d); required")
+    p.add_argument("--cv", action="store_true", help="evaluate the folds' validation predictions (default: off)")
+    p.add_argument("--gt", help="gt_segmentations folder for --cv (default: none)")
+    p.add_argument("--held-out", help="raw dataset folder with imagesTs/labelsTs and subtypes.csv (default: none)")
+    p.add_argument("--folds", nargs="+", help="folds to ensemble for --held-out (default: all present)")
+    p.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation (default: mirror)")
+    p.add_argument("--title", default="PancreasMultiTask evaluation", help="report title (default: %(default)s)")
+    p.add_argument("-o", "--output", required=True, help="folder for report.md, metrics.json and figures; required")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("ablation", help="the paper's ablation table on one fold")
-    p.add_argument("dataset_id", type=int)
-    p.add_argument("--names", nargs="+", choices=sorted(ABLATIONS), default=list(ABLATIONS))
-    p.add_argument("--fold", type=int, default=0)
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("dataset_id", type=int, help="nnU-Net dataset number")
+    p.add_argument(
+        "--names",
+        nargs="+",
+        choices=sorted(ABLATIONS),
+        default=list(ABLATIONS),
+        help="variants to train and compare (default: all)",
+    )
+    p.add_argument("--fold", type=int, default=0, help="fold to train each variant on (default: %(default)s)")
+    p.add_argument(
+        "--device", default="cuda" if _cuda() else "cpu", help="torch device (default: cuda when available, else cpu)"
+    )
+    p.add_argument("-o", "--output", required=True, help="folder for the ablation table; required")
     _add_plan_arguments(p)
     p.set_defaults(func=_cmd_ablation)
 
     p = sub.add_parser("export", help="write a distributable model zip with a SHA-256 manifest")
-    p.add_argument("model")
-    p.add_argument("-o", "--output", required=True, help="<name>.zip")
-    p.add_argument("--name")
-    p.add_argument("--folds", nargs="+")
+    p.add_argument("model", help="model folder (<Trainer>__<Plans>__2d)")
+    p.add_argument("-o", "--output", required=True, help="<name>.zip to write; required")
+    p.add_argument("--name", help="model name in the manifest (default: the zip's name)")
+    p.add_argument("--folds", nargs="+", help="folds to include (default: all present)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("import", help="verify and install a model zip")
-    p.add_argument("zip")
-    p.add_argument("--models-dir", required=True)
-    p.add_argument("--sha256")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("zip", help="model zip")
+    p.add_argument("--models-dir", required=True, help="folder of installed models; required")
+    p.add_argument("--sha256", help="expected SHA-256 of the zip (default: the .sha256 file beside it)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an installed model of the same name (default: refuse)"
+    )
     p.set_defaults(func=_cmd_import)
 
-    p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 5 folds on CPU, report)")
-    p.add_argument("--workdir", required=True, help="scratch folder (nnU-Net folders default inside it)")
-    p.add_argument("--resources", default="Resources", help="where DemoModel/ and SampleData/ are written")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--epochs", type=int)
+    p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 1 fold on CPU, report)")
+    p.add_argument("--workdir", required=True, help="scratch folder (nnU-Net folders default inside it); required")
+    p.add_argument(
+        "--resources", default="Resources", help="where DemoModel/ and SampleData/ are written (default: %(default)s)"
+    )
+    p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    p.add_argument("--epochs", type=int, help="training epochs per fold (default: the demo configuration's)")
     p.set_defaults(func=_cmd_demo_model)
     return parser
 

@@ -3,8 +3,11 @@
 * :func:`cross_validation` reads each fold's ``validation/`` folder written by the trainer
   (segmentations and ``subtypes.json``) against nnU-Net's ``gt_segmentations``.
 * :func:`evaluate_held_out` runs the engine (``PancreasMultiTaskLib.predictor``) with all folds on
-  held-out cases, exactly as a user would, and recomputes the case subtype from the per-slice
-  probabilities with uniform (the paper) and lesion-weighted pooling side by side.
+  held-out cases, exactly as a user would, and recomputes the case subtype three ways side by side:
+  ``guided`` (one tile a slice centred on the predicted lesion, lesion-weighted pooling),
+  ``lesion-weighted`` and ``uniform`` (the paper) pooling of the sliding window's tile means.
+* :func:`padded_cases` puts held-out cases into a field twice as large (fat-like background, the
+  original off-centre), to measure how much accuracy depends on the field of view.
 * :func:`write_report` writes ``metrics.json``, ``report.md`` and PNG figures (confusion matrix,
   reliability diagram, per-fold loss curves).
 """
@@ -34,6 +37,8 @@ from .labels import read_subtypes_csv, subtype_names
 from .metrics import classification_metrics, mean_segmentation, segmentation_metrics
 
 POOLINGS = ("lesion-weighted", "uniform")
+#: Case-level methods compared on held-out data: guided tiles, then the sliding window's tiles pooled two ways.
+METHODS = ("guided", *POOLINGS)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,57 @@ def held_out_cases(raw_dataset: str | Path) -> list[EvalCase]:
     return cases
 
 
+def generic_cases(folder: str | Path) -> list[EvalCase]:
+    """Cases of a generic phantom folder (``images/``, ``labels/``, ``subtypes.csv``), as stored."""
+    folder = Path(folder)
+    labels = read_subtypes_csv(folder / "subtypes.csv")
+    cases = [
+        EvalCase(case_id, folder / "images" / f"{case_id}_0000.nii.gz", folder / "labels" / f"{case_id}.nii.gz", s)
+        for case_id, s in sorted(labels.items())
+    ]
+    missing = [str(c.image) for c in cases if not (c.image.is_file() and c.label.is_file())]
+    if missing:
+        raise ValueError(f"{folder}: missing image or label for {missing[:3]}")
+    return cases
+
+
+def padded_cases(cases: Sequence[EvalCase], output: str | Path, factor: int = 2, seed: int = 0) -> list[EvalCase]:
+    """Each case in an in-plane field ``factor`` times as large, stored in its own orientation.
+
+    The padding is fat-like (-95 HU with 10 HU noise); the original sits at a random offset.
+    """
+    output = Path(output)
+    result = []
+    for n, case in enumerate(cases):
+        image_path = output / "images" / case.image.name
+        label_path = output / "labels" / case.label.name
+        if not (image_path.is_file() and label_path.is_file()):
+            image, label = sitk.ReadImage(str(case.image)), sitk.ReadImage(str(case.label))
+            code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
+            image_lps, label_lps = sitk.DICOMOrient(image, "LPS"), sitk.DICOMOrient(label, "LPS")
+            rng = np.random.default_rng([seed, n])
+            size = np.array(image_lps.GetSize())
+            big = size * np.array([factor, factor, 1])
+            start = [int(rng.integers(0, b - s + 1)) for s, b in zip(size, big, strict=True)]
+            canvas = np.round(-95 + 10 * rng.standard_normal(big[::-1])).astype(np.int16)
+            canvas[tuple(slice(st, st + s) for st, s in zip(start[::-1], size[::-1], strict=True))] = (
+                sitk.GetArrayFromImage(image_lps)
+            )
+            labels = np.zeros(big[::-1], np.uint8)
+            labels[tuple(slice(st, st + s) for st, s in zip(start[::-1], size[::-1], strict=True))] = (
+                sitk.GetArrayFromImage(label_lps)
+            )
+            origin = image_lps.TransformIndexToPhysicalPoint([-s for s in start])
+            for array, path in ((canvas, image_path), (labels, label_path)):
+                padded = sitk.GetImageFromArray(array)
+                padded.SetSpacing(image_lps.GetSpacing())
+                padded.SetOrigin(origin)
+                padded.SetDirection(image_lps.GetDirection())
+                write_image(sitk.DICOMOrient(padded, code), path)
+        result.append(EvalCase(case.case_id, image_path, label_path, case.subtype))
+    return result
+
+
 def _seg_metrics(prediction: sitk.Image, truth: sitk.Image) -> dict:
     return segmentation_metrics(
         sitk.GetArrayFromImage(prediction), sitk.GetArrayFromImage(truth), truth.GetSpacing()[::-1]
@@ -74,15 +130,30 @@ def evaluate_held_out(
     output: str | Path,
     folds: Sequence[str] | None = None,
     use_mirroring: bool = True,
+    title: str = "held-out ensemble",
+    classification_mirroring: bool | None = None,
+    backend: str = "auto",
 ) -> dict[str, Any]:
-    """Run the engine (all folds, lesion-weighted pooling) on each case; per-case rows and summaries."""
+    """Run the engine (all folds, guided and tile classification) on each case; per-case rows and summaries.
+
+    ``use_mirroring`` is the engine's test-time mirroring; ``classification_mirroring`` that of the
+    guided tiles alone (``None``: the same).
+    """
     from PancreasMultiTaskLib.model_folder import open_model_folder
     from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
 
     output = Path(output)
     folder = open_model_folder(model_folder, folds=folds)
     predictor = Predictor(
-        folder, PredictionOptions(device="cpu", use_mirroring=use_mirroring, pooling="lesion-weighted")
+        folder,
+        PredictionOptions(
+            device="cpu",
+            use_mirroring=use_mirroring,
+            classification_mirroring=classification_mirroring,
+            pooling="lesion-weighted",
+            classification="guided",
+            backend=backend,
+        ),
     )
     names = list(folder.subtypes or [])
     rows = []
@@ -93,15 +164,16 @@ def evaluate_held_out(
         write_image(prediction.segmentation, output / "predictions" / f"{case.case_id}.nii.gz")
         prediction.result.write_json(output / "predictions" / f"{case.case_id}.result.json")
         subtype = prediction.result.subtype
-        slices = np.array([s.probabilities for s in subtype.slices])
         lesion = np.array([s.lesion_mass for s in subtype.slices])
         pancreas = np.array([s.pancreas_mass for s in subtype.slices])
-        pooled = {m: pool_slices(slices, lesion, pancreas, m) for m in POOLINGS}
+        tiles = prediction.slice_probabilities["tiles"].mean(0)
+        pooled = {m: pool_slices(tiles, lesion, pancreas, m) for m in POOLINGS}
+        pooled["guided"] = pool_slices(prediction.slice_probabilities["guided"].mean(0), lesion, pancreas)
         rows.append(
             {
                 "case_id": case.case_id,
                 "truth": case.subtype,
-                "probabilities": {m: [float(v) for v in p.probabilities] for m, p in pooled.items()},
+                "probabilities": {m: [float(v) for v in pooled[m].probabilities] for m in METHODS},
                 "pooling_used": {m: p.method for m, p in pooled.items()},
                 "fold_probabilities": subtype.fold_probabilities,
                 "uncertain": subtype.uncertainty.uncertain,
@@ -109,15 +181,26 @@ def evaluate_held_out(
                 "seconds": seconds,
             }
         )
-    return summarize(rows, names, "held-out ensemble", folder_name=str(model_folder), folds=list(folder.folds))
+    return summarize(
+        rows,
+        names,
+        title,
+        folder_name=str(model_folder),
+        folds=list(folder.folds),
+        segmentation_mirroring=use_mirroring,
+        classification_mirroring=use_mirroring if classification_mirroring is None else classification_mirroring,
+    )
 
 
 def summarize(rows: list[dict], names: list[str], title: str, **extra: Any) -> dict[str, Any]:
     """Classification metrics per pooling and mean segmentation metrics over ``rows``."""
     truth = [r["truth"] for r in rows]
     classification = {
-        m: classification_metrics(truth, np.array([r["probabilities"][m] for r in rows]), names)
-        for m in POOLINGS
+        m: {
+            **classification_metrics(truth, np.array([r["probabilities"][m] for r in rows]), names),
+            "accuracy_ci95": accuracy_ci(truth, np.array([r["probabilities"][m] for r in rows])),
+        }
+        for m in METHODS
         if all(m in r["probabilities"] for r in rows)
     }
     return {
@@ -128,6 +211,15 @@ def summarize(rows: list[dict], names: list[str], title: str, **extra: Any) -> d
         "segmentation": mean_segmentation([r["segmentation"] for r in rows]),
         "cases": rows,
     }
+
+
+def accuracy_ci(truth: Sequence[int], probabilities: np.ndarray) -> list[float]:
+    """Wilson 95% confidence interval of the accuracy of the arg-max predictions."""
+    from scipy.stats import binomtest
+
+    correct = int(np.sum(np.argmax(probabilities, 1) == np.asarray(truth)))
+    interval = binomtest(correct, len(truth)).proportion_ci(0.95, method="wilson")
+    return [float(interval.low), float(interval.high)]
 
 
 def cross_validation(training_folder: str | Path, gt_folder: str | Path) -> dict[str, Any]:
@@ -179,13 +271,23 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def write_report(results: Sequence[dict[str, Any]], output: str | Path, title: str = "Evaluation") -> Path:
-    """``metrics.json``, ``report.md`` and figures for one or more result sets (e.g. CV and held-out)."""
+def write_report(
+    results: Sequence[dict[str, Any]],
+    output: str | Path,
+    title: str = "Evaluation",
+    headline: Sequence[str] = (),
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """``metrics.json``, ``report.md`` and figures for one or more result sets (e.g. CV and held-out).
+
+    ``headline`` lines open the report; ``extra`` (e.g. the baseline) is stored in ``metrics.json``.
+    """
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     with atomic_path(output / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(list(results), indent=2) + "\n", encoding="utf-8")
-    lines = [f"# {title}", ""]
+        payload: Any = {"results": list(results), **extra} if extra else list(results)
+        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# {title}", "", *headline]
     for index, result in enumerate(results):
         slug = f"{index}_" + "".join(c if c.isalnum() else "_" for c in result["title"].lower())
         names = result["subtype_names"]
@@ -203,6 +305,11 @@ def write_report(results: Sequence[dict[str, Any]], output: str | Path, title: s
             ("brier", "multi-class Brier"),
         ):
             lines.append(f"| {label} | " + " | ".join(_fmt(m[key]) for m in metrics.values()) + " |")
+        lines.append(
+            "| accuracy 95% CI (Wilson) | "
+            + " | ".join(f"{_fmt(m['accuracy_ci95'][0])}-{_fmt(m['accuracy_ci95'][1])}" for m in metrics.values())
+            + " |"
+        )
         for name in names:
             lines.append(
                 f"| sensitivity / specificity {name} | "
@@ -213,10 +320,18 @@ def write_report(results: Sequence[dict[str, Any]], output: str | Path, title: s
             )
         lines += [
             "",
-            "Case-level subtype from per-slice probabilities, pooled lesion-weighted (the engine's default) and"
+            "Case-level subtype from per-slice probabilities: guided (one tile a slice centred on the predicted"
+            " lesion, lesion-weighted pooling), or the sliding window's tile means pooled lesion-weighted or"
             " uniformly (the paper). n/a: undefined for this set (e.g. no case of that subtype).",
         ]
-        lines += ["", "### Segmentation (mean over cases)", "", "| structure | Dice | IoU | NSD (2 mm) | HD95 (mm) |"]
+        lines += [
+            "",
+            "### Segmentation (mean over cases)",
+            "",
+            "pancreas = the whole gland (labels 1 + 2, lesion included); lesion = label 2.",
+            "",
+            "| structure | Dice | IoU | NSD (2 mm) | HD95 (mm) |",
+        ]
         lines += ["|---|---|---|---|---|"]
         for structure, m in result["segmentation"].items():
             lines.append(
@@ -227,15 +342,19 @@ def write_report(results: Sequence[dict[str, Any]], output: str | Path, title: s
         lines += [
             "### Per case",
             "",
-            "| case | truth | predicted (lesion-weighted) | p | predicted (uniform) | lesion Dice | pancreas Dice |",
+            "| case | truth | "
+            + " | ".join(f"predicted ({m}) | p" for m in metrics)
+            + " | lesion Dice | pancreas Dice |",
         ]
-        lines += ["|---|---|---|---|---|---|---|"]
+        lines += ["|---|---|" + "---|---|" * len(metrics) + "---|---|"]
         for row in result["cases"]:
-            lw, un = row["probabilities"]["lesion-weighted"], row["probabilities"]["uniform"]
+            predicted = " | ".join(
+                f"{names[int(np.argmax(row['probabilities'][m]))]} | {max(row['probabilities'][m]):.2f}"
+                for m in metrics
+            )
             lines.append(
-                f"| {row['case_id']} | {names[row['truth']]} | {names[int(np.argmax(lw))]} | {max(lw):.2f} | "
-                f"{names[int(np.argmax(un))]} | {_fmt(row['segmentation']['lesion']['dice'])} | "
-                f"{_fmt(row['segmentation']['pancreas']['dice'])} |"
+                f"| {row['case_id']} | {names[row['truth']]} | {predicted} | "
+                f"{_fmt(row['segmentation']['lesion']['dice'])} | {_fmt(row['segmentation']['pancreas']['dice'])} |"
             )
         lines.append("")
     with atomic_path(output / "report.md") as tmp:
@@ -252,10 +371,11 @@ def _save(fig: plt.Figure, path: Path) -> None:
 def _figures(result: dict[str, Any], output: Path, slug: str) -> list[tuple[str, str]]:
     names = result["subtype_names"]
     figures = []
-    metrics = result["classification"]["lesion-weighted"]
+    method = next(iter(result["classification"]))
+    metrics = result["classification"][method]
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ConfusionMatrixDisplay(np.array(metrics["confusion_matrix"]), display_labels=names).plot(ax=ax, colorbar=False)
-    ax.set_title(f"{result['title']}: confusion matrix")
+    ax.set_title(f"{result['title']}: confusion matrix ({method})")
     ax.tick_params(axis="x", labelrotation=20)
     fig.tight_layout()
     _save(fig, output / f"{slug}_confusion.png")
@@ -263,7 +383,7 @@ def _figures(result: dict[str, Any], output: Path, slug: str) -> list[tuple[str,
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
-    for method in POOLINGS:
+    for method in result["classification"]:
         probs = np.array([r["probabilities"][method] for r in result["cases"]])
         correct = probs.argmax(1) == np.array([r["truth"] for r in result["cases"]])
         frac, mean = calibration_curve(correct, probs.max(1), n_bins=5, strategy="quantile")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PancreasMultiTaskLib.io import atomic_path
-from PancreasMultiTaskLib.models import MANIFEST, MANIFEST_FORMAT, ModelInstallError, sha256_file
+from PancreasMultiTaskLib.models import MANIFEST, MANIFEST_FORMAT, ModelInstallError, check_model_name, sha256_file
 
 KEEP = ("network_weights", "trainer_name", "inference_allowed_mirroring_axes", "current_epoch")
 #: Numpy types nnU-Net's own checkpoints may hold in their logs; allowed when reading a checkpoint to strip.
@@ -53,7 +53,7 @@ def export_model(
 ) -> Path:
     """Write ``output_zip`` (+ ``.sha256``) from a trained model folder; returns the zip path."""
     model_folder, output_zip = Path(model_folder), Path(output_zip)
-    name = name or output_zip.name.removesuffix(".zip")
+    name = check_model_name(name or output_zip.name.removesuffix(".zip"))  # the importer's rule, so it imports
     for required in ("dataset.json", "plans.json"):
         if not (model_folder / required).is_file():
             raise ModelInstallError(f"{model_folder}: no {required}; not an nnU-Net model folder")
@@ -67,7 +67,9 @@ def export_model(
         f"{name}/plans.json": (model_folder / "plans.json").read_bytes(),
     }
     for extra in extra_files:
-        members[f"{name}/{extra}"] = (model_folder / extra).read_bytes()
+        if Path(extra).is_absolute() or ".." in Path(extra).parts:
+            raise ModelInstallError(f"{model_folder}: extra file {extra!r} must lie inside the model folder")
+        members[f"{name}/{Path(extra).as_posix()}"] = (model_folder / extra).read_bytes()
     for fold in folds:
         buffer = io.BytesIO()
         torch.save(strip_checkpoint(load_training_checkpoint(model_folder / f"fold_{fold}" / checkpoint_name)), buffer)

@@ -1,10 +1,15 @@
 """Subtype classification losses and the training presets that choose them.
 
-* ``paper``: nnU-Net's Dice + BCE (``DC_and_BCE_loss``) applied to the one-hot subtype as if each
-  class logit were a one-pixel region, weight 3, on every slice; deep supervision off. The paper
-  itself calls Dice on a single pixel improper; it is kept to reproduce the paper.
+* ``paper``: Dice + BCE on the one-hot subtype as the released code computes it: BCE with logits
+  plus one global soft Dice over all entries of the batch's (B, 3) sigmoid outputs
+  (``dice_bce_global``), weight 3, on every tile (a tile without lesion is trained as its case's
+  subtype); deep supervision off; nnU-Net's patch sampling unchanged. The paper itself calls Dice on a
+  single output improper; it is kept to reproduce the paper. Its dataset is region-based
+  (pancreas = (1, 2), lesion = 2), which is why nnU-Net's segmentation loss is Dice + BCE too.
 * ``default``: cross-entropy on the class logits (optional label smoothing and class weights),
-  weight 1, only on slices whose tile shows lesion; deep supervision on.
+  weight 1, only on tiles that show at least ``class_min_pixels`` lesion pixels (a tile without
+  lesion carries no class loss: it has nothing to classify); deep supervision on; half the batch
+  forced to hold foreground, half of those the lesion, placed off-centre (``tile_jitter``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from nnunetv2.training.loss.compound_losses import DC_and_BCE_loss
 from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from torch import nn
 
-CLASS_LOSSES = ("ce", "dice_bce")
+CLASS_LOSSES = ("ce", "dice_bce", "dice_bce_global")
 CLASS_SLICES = ("all", "foreground", "lesion")
 #: ``nnunet``: nnU-Net's full augmentation; ``spatial``: without its intensity transforms (brightness,
 #: contrast, gamma, blur, simulated low resolution), which blur the HU and texture cues of the subtype.
@@ -42,6 +47,16 @@ class TrainingOptions:
     weight_decay: float = 3e-5
     ablation: str = "proposed"
     augmentation: str = "nnunet"
+    #: Mirroring in the fold's final validation (off saves three quarters of it on a CPU).
+    validation_mirroring: bool = True
+    #: Fewest lesion pixels a tile needs to carry the class loss (``class_slices: lesion``).
+    class_min_pixels: int = 16
+    #: Share of each batch forced to hold foreground (nnU-Net: 0.33).
+    oversample_foreground: float = 0.5
+    #: Share of the forced tiles centred on the lesion rather than on a random foreground class.
+    lesion_oversampling: float = 0.5
+    #: Forced tiles are shifted by up to this fraction of the patch, so the lesion sits anywhere.
+    tile_jitter: float = 0.25
 
     def __post_init__(self) -> None:
         if self.class_loss not in CLASS_LOSSES:
@@ -54,6 +69,11 @@ class TrainingOptions:
             raise ValueError(
                 f"multitask_training.augmentation must be one of {AUGMENTATIONS}, got {self.augmentation!r}"
             )
+        for name in ("oversample_foreground", "lesion_oversampling"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"multitask_training.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.tile_jitter <= 0.5:
+            raise ValueError(f"multitask_training.tile_jitter must be in [0, 0.5], got {self.tile_jitter}")
         if self.class_loss_weight < 0:
             raise ValueError(f"multitask_training.class_loss_weight must be >= 0, got {self.class_loss_weight}")
 
@@ -77,10 +97,14 @@ class TrainingOptions:
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "preset": "paper",
-        "class_loss": "dice_bce",
+        "class_loss": "dice_bce_global",
         "class_loss_weight": 3.0,
         "label_smoothing": 0.0,
         "class_slices": "all",
+        "class_min_pixels": 1,
+        "oversample_foreground": 0.33,
+        "lesion_oversampling": 0.0,
+        "tile_jitter": 0.0,
         "deep_supervision": False,
         "num_epochs": 100,
         "initial_lr": 1e-2,
@@ -88,6 +112,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "default": {"preset": "default"},
 }
+
+
+def check_preset_labels(options: TrainingOptions, dataset_json: dict) -> None:
+    """The paper preset trains on the released code's region-based labels; a clear error otherwise."""
+    if options.preset == "paper" and "regions_class_order" not in dataset_json:
+        raise ValueError(
+            "multitask_training.preset 'paper' trains on region-based labels (pancreas = [1, 2], lesion = 2,"
+            " as the paper's released code); convert the dataset with --regions"
+        )
 
 
 class SubtypeLoss(nn.Module):
@@ -107,7 +140,7 @@ class SubtypeLoss(nn.Module):
                 weights = torch.tensor(options.class_weights, dtype=torch.float32)
             self.register_buffer("weights", weights)
             self.smoothing = options.label_smoothing
-        else:
+        elif self.kind == "dice_bce":
             self.dice_bce = DC_and_BCE_loss(
                 {},
                 {"batch_dice": True, "do_bg": True, "smooth": 1e-5, "ddp": False},
@@ -121,4 +154,13 @@ class SubtypeLoss(nn.Module):
         if self.kind == "ce":
             return nn.functional.cross_entropy(logits, subtypes, weight=self.weights, label_smoothing=self.smoothing)
         onehot = nn.functional.one_hot(subtypes, self.num_subtypes).float()
+        if self.kind == "dice_bce_global":
+            return global_dice_bce(logits, onehot)
         return self.dice_bce(logits[:, :, None, None], onehot[:, :, None, None])
+
+
+def global_dice_bce(logits: torch.Tensor, onehot: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
+    """BCE with logits plus ``1 - soft Dice`` where the Dice is one number over every (B, K) entry."""
+    probs = torch.sigmoid(logits)
+    dice = (2 * (probs * onehot).sum() + smooth) / (probs.sum() + onehot.sum() + smooth)
+    return nn.functional.binary_cross_entropy_with_logits(logits, onehot) + (1 - dice)

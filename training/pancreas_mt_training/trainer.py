@@ -11,7 +11,15 @@ Runs on stock nnunetv2 2.8 with no edits to nnU-Net's files:
   drawn in ``progress_subtype.png`` beside nnU-Net's ``progress.png``;
 * the fold's final validation also writes ``validation/subtypes.json`` with case-level subtype
   probabilities, pooled uniformly (the paper) and lesion-weighted;
-* ``augmentation: spatial`` leaves out nnU-Net's intensity augmentations (see :mod:`.losses`).
+* ``augmentation: spatial`` leaves out nnU-Net's intensity augmentations (see :mod:`.losses`);
+* tiles are nnU-Net's patch samples (random positions in the slice, some forced onto foreground);
+  the default preset forces half the batch, half of those onto the lesion, and shifts forced tiles
+  by up to a quarter patch (:class:`LesionAwareDataLoader`), so the lesion appears anywhere in a tile.
+  Which tiles carry the class loss is ``class_slices`` (default: tiles showing lesion; a tile
+  without lesion has nothing to classify and trains the segmentation only);
+* :meth:`nnUNetTrainerMultiTask.build_network_architecture` (what nnU-Net's own predictor calls)
+  gives a network that returns the segmentation alone, so ``nnUNetv2_predict`` runs these models;
+  the trainer switches the class output back on for itself.
 
 ``nnUNetv2_train DATASET 2d FOLD -tr nnUNetTrainerMultiTask -p nnUNetResEncUNetMPlans_MultiTask``
 finds this class when ``nnUNet_extTrainer`` names :func:`external_trainer_folder` (nnunetv2 2.8.1
@@ -32,14 +40,17 @@ import numpy as np
 import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 from nnunetv2.paths import nnUNet_raw
+from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
+from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as nnunet_trainer_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
+from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 from PancreasMultiTaskLib.io import atomic_path
 from PancreasMultiTaskLib.subtype import pool_slices
 from torch import autocast, nn
 
 from .labels import SUBTYPES_CSV, SubtypeLabelError, SubtypeLookup, subtype_names
-from .losses import SubtypeLoss, TrainingOptions
+from .losses import SubtypeLoss, TrainingOptions, check_preset_labels
 
 CLASS_LOG_KEYS = ("train_class_losses", "train_class_accuracy", "val_class_losses", "val_class_accuracy")
 
@@ -89,6 +100,55 @@ class SegmentationView(nn.Module):
         self.class_logits, self.lesion_mass, self.pancreas_mass = [], [], []
 
 
+def class_loss_mask(
+    target: torch.Tensor | list[torch.Tensor], class_slices: str, min_pixels: int, lesion_channel: int | None
+) -> torch.Tensor:
+    """Which tiles of a batch are trained as their case's subtype.
+
+    ``all`` (the paper): every tile, even one that shows no lesion or no pancreas; ``foreground``:
+    tiles showing pancreas or lesion; ``lesion`` (default): tiles showing at least ``min_pixels``
+    lesion pixels. A tile left out trains the segmentation only: nothing in it tells the subtype.
+    ``target`` is the (deep-supervision list of) label tiles, ``(B, 1, y, x)`` labels or, for
+    region-based models, ``(B, regions, y, x)`` with the lesion in ``lesion_channel``.
+    """
+    target = target[0] if isinstance(target, list) else target
+    batch = target.shape[0]
+    if class_slices == "all":
+        return torch.ones(batch, dtype=torch.bool, device=target.device)
+    flat = target.reshape(batch, target.shape[1], -1)
+    minimum = 1 if class_slices == "foreground" else min_pixels
+    if lesion_channel is not None:
+        channel = 0 if class_slices == "foreground" else lesion_channel
+        return (flat[:, channel] > 0).sum(-1) >= minimum
+    threshold = 0 if class_slices == "foreground" else 1
+    return (flat[:, 0] > threshold).sum(-1) >= minimum
+
+
+class LesionAwareDataLoader(nnUNetDataLoader):
+    """nnU-Net's loader whose forced-foreground tiles favour the lesion and sit off-centre.
+
+    nnU-Net centres a forced tile on a random voxel of a random foreground class; here that class
+    is the lesion with probability ``lesion_probability``, and the tile is then shifted by up to
+    ``jitter`` of the patch along each in-plane axis (the slice is padded as nnU-Net pads).
+    """
+
+    lesion_probability = 0.0
+    jitter = 0.0
+
+    def get_bbox(self, data_shape, force_fg, class_locations, overwrite_class=None, verbose=False):
+        if force_fg and overwrite_class is None and class_locations and np.random.uniform() < self.lesion_probability:
+            overwrite_class = next((k for k in class_locations if tuple(np.atleast_1d(k).tolist()) == (2,)), None)
+        lbs, ubs = super().get_bbox(data_shape, force_fg, class_locations, overwrite_class, verbose)
+        if force_fg and self.jitter > 0:
+            for axis, size in enumerate(self.final_patch_size):
+                reach = int(size * self.jitter)
+                if size > 1 and reach > 0:
+                    shift = int(np.random.randint(-reach, reach + 1))
+                    lbs[axis] += shift
+                    ubs[axis] += shift
+        return lbs, ubs
+
+
 class nnUNetTrainerMultiTask(nnUNetTrainer):
     """nnU-Net trainer for segmentation + subtype classification (see the module docstring)."""
 
@@ -108,6 +168,7 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             keep = ("ablation", "num_epochs", "num_iterations_per_epoch", "num_val_iterations_per_epoch")
             values = {"preset": self.preset_override, **{k: values[k] for k in keep if k in values}}
         self.options = TrainingOptions.from_dict(values)
+        check_preset_labels(self.options, dataset_json)
         self.subtype_names = subtype_names(dataset_json)
         self.num_epochs = self.options.num_epochs
         self.num_iterations_per_epoch = self.options.num_iterations_per_epoch
@@ -116,6 +177,7 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         self.weight_decay = self.options.weight_decay
         self.enable_deep_supervision = self.options.deep_supervision
         self.subtype_loss = SubtypeLoss(self.options, len(self.subtype_names)).to(self.device)
+        self.oversample_foreground_percent = self.options.oversample_foreground
         self.subtype_lookup: SubtypeLookup | None = None
         logging = self.logger.local_logger.my_fantastic_logging
         for key in CLASS_LOG_KEYS:
@@ -137,17 +199,9 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         return self.subtype_lookup
 
     def _class_mask(self, target: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        """Which batch items carry the class loss (all, foreground or lesion in the tile)."""
-        target = target[0] if isinstance(target, list) else target
-        batch = target.shape[0]
-        if self.options.class_slices == "all":
-            return torch.ones(batch, dtype=torch.bool, device=target.device)
-        flat = target.reshape(batch, target.shape[1], -1)
-        if self.label_manager.has_regions:
-            channel = 0 if self.options.class_slices == "foreground" else self._region_channels()[0]
-            return (flat[:, channel] > 0).any(-1)
-        threshold = 0 if self.options.class_slices == "foreground" else 1
-        return (flat[:, 0] > threshold).any(-1)
+        """Which batch items carry the class loss (see :func:`class_loss_mask`)."""
+        lesion_channel = self._region_channels()[0] if self.label_manager.has_regions else None
+        return class_loss_mask(target, self.options.class_slices, self.options.class_min_pixels, lesion_channel)
 
     def _region_channels(self) -> tuple[int, tuple[int, ...]]:
         """Lesion output channel and the channels whose sum is the pancreas (lesion included)."""
@@ -160,19 +214,34 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
 
     # ----- augmentation ------------------------------------------------------------------------------
     def get_dataloaders(self):
-        """nnU-Net's loaders; with ``augmentation: spatial`` its intensity transforms are left out."""
-        if self.options.augmentation == "spatial":
-            original = self.get_training_transforms
+        """nnU-Net's loaders with :class:`LesionAwareDataLoader`'s sampling; with ``augmentation: spatial``
+        its intensity transforms are left out.
 
-            def spatial_only(*args, **kwargs):
-                return _without_intensity_transforms(original(*args, **kwargs))
+        ``nnUNetTrainer.get_dataloaders`` names ``nnUNetDataLoader`` from its module, so the subclass is
+        put there for the duration of the call.
+        """
+        loader = type(
+            "ConfiguredLesionAwareDataLoader",
+            (LesionAwareDataLoader,),
+            {"lesion_probability": self.options.lesion_oversampling, "jitter": self.options.tile_jitter},
+        )
+        saved = nnunet_trainer_module.nnUNetDataLoader
+        nnunet_trainer_module.nnUNetDataLoader = loader
+        try:
+            if self.options.augmentation == "spatial":
+                original = self.get_training_transforms
 
-            self.get_training_transforms = spatial_only
-            try:
-                return super().get_dataloaders()
-            finally:
-                del self.get_training_transforms
-        return super().get_dataloaders()
+                def spatial_only(*args, **kwargs):
+                    return _without_intensity_transforms(original(*args, **kwargs))
+
+                self.get_training_transforms = spatial_only
+                try:
+                    return super().get_dataloaders()
+                finally:
+                    del self.get_training_transforms
+            return super().get_dataloaders()
+        finally:
+            nnunet_trainer_module.nnUNetDataLoader = saved
 
     # ----- network and steps ------------------------------------------------------------------------
     def _plain_network(self) -> nn.Module:
@@ -180,6 +249,24 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         if isinstance(network, SegmentationView):
             network = network.network
         return getattr(network, "_orig_mod", network)
+
+    @staticmethod
+    def build_network_architecture(
+        plans_manager: PlansManager,
+        configuration_manager: ConfigurationManager,
+        num_input_channels: int,
+        num_output_channels: int,
+        enable_deep_supervision: bool = True,
+    ) -> nn.Module:
+        """nnU-Net's network builder; the network returns the segmentation alone (for nnU-Net's predictor)."""
+        network = nnUNetTrainer.build_network_architecture(
+            plans_manager, configuration_manager, num_input_channels, num_output_channels, enable_deep_supervision
+        )
+        return network.segmentation_only() if hasattr(network, "segmentation_only") else network
+
+    def initialize(self) -> None:
+        super().initialize()
+        self._plain_network().class_outputs = True
 
     def set_deep_supervision_enabled(self, enabled: bool) -> None:
         self._plain_network().decoder.deep_supervision = enabled
@@ -279,14 +366,16 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
 
     # ----- final validation -------------------------------------------------------------------------
     def perform_actual_validation(self, save_probabilities: bool = False) -> None:
-        network = self.network
+        network, mirror_axes = self.network, self.inference_allowed_mirroring_axes
         self.network = SegmentationView(network)
+        if not self.options.validation_mirroring:
+            self.inference_allowed_mirroring_axes = None
         try:
             super().perform_actual_validation(save_probabilities)
             if self.local_rank == 0:
                 self.predict_validation_subtypes()
         finally:
-            self.network = network
+            self.network, self.inference_allowed_mirroring_axes = network, mirror_axes
 
     def predict_validation_subtypes(self) -> Path:
         """Case-level subtype probabilities of this fold's validation cases -> ``validation/subtypes.json``."""

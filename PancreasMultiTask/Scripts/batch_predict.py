@@ -2,30 +2,32 @@
 
 In Slicer::
 
-    Slicer --no-main-window --python-script batch_predict.py -- --input CT1.nrrd CT2.nii.gz dicom_folder/ \\
-        --output results/ [--model MODEL] [--device cpu] [--save-scene]
+    Slicer --no-main-window --python-script <module folder>/Scripts/batch_predict.py -- \\
+        --input CT1.nrrd CT2.nii.gz dicom_folder/ --output results/ [--model NAME_OR_FOLDER] [--device cpu]
 
 or with any Python that has the engine installed (``python batch_predict.py --input ... --output ...``).
 Per case it writes ``<output>/<case>/result.json``, ``segmentation.nii.gz`` (labels 0/1/2) and, where the
 MRML libraries are importable (Slicer, or slicer-core), ``segmentation.seg.nrrd`` with named segments and
 standard terminology; ``--save-scene`` adds ``scene.mrb``. ``summary.csv`` lists every case. The exit
-code is non-zero when any case failed; the other cases are still done.
+code is non-zero when any case failed; the other cases are still done. ``--model`` takes a model folder or
+the name of a model in the store the Slicer module uses (so a model added in the GUI runs here by name).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-MODULE_DIR = Path(__file__).resolve().parent
+MODULE_DIR = Path(__file__).resolve().parents[1]
 if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
+from PancreasMultiTaskLib import dependencies  # noqa: E402
+from PancreasMultiTaskLib.logic import PredictionLogic  # noqa: E402
 from PancreasMultiTaskLib.result import CaseResult  # noqa: E402
 from PancreasMultiTaskLib.runner import (  # noqa: E402
     CLI_MODULE,
@@ -33,10 +35,10 @@ from PancreasMultiTaskLib.runner import (  # noqa: E402
     POOLINGS,
     PredictionProcess,
     PredictOptions,
-    child_environment,
     predict_command,
 )
 
+MISSING_ENGINE_EXIT = 77  # ctest's SKIP_RETURN_CODE of the batch test
 SUMMARY_COLUMNS = [
     "case_id",
     "status",
@@ -56,7 +58,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="batch_predict.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", "-i", nargs="+", required=True, help="image files, DICOM folders or folders")
     parser.add_argument("--output", "-o", required=True, help="output folder")
-    parser.add_argument("--model", "-m", help="model folder (default: the CLI's default model)")
+    parser.add_argument("--model", "-m", help="model folder or installed model name (default: the bundled demo)")
     parser.add_argument("--folds", nargs="+")
     parser.add_argument("--no-tta", action="store_true")
     parser.add_argument("--device", choices=DEVICES, default="auto")
@@ -65,6 +67,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--save-scene", action="store_true", help="also write <case>/scene.mrb (needs MRML)")
     parser.add_argument("--cli-module", default=CLI_MODULE, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def store_logic() -> PredictionLogic:
+    """The model store the Slicer module uses (Slicer's cache folder inside Slicer)."""
+    cache = None
+    if _in_slicer():
+        import slicer
+
+        cache = getattr(slicer.app, "cachePath", None)
+    return PredictionLogic(cachePath=cache)
 
 
 def python_executable() -> str:
@@ -140,8 +152,18 @@ def summary_row(case: str, result: CaseResult | None, message: str = "") -> dict
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     output = Path(args.output)
+    missing = [name for name in ("torch", "nnunetv2") if dependencies.installed_version(name) is None]
+    if missing:
+        print(f"error: {', '.join(missing)} not installed; install them from the module panel", file=sys.stderr)
+        return MISSING_ENGINE_EXIT
+    logic = store_logic()
+    try:
+        model = logic.modelPath(args.model) if args.model else logic.demoModelPath()
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     options = PredictOptions(
-        model=args.model,
+        model=str(model),
         folds=args.folds,
         tta=not args.no_tta,
         device=args.device,
@@ -161,12 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         elif kind == "error":
             print(f"[{event.get('case')}] FAILED: {event.get('message')}", file=sys.stderr, flush=True)
 
-    extra = {}
-    if "PANCREAS_MT_RESOURCES" not in os.environ and (MODULE_DIR / "Resources" / "DemoModel").is_dir():
-        # Installed extension: the demo model (the CLI's default) sits in the module's own Resources.
-        extra["PANCREAS_MT_RESOURCES"] = str(MODULE_DIR / "Resources")
     process = PredictionProcess(
-        command, on_event=on_event, on_log=lambda line: print(line, file=sys.stderr), env=child_environment(extra)
+        command, on_event=on_event, on_log=lambda line: print(line, file=sys.stderr), env=logic.childEnvironment()
     )
     try:
         process.start()
@@ -219,5 +237,20 @@ def _exit(code: int) -> None:
         sys.exit(code)
 
 
+def run(argv: list[str] | None = None) -> int:
+    """``main`` with any unexpected error turned into a one-line message and exit code 1: inside
+    ``Slicer --no-main-window`` an uncaught exception would leave Slicer running forever."""
+    try:
+        return main(argv)
+    except SystemExit as done:  # argparse: usage errors (2) and --help (0)
+        return done.code if isinstance(done.code, int) else 1
+    except BaseException as error:
+        import traceback
+
+        traceback.print_exc()
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        return 1
+
+
 if __name__ == "__main__":
-    _exit(main())
+    _exit(run())

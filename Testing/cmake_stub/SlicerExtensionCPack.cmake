@@ -1,0 +1,1 @@
+# CPack is not exercised by the stand-in.
