@@ -152,11 +152,18 @@ def test_bfloat16_runs_the_network_in_bfloat16_on_the_cpu(multitask_model):
     assert results["bfloat16"].result.subtype is not None
 
 
-def test_bfloat16_with_a_float32_only_backend_is_a_clear_error(multitask_model):
+def test_bfloat16_with_a_float32_only_backend_is_a_clear_error(multitask_model, monkeypatch):
     pytest.importorskip("onnxruntime")
     options = PredictionOptions(device="cpu", backend="onnxruntime", precision="bfloat16")
     with pytest.raises(InputError, match="float32 only"):
         Predictor(multitask_model, options)
+    # auto on a CPU with bfloat16 units: a float32-only runtime quietly runs float32.
+    monkeypatch.setattr("PancreasMultiTaskLib.predictor.cpu_bf16_units", lambda: True)
+    options = PredictionOptions(device="cpu", backend="onnxruntime", folds=("0",))
+    assert Predictor(multitask_model, options).precision == "float32"
+    assert Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch", folds=("0",))).precision == (
+        "bfloat16"
+    )
 
 
 def test_openvino_gets_the_bfloat16_hint(multitask_model):

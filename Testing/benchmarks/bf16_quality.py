@@ -34,8 +34,10 @@ def cases(count: int, seed: int) -> list[tuple[str, object, object, str]]:
     """
     from pancreas_mt_training.phantoms import SUBTYPE_NAMES, generate_phantoms
 
-    shape = tuple(json.loads(demo_config().read_text())["shape"])
-    return [(p.case_id, p.image, p.label, SUBTYPE_NAMES[p.subtype]) for p in generate_phantoms(seed, count, shape)]
+    config = json.loads(demo_config().read_text())
+    # A config without "generator" predates the field phantoms: its model was trained on centred ones.
+    phantoms = generate_phantoms(seed, count, tuple(config["shape"]), generator=config.get("generator", "centred"))
+    return [(p.case_id, p.image, p.label, SUBTYPE_NAMES[p.subtype]) for p in phantoms]
 
 
 def demo_config() -> Path:
