@@ -450,7 +450,8 @@ def compare(work: Path, args: argparse.Namespace) -> None:
     kinds = ["export", "nnunet", *engines] + (["engine-subset"] if subset else [])
     kinds += ["nnunet-float32"] if args.float32_reference else []
     for kind in kinds:
-        precision = {"engine": "float32" if args.precision == "both" else args.precision, "engine-bfloat16": "bfloat16"}
+        single = "float32" if args.precision == "both" else args.precision
+        precision = {"engine": single, "engine-subset": single, "engine-bfloat16": "bfloat16"}
         reports[kind] = _run_worker(kind, model, image_path, work, args, precision=precision.get(kind, args.precision))
 
     import numpy as np
