@@ -21,7 +21,7 @@ def nnunet_predictor(model_path, folds, mirroring=True):
 @pytest.mark.parametrize("backend", ["torch", "openvino", "onnxruntime"])
 def test_segmentation_and_probabilities_match_nnunet(plain_model, backend):
     image, _ = ct_volume((10, 70, 90), seed=7)
-    options = PredictionOptions(device="cpu", save_probabilities=True, backend=backend)
+    options = PredictionOptions(device="cpu", save_probabilities=True, backend=backend, precision="float32")
     ours = Predictor(plain_model, options).predict(image)
     assert ours.result.provenance.device == f"cpu ({backend})"
 
@@ -49,7 +49,8 @@ def test_batched_sliding_window_equals_nnunets_tile_by_tile_in_float32(plain_mod
     from acvl_utils.cropping_and_padding.padding import pad_nd_image
     from nnunetv2.inference.sliding_window_prediction import compute_gaussian
 
-    engine = Predictor(plain_model, PredictionOptions(device="cpu", folds=("0",), batch_size=7, backend=backend))
+    options = PredictionOptions(device="cpu", folds=("0",), batch_size=7, backend=backend, precision="float32")
+    engine = Predictor(plain_model, options)
     reference = nnunet_predictor(plain_model, (0,))
     image, _ = ct_volume(shape, seed=3)  # patch is 56x72
     cm, pm = engine.model.configuration_manager, engine.model.plans_manager

@@ -238,6 +238,7 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
         checkpoint_name=f"checkpoint_{args.checkpoint}.pth",
         batch_size=args.batch_size,
         backend=args.backend,
+        precision=args.precision,
         orientation=check_code(args.orientation) if args.orientation else None,
     )
     model_path = resolve_model(args.model, args.sha256)
@@ -441,6 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         choices=("auto", "torch", "openvino", "onnxruntime"),  # backends.BACKENDS, without importing torch for --help
         help="auto: on the CPU OpenVINO, else ONNX Runtime, when installed; otherwise PyTorch (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bfloat16"),  # predictor.PRECISIONS, without importing torch for --help
+        help="the network's arithmetic; auto: float16 on CUDA, bfloat16 on CPUs with bfloat16 units where the "
+        "held-out quality check allowed it, else float32 (default: %(default)s)",
     )
     predict.add_argument(
         "--part-id",

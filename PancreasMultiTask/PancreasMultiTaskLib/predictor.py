@@ -1,9 +1,12 @@
 """Batched 2D prediction with nnU-Net's preprocessing, sliding window, mirroring and fold ensembling.
 
 Preprocessing and export are nnU-Net's own functions, so results match ``nnUNetPredictor``. What is
-written here is the part nnU-Net does one tile at a time: many tiles (from several slices) go
-through the network per forward pass, mirroring is applied to both the segmentation and the class
-logits, and only a few slices' worth of intermediates are held at once.
+written here is the part nnU-Net does one tile at a time, as a device-resident pipeline in plain
+torch ops (so the CPU runs, and tests cover, the same code as a GPU): the preprocessed volume is
+uploaded once; tiles are cut, mirrored, Gaussian-weighted and accumulated on the device in large
+batches (all mirrorings of a tile in one batch, mirroring applied to the segmentation and the class
+logits); all folds' weights stay on the device; the argmax runs there where no resampling is
+needed, so only uint8 labels and small per-slice tensors come back.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -59,6 +63,93 @@ class PredictionCancelled(RuntimeError):
     """Raised between slice batches when the cancel token is set."""
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+#: The CPU graph backends that can run bfloat16 (OpenVINO's INFERENCE_PRECISION_HINT).
+BF16_GRAPH_BACKENDS = ("openvino",)
+#: CPU flags of bfloat16 units (Intel AMX, AVX512-BF16); ``auto`` considers bfloat16 only with one.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+#: Whether bfloat16 kept the demo model's held-out quality (lesion and pancreas Dice within 0.005 of
+#: float32, no subtype changed), measured by ``Testing/benchmarks/bf16_quality.py``; ``auto`` uses
+#: bfloat16 on CPUs with bfloat16 units only if it did. It did (6 held-out phantoms: mean Dice moved
+#: by 0.0002 and 0.0000, no subtype changed, case probabilities by at most 0.0006).
+BF16_QUALITY_PASSED = True
+
+
+def cpu_bf16_units(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU (``/proc/cpuinfo``'s flags, or the text given) has AMX or AVX512-BF16 units."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def resolve_precision(
+    precision: str, device_type: str, bf16_units: bool, bf16_quality: bool = BF16_QUALITY_PASSED
+) -> str:
+    """The arithmetic the network runs in: ``float32``, ``bfloat16``, or on CUDA ``float16`` for ``auto``.
+
+    ``auto`` is float16 autocast on CUDA (as nnU-Net), bfloat16 on a CPU with bfloat16 units when the
+    held-out quality check passed, float32 otherwise.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if device_type == "cuda":
+        return "float16"
+    if device_type == "cpu" and bf16_units and bf16_quality:
+        return "bfloat16"
+    return "float32"
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved precision; ``None`` means no autocast (float32)."""
+    return {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}[precision]
+
+
+class _StageClock:
+    """Seconds spent per stage; on CUDA timed by events, so that timing never stalls the device queue."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.host: dict[str, float] = defaultdict(float)
+        self.events: dict[str, list] = defaultdict(list)
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        if self.cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            yield
+            end.record()
+            self.events[stage].append((start, end))
+        else:
+            clock = time.perf_counter()
+            yield
+            self.host[stage] += time.perf_counter() - clock
+
+    def totals(self) -> dict[str, float]:
+        """Seconds per stage (waits for the device on CUDA)."""
+        if self.cuda:
+            torch.cuda.synchronize()
+            for stage, pairs in self.events.items():
+                self.host[stage] += sum(a.elapsed_time(b) for a, b in pairs) / 1000
+            self.events.clear()
+        return dict(self.host)
+
+
+@dataclass
+class _Window:
+    """A padded volume's tile grid: tile origins, the Gaussian weight, and the summed weight per pixel."""
+
+    origins: list[tuple[int, int]]
+    gaussian: torch.Tensor
+    coverage: torch.Tensor
+
+
 @dataclass
 class PredictionOptions:
     """How to predict. ``roi`` is a box ``(x0, y0, z0, x1, y1, z1)`` in physical (LPS) millimetres."""
@@ -74,6 +165,7 @@ class PredictionOptions:
     checkpoint_name: str = "checkpoint_final.pth"
     num_threads: int | None = None
     backend: str = "auto"
+    precision: str = "auto"
     classification: str = "guided"
     #: Mirroring of the guided tiles (one a slice, so cheap); ``None``: as ``use_mirroring``.
     classification_mirroring: bool | None = None
@@ -81,6 +173,8 @@ class PredictionOptions:
     orientation: str | None = None
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.classification not in CLASSIFICATION_MODES:
             raise ValueError(f"classification must be one of {CLASSIFICATION_MODES}, got {self.classification!r}")
         if self.pooling not in POOLING_METHODS:
@@ -173,10 +267,20 @@ class Predictor:
         self.batch_size = self.options.batch_size or self._choose_batch_size()
 
     def _make_backend(self) -> TorchBackend | ExportedGraphBackend:
-        """The requested backend; ``auto`` takes the fastest one installed for the device."""
+        """The requested backend; ``auto`` takes the fastest one installed for the device and precision.
+
+        Also settles the precision for the device. PyTorch gets all folds' weights on the device, and
+        on CUDA channels-last memory and cuDNN autotuning.
+        """
+        self.precision = resolve_precision(self.options.precision, self.device.type, cpu_bf16_units())
+        asked_bf16 = self.options.precision == "bfloat16"
         choice = self.options.backend
         if choice == "auto":
-            on_cpu = [name for name, backend in GRAPH_BACKENDS.items() if backend.available()]
+            on_cpu = [
+                name
+                for name, backend in GRAPH_BACKENDS.items()
+                if backend.available() and (not asked_bf16 or name in BF16_GRAPH_BACKENDS)
+            ]
             choice = on_cpu[0] if self.device.type == "cpu" and on_cpu else "torch"
         if choice in GRAPH_BACKENDS:
             graph_backend = GRAPH_BACKENDS[choice]
@@ -185,9 +289,25 @@ class Predictor:
             if not graph_backend.available():
                 packages = " and ".join(graph_backend.packages)
                 raise InputError(f"--backend {choice} needs the packages {packages} (pip install them)")
-            return graph_backend(self.model, lambda: self.model.build_network().eval(), self._threads())
-        weights = {fold: self.model.load_weights(fold) for fold in self.model.folds}
-        return TorchBackend(self.model.build_network().eval(), weights, self.device)
+            if self.precision != "float32" and choice not in BF16_GRAPH_BACKENDS:
+                if asked_bf16:
+                    raise InputError(
+                        f"--backend {choice} runs in float32 only: use --precision float32, or --backend openvino "
+                        "or torch"
+                    )
+                self.precision = "float32"  # auto: this runtime has no bfloat16
+            extra = {"precision": self.precision} if choice in BF16_GRAPH_BACKENDS else {}
+            build = lambda: self.model.build_network().eval()  # noqa: E731
+            return graph_backend(self.model, build, self._threads(), **extra)
+        weights = {
+            fold: {name: tensor.to(self.device) for name, tensor in self.model.load_weights(fold).items()}
+            for fold in self.model.folds
+        }
+        network = self.model.build_network().eval()
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            network = network.to(self.device, memory_format=torch.channels_last)
+        return TorchBackend(network, weights, self.device)
 
     def _threads(self) -> int:
         return self.options.num_threads or os.cpu_count() or 1
@@ -196,19 +316,58 @@ class Predictor:
     def _choose_batch_size(self) -> int:
         """Network samples per forward pass (tiles x mirrorings).
 
-        On a GPU: what a quarter of the free memory holds, up to 64. On a CPU, larger batches stop
-        paying off early (measured with Testing/benchmarks/bench_predictor.py): at most 4.
+        On a GPU: what a quarter of the free memory (at most 4 GiB) holds, up to 256, so that a case
+        stays within a few GB. On a CPU, larger batches stop paying off early (measured with
+        Testing/benchmarks/bench_predictor.py): at most 4.
         """
         per_sample = self._activations_per_sample * 4 * 3
         if self.device.type == "cuda":
-            per_sample //= 2  # autocast halves activations
-        limit = 64 if self.device.type == "cuda" else 4
-        return int(np.clip(_available_memory_bytes(self.device) // 4 // max(per_sample, 1), 1, limit))
+            if self.precision != "float32":
+                per_sample //= 2  # autocast halves activations
+            budget, limit = min(_available_memory_bytes(self.device) // 4, 4 << 30), 256
+        else:
+            budget, limit = _available_memory_bytes(self.device) // 4, 4
+        return int(np.clip(budget // max(per_sample, 1), 1, limit))
 
     @property
     def _mirrorings(self) -> list[tuple[int, ...]]:
         """Flip axes of each test-time pass of a (batch, channel, y, x) tensor; ``()`` is the plain pass."""
         return _mirrorings(self.mirror_axes)
+
+    def _mirror(self, tiles: torch.Tensor, mirrorings: list[tuple[int, ...]] | None = None) -> torch.Tensor:
+        """All mirrored copies of a tile batch, stacked into one network batch."""
+        mirrorings = self._mirrorings if mirrorings is None else mirrorings
+        return torch.cat([torch.flip(tiles, axes) if axes else tiles for axes in mirrorings])
+
+    def _network(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The backend on a batch; PyTorch under autocast (float16/bfloat16) where the precision asks."""
+        dtype = autocast_dtype(self.precision)
+        if dtype is None or not isinstance(self.backend, TorchBackend):
+            return self.backend(batch)
+        if self.device.type == "cuda":
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=dtype):
+            return self.backend(batch)
+
+    def _merge_mirrorings(
+        self,
+        seg: torch.Tensor,
+        cls: torch.Tensor | None,
+        n_tiles: int,
+        mirrorings: list[tuple[int, ...]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mean over mirrorings: segmentation flipped back, class logits (one vector a tile) as they are."""
+        mirrorings = self._mirrorings if mirrorings is None else mirrorings
+        seg = seg.unflatten(0, (len(mirrorings), n_tiles))
+        seg = sum(torch.flip(seg[i], axes) if axes else seg[i] for i, axes in enumerate(mirrorings)) / len(mirrorings)
+        if cls is not None:
+            cls = cls.unflatten(0, (len(mirrorings), n_tiles)).mean(0)
+        return seg, cls
+
+    def _check_finite(self, *outputs: torch.Tensor | None) -> None:
+        """A clear error when the network gave NaN or Inf (waits for the device: call once, not per batch)."""
+        if not all(bool(torch.isfinite(t).all()) for t in outputs if t is not None):
+            raise ModelFolderError(f"{self.model.path}: the network gave NaN or Inf outputs; this case has no result")
 
     def _forward(
         self, tiles: torch.Tensor, mirrorings: list[tuple[int, ...]] | None = None
@@ -219,16 +378,82 @@ class Predictor:
         the class logits (one vector a tile) need no flip. nnU-Net drops the class logits of the
         mirrored passes; here they count.
         """
-        mirrorings = self._mirrorings if mirrorings is None else mirrorings
-        batch = torch.cat([torch.flip(tiles, axes) if axes else tiles for axes in mirrorings])
-        seg, cls = self.backend(batch)
-        if not bool(torch.isfinite(seg).all()) or (cls is not None and not bool(torch.isfinite(cls).all())):
-            raise ModelFolderError(f"{self.model.path}: the network gave NaN or Inf outputs; this case has no result")
-        seg = seg.unflatten(0, (len(mirrorings), len(tiles)))
-        seg = sum(torch.flip(seg[i], axes) if axes else seg[i] for i, axes in enumerate(mirrorings)) / len(mirrorings)
-        if cls is not None:
-            cls = cls.unflatten(0, (len(mirrorings), len(tiles))).mean(0)
-        return seg, cls
+        seg, cls = self._network(self._mirror(tiles, mirrorings))
+        self._check_finite(seg, cls)
+        return self._merge_mirrorings(seg, cls, len(tiles), mirrorings)
+
+    def _upload(self, data: torch.Tensor, clock: _StageClock) -> tuple[torch.Tensor, tuple[slice, ...]]:
+        """The preprocessed volume on the device, zero-padded to at least a patch; and the crop undoing it."""
+        from acvl_utils.cropping_and_padding.padding import pad_nd_image
+
+        with clock("upload"):
+            return pad_nd_image(data.to(self.device), self.patch_size, "constant", {"value": 0}, True, None)
+
+    def _window(self, shape: Sequence[int]) -> _Window:
+        """nnU-Net's tile origins and Gaussian for a padded slice shape, and their summed weight per pixel."""
+        from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
+
+        height, width = (int(n) for n in shape)
+        steps = compute_steps_for_sliding_window((height, width), self.patch_size, self.options.tile_step_size)
+        origins = list(itertools.product(*steps))
+        gaussian = compute_gaussian(self.patch_size, 1.0 / 8, 10, dtype=torch.float32, device=self.device)
+        coverage = torch.zeros((height, width), device=self.device)
+        for y, x in origins:  # every slice has the same grid: one map for all
+            coverage[y : y + self.patch_size[0], x : x + self.patch_size[1]] += gaussian
+        return _Window(origins, gaussian, coverage)
+
+    def _accumulate(
+        self,
+        padded: torch.Tensor,
+        acc: torch.Tensor,
+        class_sums: torch.Tensor | None,
+        window: _Window,
+        clock: _StageClock,
+        report: Callable[[float], None],
+        cancel: CancelToken | None,
+    ) -> None:
+        """Add one fold's Gaussian-weighted tile logits into ``acc`` and its tile class softmaxes into ``class_sums``.
+
+        Everything stays on the device. Tiles are taken origin by origin over runs of consecutive
+        slices, so a batch is a few strided views of the volume and is added back with one op per
+        origin; nothing waits for the device inside the loop.
+        """
+        n_slices = padded.shape[1]
+        ph, pw = self.patch_size
+        per_batch = max(1, self.batch_size // len(self._mirrorings))
+        total = n_slices * len(window.origins)
+        for first in range(0, total, per_batch):
+            if cancel is not None and cancel.is_set():
+                raise PredictionCancelled("prediction cancelled")
+            last = min(first + per_batch, total)
+            groups = []  # (y, x, z0, z1): one origin over consecutive slices
+            t = first
+            while t < last:
+                origin, z0 = divmod(t, n_slices)
+                z1 = min(n_slices, z0 + last - t)
+                groups.append((*window.origins[origin], z0, z1))
+                t += z1 - z0
+            with clock("tiles"):
+                tiles = torch.cat([padded[:, z0:z1, y : y + ph, x : x + pw] for y, x, z0, z1 in groups], 1)
+                batch = self._mirror(tiles.transpose(0, 1))
+            with clock("network"):
+                seg, cls = self._network(batch)
+            with clock("accumulate"):
+                seg, cls = self._merge_mirrorings(seg, cls, last - first)
+                seg = seg * window.gaussian
+                i = 0
+                for y, x, z0, z1 in groups:
+                    acc[:, z0:z1, y : y + ph, x : x + pw] += seg[i : i + z1 - z0].transpose(0, 1)
+                    if class_sums is not None:
+                        class_sums[z0:z1] += torch.softmax(cls[i : i + z1 - z0].float(), dim=1)
+                    i += z1 - z0
+            report(last / total)
+
+    @staticmethod
+    def _normalize(acc: torch.Tensor, window: _Window, revert: tuple[slice, ...], n_folds: int) -> torch.Tensor:
+        """The fold-mean logits: the weighted sums over the summed weights, padding cropped off (in place)."""
+        acc /= window.coverage * n_folds
+        return acc[(slice(None), slice(None), *revert[-2:])]
 
     def _predict_fold(
         self,
@@ -239,53 +464,45 @@ class Predictor:
         cancel: CancelToken | None,
     ) -> None:
         """Add one fold's sliding-window logits to ``logits_out`` and its per-slice class probabilities."""
-        from acvl_utils.cropping_and_padding.padding import pad_nd_image
-        from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
+        clock = _StageClock(self.device)
+        padded, revert = self._upload(data, clock)
+        window = self._window(padded.shape[-2:])
+        acc = torch.zeros((logits_out.shape[0], *padded.shape[1:]), device=self.device)
+        class_sums = None if class_out is None else torch.zeros(class_out.shape, device=self.device)
+        self._accumulate(padded, acc, class_sums, window, clock, report, cancel)
+        self._check_finite(acc, class_sums)
+        logits_out += self._normalize(acc, window, revert, 1).to(logits_out.device)
+        if class_out is not None:
+            # A slice's subtype probabilities: the mean softmax over its tiles.
+            class_out[:] = (class_sums / len(window.origins)).cpu().numpy()
 
-        padded, revert = pad_nd_image(data, self.patch_size, "constant", {"value": 0}, True, None)
-        _, n_slices, height, width = padded.shape
-        steps = compute_steps_for_sliding_window((height, width), self.patch_size, self.options.tile_step_size)
-        origins = list(itertools.product(*steps))
-        gaussian = compute_gaussian(self.patch_size, 1.0 / 8, 10, dtype=torch.float32, device=self.device)
-        # Every slice has the same tile grid, so the normalization map is computed once.
-        coverage = torch.zeros((height, width), device=self.device)
-        for y, x in origins:
-            coverage[y : y + self.patch_size[0], x : x + self.patch_size[1]] += gaussian
-        tiles_per_batch = max(1, self.batch_size // len(self._mirrorings))
-        slices_per_batch = max(1, tiles_per_batch // len(origins))
-        crop = (slice(None), slice(None), *revert[-2:])
-        autocast = torch.autocast("cuda") if self.device.type == "cuda" else contextlib.nullcontext()
+    def _export(self, logits: torch.Tensor, properties: dict) -> tuple[np.ndarray, np.ndarray | None]:
+        """nnU-Net's export of the fold-mean logits: labels (and probabilities) in the input array's shape.
 
-        for start in range(0, n_slices, slices_per_batch):
-            if cancel is not None and cancel.is_set():
-                raise PredictionCancelled("prediction cancelled")
-            stop = min(start + slices_per_batch, n_slices)
-            block = padded[0, start:stop].to(self.device)
-            tiles = torch.stack(
-                [
-                    block[z, y : y + self.patch_size[0], x : x + self.patch_size[1]]
-                    for z in range(stop - start)
-                    for y, x in origins
-                ]
-            )[:, None]
-            seg_acc = torch.zeros((stop - start, logits_out.shape[0], height, width), device=self.device)
-            probs = []
-            for b in range(0, len(tiles), tiles_per_batch):
-                with autocast:
-                    seg, cls = self._forward(tiles[b : b + tiles_per_batch])
-                for i, tile_index in enumerate(range(b, b + len(seg))):
-                    z, origin = divmod(tile_index, len(origins))
-                    y, x = origins[origin]
-                    seg_acc[z, :, y : y + self.patch_size[0], x : x + self.patch_size[1]] += seg[i] * gaussian
-                if cls is not None:
-                    probs.append(torch.softmax(cls, dim=1))
-            seg_acc /= coverage
-            logits_out[:, start:stop] += seg_acc.permute(1, 0, 2, 3)[crop].cpu()
-            if class_out is not None:
-                # A slice's subtype probabilities: the mean softmax over its tiles.
-                per_tile = torch.cat(probs).reshape(stop - start, len(origins), -1)
-                class_out[start:stop] = per_tile.mean(1).cpu().numpy()
-            report(stop / n_slices)
+        Where the network's grid is the output grid (no resampling) and no probabilities are asked
+        for, this is nnU-Net's own ``convert_logits_to_segmentation`` on the device, and only uint8
+        labels come back; otherwise nnU-Net's whole export function runs on the CPU.
+        """
+        from acvl_utils.cropping_and_padding.bounding_boxes import insert_crop_into_image
+        from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+
+        model = self.model
+        resample = tuple(properties["shape_after_cropping_and_before_resampling"]) != tuple(logits.shape[1:])
+        if resample or self.options.save_probabilities:
+            exported = convert_predicted_logits_to_segmentation_with_correct_shape(
+                logits.cpu(),
+                model.plans_manager,
+                model.configuration_manager,
+                model.label_manager,
+                properties,
+                return_probabilities=self.options.save_probabilities,
+                num_threads_torch=torch.get_num_threads(),
+            )
+            return exported if self.options.save_probabilities else (exported, None)
+        labels = model.label_manager.convert_logits_to_segmentation(logits).to(torch.uint8).cpu().numpy()
+        full = np.zeros(properties["shape_before_cropping"], dtype=np.uint8)
+        full = insert_crop_into_image(full, labels, properties["bbox_used_for_cropping"])
+        return full.transpose(model.plans_manager.transpose_backward), None
 
     def _guided_tiles(self, data: torch.Tensor, lesion: torch.Tensor, gland: torch.Tensor) -> torch.Tensor:
         """One patch-size tile a slice, centred on the predicted lesion, else the gland, else the slice.
@@ -369,8 +586,6 @@ class Predictor:
         progress: ProgressCallback | None,
         cancel: CancelToken | None,
     ) -> Prediction:
-        from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
-
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         report_stage = progress or (lambda stage, fraction: None)
@@ -396,51 +611,51 @@ class Predictor:
 
             n_classes = model.label_manager.num_segmentation_heads
             n_slices = data.shape[1]
-            logits = torch.zeros((n_classes, *data.shape[1:]), dtype=torch.float32)
             subtypes = model.subtypes
-            fold_slice_probs = np.zeros((len(model.folds), n_slices, len(subtypes)), np.float32) if subtypes else None
             clock = time.perf_counter()
+            stages = _StageClock(self.device)
             with torch.inference_mode():
+                padded, revert = self._upload(data, stages)
+                window = self._window(padded.shape[-2:])
+                acc = torch.zeros((n_classes, *padded.shape[1:]), dtype=torch.float32, device=self.device)
+                class_sums = (
+                    torch.zeros((len(model.folds), n_slices, len(subtypes)), device=self.device) if subtypes else None
+                )
                 for f, fold in enumerate(model.folds):
                     self.backend.select_fold(fold)
 
                     def report(fraction: float, f: int = f) -> None:
                         report_stage("predict", (f + fraction) / len(model.folds))
 
-                    self._predict_fold(data, logits, fold_slice_probs[f] if subtypes else None, report, cancel)
-            logits /= len(model.folds)
+                    sums = class_sums[f] if subtypes else None
+                    self._accumulate(padded, acc, sums, window, stages, report, cancel)
+                del padded
+                logits = self._normalize(acc, window, revert, len(model.folds))
+                # A slice's subtype probabilities: the mean softmax over its tiles.
+                fold_slice_probs = (class_sums / len(window.origins)).cpu().numpy() if subtypes else None
+            timings.update(stages.totals())
             timings["predict"] = time.perf_counter() - clock
 
             clock = time.perf_counter()
             report_stage("export", 0.0)
-            probabilities = model.label_manager.apply_inference_nonlin(logits)
-            gland_channel, lesion_channel = _label_channels(model)
-            lesion_mass = probabilities[lesion_channel].sum(dim=(1, 2)).double().numpy()
-            if gland_channel < 0:
-                gland_mass = (1.0 - probabilities[0]).sum(dim=(1, 2)).double().numpy()
-            else:
-                gland_mass = probabilities[gland_channel].sum(dim=(1, 2)).double().numpy()
-            slice_probabilities = {}
-            if subtypes:
-                slice_probabilities["tiles"] = fold_slice_probs
-                if self.options.classification == "guided":
-                    gland = 1.0 - probabilities[0] if gland_channel < 0 else probabilities[gland_channel]
-                    with torch.inference_mode():
-                        tiles = self._guided_tiles(data, probabilities[lesion_channel], gland)
+            with torch.inference_mode():
+                self._check_finite(logits, class_sums)  # a NaN or Inf of any tile reaches these sums
+                probabilities = model.label_manager.apply_inference_nonlin(logits)
+                gland_channel, lesion_channel = _label_channels(model)
+                lesion_mass = probabilities[lesion_channel].sum(dim=(1, 2)).double().cpu().numpy()
+                gland = 1.0 - probabilities[0] if gland_channel < 0 else probabilities[gland_channel]
+                gland_mass = gland.sum(dim=(1, 2)).double().cpu().numpy()
+                slice_probabilities = {}
+                if subtypes:
+                    slice_probabilities["tiles"] = fold_slice_probs
+                    if self.options.classification == "guided":
+                        tiles = self._guided_tiles(data, probabilities[lesion_channel].cpu(), gland.cpu())
                         slice_probabilities["guided"] = self._classify_tiles(tiles)
-            del probabilities
-            exported = convert_predicted_logits_to_segmentation_with_correct_shape(
-                logits,
-                model.plans_manager,
-                cm,
-                model.label_manager,
-                properties,
-                return_probabilities=self.options.save_probabilities,
-                num_threads_torch=torch.get_num_threads(),
-            )
+                del probabilities, gland
+                seg_array, prob_array = self._export(logits, properties)
+                del logits, acc
         finally:
             torch.set_num_threads(threads)
-        seg_array, prob_array = exported if self.options.save_probabilities else (exported, None)
 
         seg_oriented = sitk.GetImageFromArray(seg_array.astype(np.uint8))
         seg_oriented.CopyInformation(oriented)
@@ -478,7 +693,7 @@ class Predictor:
             labels=output_labels(model.dataset_json),
             measurements=measurements,
             provenance=self._provenance(),
-            timings_s={k: round(v, 3) for k, v in timings.items()},
+            timings_s={k: round(timings[k], 3) for k in ("preprocess", "predict", "export")},
             subtype=subtype,
         )
         return Prediction(segmentation, result, lesion_probability, timings, slice_probabilities if subtypes else {})

@@ -10,8 +10,18 @@ the CPU, float16 on CUDA). The last line is the speed ratio.
 ``--float32-reference`` also runs nnU-Net's predictor with its logit accumulator in float32 instead
 of float16, to show how much of the label disagreement is nnU-Net's own rounding.
 
+``--null-network`` measures what the engine costs besides the network: the same prediction path
+(preprocessing, upload, tiling, mirroring, accumulation, export, subtype pooling) on a multi-task
+model whose network is replaced, in this benchmark only, by a 1x1 convolution and a linear map of
+the same output shapes. It is compared with the real network's time, measured in the same run on
+``--network-slices`` slices and scaled by tile passes.
+
+``--precision both`` runs the engine in float32 and in bfloat16 and prints both.
+
     python Testing/benchmarks/bench_predictor.py [--folds 1] [--no-tta] [--shape 64 119 178] [--threads N]
         [--device cpu|cuda] [--backend auto|torch|openvino|onnxruntime] [--float32-reference]
+        [--precision auto|float32|bfloat16|both] [--null-network [--network-slices 2]]
+        [--reference-slices N] [--reference-folds N]
 
 On a machine with a GPU, the issue's check is ``--device cuda --folds 5 --shape 100 512 512``.
 """
@@ -50,9 +60,12 @@ RESENC_M_2D = {
 }
 
 
-def build_model(root: Path, folds: int) -> Path:
-    """nnU-Net-planned ResEnc plans for a small dataset, with the 2D configuration set to the paper's."""
-    from model_factory import _write_model, make_dataset, plan_dataset
+def build_model(root: Path, folds: int, multitask: bool = False) -> Path:
+    """nnU-Net-planned ResEnc plans for a small dataset, with the 2D configuration set to the paper's.
+
+    ``multitask`` gives the multi-task network (the paper's classifier head) and ``subtypes``.
+    """
+    from model_factory import SUBTYPES, _write_model, make_dataset, multitask_plans, plan_dataset
 
     make_dataset(Path(os.environ["nnUNet_raw"]), 990, cases=2, name="Bench")
     plans = plan_dataset(990, "nnUNetPlannerResEncM")
@@ -69,8 +82,12 @@ def build_model(root: Path, folds: int) -> Path:
         "numTraining": 2,
         "file_ending": ".nii.gz",
     }
-    folder = root / f"nnUNetTrainer__{plans['plans_name']}__2d"
-    return _write_model(folder, plans, dataset, tuple(range(folds)), "nnUNetTrainer", init_scale=1.0)
+    trainer = "nnUNetTrainer"
+    if multitask:
+        plans, trainer = multitask_plans(plans), "nnUNetTrainerMultiTask"
+        dataset["subtypes"] = SUBTYPES
+    folder = root / f"{trainer}__{plans['plans_name']}__2d"
+    return _write_model(folder, plans, dataset, tuple(range(folds)), trainer, init_scale=1.0)
 
 
 def rss_mb(field: str = "VmHWM") -> float:
@@ -85,6 +102,70 @@ def reset_peak_rss() -> None:
     """Start peak tracking afresh (Linux: writing 5 to clear_refs resets VmHWM), so imports do not count."""
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")
+
+
+class TimedBackend:
+    """A backend wrapper that counts tile passes and the seconds (wall and CPU) spent inside the network.
+
+    CPU seconds (all threads of this process) are the steadier measure on a shared machine.
+    """
+
+    def __init__(self, inner: object, device: str) -> None:
+        self.inner, self.device, self.seconds, self.cpu_seconds, self.passes = inner, device, 0.0, 0.0, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def select_fold(self, fold: str) -> None:
+        self.inner.select_fold(fold)
+
+    def __call__(self, batch: object) -> object:
+        import torch
+
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        start, cpu = time.perf_counter(), time.process_time()
+        out = self.inner(batch)
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        self.seconds += time.perf_counter() - start
+        self.cpu_seconds += time.process_time() - cpu
+        self.passes += len(batch)
+        return out
+
+
+def null_backend(predictor: object, device: str) -> object:
+    """The predictor's own torch backend around a network of the same output shapes that costs nothing.
+
+    A 1x1 convolution gives the segmentation logits and a linear map of each tile's mean the class
+    logits; each fold gets its own random weights, so fold switching is exercised too.
+    """
+    import torch
+    from PancreasMultiTaskLib.backends import TorchBackend
+
+    class NullNetwork(torch.nn.Module):
+        def __init__(self, channels: int, subtypes: int) -> None:
+            super().__init__()
+            self.seg = torch.nn.Conv2d(1, channels, 1)
+            self.cls = torch.nn.Linear(1, subtypes) if subtypes else None
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+            seg = self.seg(x)
+            return seg if self.cls is None else (seg, self.cls(x.mean((2, 3))))
+
+    model = predictor.model
+    channels = model.label_manager.num_segmentation_heads
+    weights = {}
+    for i, fold in enumerate(model.folds):
+        torch.manual_seed(i)
+        weights[fold] = NullNetwork(channels, len(model.subtypes or ())).state_dict()
+    network = NullNetwork(channels, len(model.subtypes or ()))
+    return TorchBackend(network, weights, predictor.device)
+
+
+def precision_option(precision: str) -> dict[str, str]:
+    """The engine's ``precision`` option, left out when ``auto`` (the engine's default)."""
+    return {} if precision == "auto" else {"precision": precision}
 
 
 def worker(kind: str, model: Path, image_path: Path, out: Path, args: argparse.Namespace) -> None:
@@ -111,6 +192,45 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, args: argparse.N
         report = {"load_s": time.perf_counter() - start, "backend": predictor.backend.name}
         (out / "export.json").write_text(json.dumps(report))
         return
+    if kind in ("null", "network"):
+        # The engine's own path; "null" swaps in the free network, "network" times the real one.
+        from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+
+        options = PredictionOptions(
+            device=args.device,
+            use_mirroring=not args.no_tta,
+            num_threads=args.threads,
+            backend="torch" if kind == "null" else args.backend,
+            folds=None if kind == "null" else ("0",),
+            **precision_option(args.precision),
+        )
+        predictor = Predictor(model, options)
+        if kind == "null":
+            predictor.backend = null_backend(predictor, args.device)
+        timed = predictor.backend = TimedBackend(predictor.backend, args.device)
+        if kind == "network":
+            image = image[:, :, : args.network_slices]
+        ready, cpu = time.perf_counter(), time.process_time()
+        prediction = predictor.predict(image)
+        done = time.perf_counter()
+        report = {
+            "load_s": ready - start,
+            "predict_s": done - ready,
+            "predict_cpu_s": time.process_time() - cpu,
+            "network_s": timed.seconds,
+            "network_cpu_s": timed.cpu_seconds,
+            "passes": timed.passes,
+            "slices": image.GetSize()[2],
+            "stages": prediction.timings,
+            "backend": timed.inner.name,
+        }
+        (out / f"{kind}.json").write_text(json.dumps(report))
+        return
+    if kind.startswith("nnunet") or kind == "engine-subset":
+        # nnU-Net's reference (and the engine beside it, for agreement) may run on a subset.
+        image = image[:, :, : args.reference_slices or image.GetSize()[2]]
+        folds = folds[: args.reference_folds or len(folds)]
+    stages = {}
     if kind.startswith("nnunet"):
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
@@ -130,14 +250,29 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, args: argparse.N
         from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
 
         options = PredictionOptions(
-            device=args.device, use_mirroring=not args.no_tta, num_threads=args.threads, backend=args.backend
+            device=args.device,
+            use_mirroring=not args.no_tta,
+            num_threads=args.threads,
+            backend=args.backend,
+            folds=folds,
+            **precision_option(args.precision),
         )
         predictor = Predictor(model, options)
         ready = time.perf_counter()
-        seg = sitk.GetArrayFromImage(predictor.predict(image).segmentation)
+        prediction = predictor.predict(image)
+        seg = sitk.GetArrayFromImage(prediction.segmentation)
+        stages = prediction.timings
     done = time.perf_counter()
     np.save(out / f"{kind}.npy", seg)
-    report = {"load_s": ready - start, "predict_s": done - ready, "peak_mb": rss_mb() - before, "before_mb": before}
+    report = {
+        "load_s": ready - start,
+        "predict_s": done - ready,
+        "peak_mb": rss_mb() - before,
+        "before_mb": before,
+        "stages": stages,
+        "slices": image.GetSize()[2],
+        "folds": len(folds),
+    }
     if device.type == "cuda":
         report["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     (out / f"{kind}.json").write_text(json.dumps(report))
@@ -206,46 +341,125 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="for both predictors")
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "openvino", "onnxruntime"))
     parser.add_argument("--float32-reference", action="store_true", help="also nnU-Net with float32 accumulators")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "both"),
+        help="the engine's precision; both: float32 and bfloat16 in turn",
+    )
+    parser.add_argument("--null-network", action="store_true", help="measure the engine without its network")
+    parser.add_argument(
+        "--network-slices", type=int, default=2, help="with --null-network: slices (2 or more) to time the net on"
+    )
+    parser.add_argument(
+        "--reference-slices", type=int, default=0, help="nnU-Net on the first N slices only, scaled by tile passes"
+    )
+    parser.add_argument(
+        "--reference-folds", type=int, default=0, help="nnU-Net on the first N folds only, scaled by tile passes"
+    )
     parser.add_argument("--worker", nargs=4, metavar=("KIND", "MODEL", "IMAGE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.network_slices < 2:
+        parser.error("--network-slices must be 2 or more (the engine needs a 3D volume)")
     if args.worker:
         kind, model, image, out = args.worker
         worker(kind, Path(model), Path(image), Path(out), args)
         return
 
     with tempfile.TemporaryDirectory(prefix="pmt-bench-") as work:
-        compare(Path(work), args)
+        (null_network if args.null_network else compare)(Path(work), args)
 
 
-def compare(work: Path, args: argparse.Namespace) -> None:
-    """Both predictors on one model folder and volume, each in a fresh process; prints the ratios."""
+def _prepare(work: Path, args: argparse.Namespace, multitask: bool = False) -> tuple[Path, Path]:
+    """nnU-Net's folders inside ``work``, the model folder and the CT volume written there."""
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         os.environ[name] = str(work / name)
         (work / name).mkdir()
     import SimpleITK as sitk
     from model_factory import ct_volume
 
-    model = build_model(work / "model", args.folds)
+    model = build_model(work / "model", args.folds, multitask)
     image, _ = ct_volume(tuple(args.shape), spacing_xyz=(0.73, 0.73, 2.0), seed=1)
     image_path = work / "case_0000.nii.gz"
     sitk.WriteImage(image, str(image_path))
-
-    # On the CPU the engine exports each fold's graph once (cached); do that first and report it apart.
     os.environ.setdefault("PANCREAS_MT_HOME", str(work / "home"))
+    return model, image_path
+
+
+def _run_worker(kind: str, model: Path, image_path: Path, work: Path, args: argparse.Namespace, **extra: str) -> dict:
+    """One worker in a fresh process; its JSON report."""
+    command = [sys.executable, __file__, "--worker", kind, str(model), str(image_path), str(work)]
+    command += ["--device", args.device, "--backend", args.backend, *(["--no-tta"] if args.no_tta else [])]
+    command += ["--threads", str(args.threads)] if args.threads else []
+    command += ["--network-slices", str(args.network_slices)]
+    command += ["--reference-slices", str(args.reference_slices), "--reference-folds", str(args.reference_folds)]
+    command += ["--precision", extra.get("precision", args.precision)]
+    subprocess.run(command, check=True, env=os.environ.copy())
+    return json.loads((work / f"{kind}.json").read_text())
+
+
+def null_network(work: Path, args: argparse.Namespace) -> None:
+    """What the engine spends outside the network, against the network's own time, in one run."""
+    model, image_path = _prepare(work, args, multitask=True)
+    precisions = ("float32", "bfloat16") if args.precision == "both" else (args.precision,)
+    import torch
+
+    threads = args.threads or torch.get_num_threads()
+    z, y, x = args.shape
+    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, threads {threads}, device {args.device}")
+    print(
+        f"workload: ResEnc M 2D multi-task, patch 128x192, volume {z}x{y}x{x}, folds {args.folds}, "
+        f"TTA {not args.no_tta}"
+    )
+    null = _run_worker("null", model, image_path, work, args, precision=precisions[0])
+    overhead = null["predict_s"] - null["network_s"]
+    overhead_cpu = null["predict_cpu_s"] - null["network_cpu_s"]
+    stages = ", ".join(f"{k} {v:.2f} s" for k, v in null["stages"].items())
+    print(f"null network: predict {null['predict_s']:.1f} s for {null['passes']} tile passes ({stages})")
+    print(
+        f"  of which the null network itself {null['network_s']:.2f} s; everything else {overhead:.1f} s wall, "
+        f"{overhead_cpu:.1f} s CPU (all threads)"
+    )
+    for precision in precisions:
+        net = _run_worker("network", model, image_path, work, args, precision=precision)
+        scale = null["passes"] / net["passes"]
+        estimate, estimate_cpu = net["network_s"] * scale, net["network_cpu_s"] * scale
+        print(
+            f"network ({net['backend']}, {precision}): {net['network_s']:.1f} s wall, {net['network_cpu_s']:.1f} s "
+            f"CPU for {net['passes']} tile passes on {net['slices']} slice(s), 1 fold "
+            f"({net['network_s'] / net['passes'] * 1e3:.1f} ms a pass); scaled by tile passes to {null['passes']}: "
+            f"{estimate:.0f} s wall, {estimate_cpu:.0f} s CPU"
+        )
+        print(
+            f"pipeline overhead / {precision} network time: {overhead / estimate * 100:.2f}% (wall), "
+            f"{overhead_cpu / estimate_cpu * 100:.2f}% (CPU seconds)"
+        )
+
+
+def compare(work: Path, args: argparse.Namespace) -> None:
+    """Both predictors on one model folder and volume, each in a fresh process; prints the ratios.
+
+    With ``--reference-slices``/``--reference-folds`` nnU-Net runs on that subset and its time is
+    scaled by tile passes; the engine then also runs on the subset, for the label agreement.
+    """
+    model, image_path = _prepare(work, args)
+    subset = bool(args.reference_slices or args.reference_folds)
+    engines = ["engine", "engine-bfloat16"] if args.precision == "both" else ["engine"]
+    # On the CPU the engine exports each fold's graph once (cached); do that first and report it apart.
     reports = {}
-    kinds = ["export", "nnunet", "engine"] + (["nnunet-float32"] if args.float32_reference else [])
+    kinds = ["export", "nnunet", *engines] + (["engine-subset"] if subset else [])
+    kinds += ["nnunet-float32"] if args.float32_reference else []
     for kind in kinds:
-        command = [sys.executable, __file__, "--worker", kind, str(model), str(image_path), str(work)]
-        command += ["--device", args.device, "--backend", args.backend, *(["--no-tta"] if args.no_tta else [])]
-        command += ["--threads", str(args.threads)] if args.threads else []
-        subprocess.run(command, check=True, env=os.environ.copy())
-        reports[kind] = json.loads((work / f"{kind}.json").read_text())
+        single = "float32" if args.precision == "both" else args.precision
+        precision = {"engine": single, "engine-subset": single, "engine-bfloat16": "bfloat16"}
+        reports[kind] = _run_worker(kind, model, image_path, work, args, precision=precision.get(kind, args.precision))
 
     import numpy as np
     import torch
 
     labels = {kind: np.load(work / f"{kind}.npy") for kind in kinds[1:]}
-    agreement = float((labels["nnunet"] == labels["engine"]).mean())
+    beside = "engine-subset" if subset else "engine"
+    agreement = float((labels["nnunet"] == labels[beside]).mean())
     gflop = tile_gflop(model)
     rates = peak_gflops(args.threads, args.device)
     rate = max(rates.values())
@@ -270,25 +484,45 @@ def compare(work: Path, args: argparse.Namespace) -> None:
     print(
         f"engine backend: {export['backend']}; one-time graph export of {args.folds} fold(s): {export['load_s']:.1f} s"
     )
+    nnunet = reports["nnunet"]
+    scale = (z / nnunet["slices"]) * (args.folds / nnunet["folds"])
+    if subset:
+        print(
+            f"nnU-Net reference on a subset: {nnunet['slices']} slice(s), {nnunet['folds']} fold(s), measured "
+            f"{nnunet['predict_s']:.1f} s, scaled by tile passes (x{scale:.1f}) to {nnunet['predict_s'] * scale:.1f} s"
+        )
+        nnunet["predict_s"] *= scale
     for kind, r in reports.items():
+        if kind == "engine-subset":
+            continue
         print(
             f"{kind:>7}: predict {r['predict_s']:.1f} s ({tiles * gflop / r['predict_s']:.0f} GFLOP/s, "
-            f"{r['predict_s'] / floor_s:.2f}x the floor of {floor_s:.1f} s), load {r['load_s']:.1f} s, "
-            f"peak RSS {r['peak_mb']:.0f} MB above the {r['before_mb']:.0f} MB after imports"
+            f"{r['predict_s'] / floor_s:.2f}x the floor of {floor_s:.1f} s, {floor_s / r['predict_s'] * 100:.1f}% "
+            f"of the floor's rate), load {r['load_s']:.1f} s, peak RSS {r['peak_mb']:.0f} MB above the "
+            f"{r['before_mb']:.0f} MB after imports"
             + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if "gpu_peak_mb" in r else "")
+            + (" (subset)" if kind.startswith("nnunet") and subset else "")
         )
-    print(f"argmax agreement: {agreement * 100:.4f}% of voxels")
+        if r["stages"]:
+            print("         stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in r["stages"].items()))
+    print(f"argmax agreement{' on the subset' if subset else ''}: {agreement * 100:.4f}% of voxels")
+    if "engine-bfloat16" in labels:
+        same = labels["engine"] == labels["engine-bfloat16"]
+        print(f"argmax agreement engine float32 / bfloat16: {same.mean() * 100:.4f}% of voxels")
     if args.float32_reference:
         for a, b in (("engine", "nnunet-float32"), ("nnunet", "nnunet-float32")):
-            same = labels[a] == labels[b]
+            same = labels[beside if a == "engine" else a] == labels[b]
             print(f"argmax agreement {a} / {b}: {same.mean() * 100:.4f}% ({(~same).sum()} voxels differ)")
-    memory = reports["engine"]["peak_mb"] / reports["nnunet"]["peak_mb"]
-    speed = reports["nnunet"]["predict_s"] / reports["engine"]["predict_s"]
-    print(f"memory ratio (engine / nnU-Net peak RSS above imports): {memory:.2f}")
-    if args.device == "cuda":
-        gpu_memory = reports["engine"]["gpu_peak_mb"] / reports["nnunet"]["gpu_peak_mb"]
-        print(f"GPU memory ratio (engine / nnU-Net peak allocated): {gpu_memory:.2f}")
-    print(f"speed ratio (nnU-Net time / engine time): {speed:.2f}")
+    if not subset:
+        memory = reports["engine"]["peak_mb"] / reports["nnunet"]["peak_mb"]
+        print(f"memory ratio (engine / nnU-Net peak RSS above imports): {memory:.2f}")
+        if args.device == "cuda":
+            gpu_memory = reports["engine"]["gpu_peak_mb"] / reports["nnunet"]["gpu_peak_mb"]
+            print(f"GPU memory ratio (engine / nnU-Net peak allocated): {gpu_memory:.2f}")
+    for kind in engines[1:]:
+        print(f"speed ratio (nnU-Net time / {kind} time): {nnunet['predict_s'] / reports[kind]['predict_s']:.2f}")
+    speed = nnunet["predict_s"] / reports["engine"]["predict_s"]
+    print(f"speed ratio (nnU-Net time{' scaled' if subset else ''} / engine time): {speed:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,187 @@
+"""The device-resident prediction path (tiling, mirroring, accumulation, export) and the precision choice.
+
+The path is written in torch ops that run on any device, so these tests run it on the CPU; the test
+marked for CUDA compares a GPU run against the CPU where a GPU is present.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from model_factory import ct_volume
+from PancreasMultiTaskLib.io import InputError
+from PancreasMultiTaskLib.predictor import (
+    PredictionOptions,
+    Predictor,
+    _StageClock,
+    autocast_dtype,
+    cpu_bf16_units,
+    resolve_precision,
+)
+
+
+def test_precision_resolution_is_a_pure_function_of_device_units_and_quality():
+    assert resolve_precision("auto", "cuda", bf16_units=False) == "float16"
+    assert resolve_precision("auto", "cpu", bf16_units=True, bf16_quality=True) == "bfloat16"
+    assert resolve_precision("auto", "cpu", bf16_units=True, bf16_quality=False) == "float32"
+    assert resolve_precision("auto", "cpu", bf16_units=False, bf16_quality=True) == "float32"
+    assert resolve_precision("auto", "mps", bf16_units=True, bf16_quality=True) == "float32"
+    assert resolve_precision("bfloat16", "cpu", bf16_units=False) == "bfloat16"
+    assert resolve_precision("float32", "cuda", bf16_units=False) == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("half", "cpu", bf16_units=False)
+    assert autocast_dtype("float32") is None
+    assert autocast_dtype("float16") is torch.float16
+    assert autocast_dtype("bfloat16") is torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        PredictionOptions(precision="fp8")
+
+
+def test_bf16_units_are_read_from_the_cpu_flags():
+    assert cpu_bf16_units("processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n")
+    assert cpu_bf16_units("flags\t\t: fpu avx512f avx512_bf16\n")
+    assert not cpu_bf16_units("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert not cpu_bf16_units("")
+
+
+def _fold_logits(model_path, batch_size, shape, seed, subtypes=False):
+    """One fold's logits and per-slice class probabilities through ``_predict_fold`` at a batch size."""
+    options = PredictionOptions(device="cpu", folds=("0",), batch_size=batch_size, backend="torch")
+    predictor = Predictor(model_path, options)
+    image, _ = ct_volume(shape, seed=seed)
+    cm = predictor.model.configuration_manager
+    data, _, _ = cm.preprocessor_class(verbose=False).run_case_npy(
+        sitk.GetArrayFromImage(image)[None].astype(np.float32),
+        None,
+        {"spacing": list(image.GetSpacing())[::-1]},
+        predictor.model.plans_manager,
+        cm,
+        predictor.model.dataset_json,
+    )
+    data = torch.from_numpy(data)
+    logits = torch.zeros((predictor.model.label_manager.num_segmentation_heads, *data.shape[1:]))
+    class_out = np.zeros((data.shape[1], len(predictor.model.subtypes)), np.float32) if subtypes else None
+    fractions = []
+    with torch.inference_mode():
+        predictor.backend.select_fold("0")
+        predictor._predict_fold(data, logits, class_out, fractions.append, None)
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+    return logits, class_out
+
+
+@pytest.mark.parametrize("batch_size", [12, 40, 4000], ids=["3-tiles", "10-tiles-across-slices", "all-in-one"])
+def test_large_batches_across_origins_and_slices_equal_one_tile_at_a_time(multitask_model, batch_size):
+    """Grouping tiles by origin over slice runs, in any batch size, adds the same logits and class softmaxes."""
+    shape = (6, 90, 120)  # several tile origins per slice (patch is smaller than the slice)
+    one, class_one = _fold_logits(multitask_model, 4, shape, seed=5, subtypes=True)
+    many, class_many = _fold_logits(multitask_model, batch_size, shape, seed=5, subtypes=True)
+    assert one.abs().max() > 0.1  # real logits, not an empty accumulator
+    torch.testing.assert_close(many, one, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(class_many, class_one, atol=1e-6)
+    np.testing.assert_allclose(class_one.sum(1), 1.0, atol=1e-5)
+
+
+def test_export_on_the_device_equals_nnunets_export(plain_model):
+    """No resampling needed: nnU-Net's argmax on the device, uncropped and transposed as nnU-Net does."""
+    from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+
+    predictor = Predictor(plain_model, PredictionOptions(device="cpu", folds=("0",), backend="torch"))
+    model, cm = predictor.model, predictor.model.configuration_manager
+    image, _ = ct_volume((5, 60, 80), spacing_xyz=(*map(float, cm.spacing[::-1]), 2.0), seed=2)
+    array = sitk.GetArrayFromImage(image)[None].astype(np.float32)
+    array[:, :, :3] = 0  # a zero border: nnU-Net crops it off, and the export must put it back
+    data, _, properties = cm.preprocessor_class(verbose=False).run_case_npy(
+        array, None, {"spacing": list(image.GetSpacing())[::-1]}, model.plans_manager, cm, model.dataset_json
+    )
+    assert tuple(properties["shape_after_cropping_and_before_resampling"]) == data.shape[1:]  # the device branch
+    assert properties["bbox_used_for_cropping"][1][0] == 3  # a crop to undo
+    logits = torch.randn((3, *data.shape[1:]), generator=torch.Generator().manual_seed(0))
+    ours, probabilities = predictor._export(logits, properties)
+    expected = convert_predicted_logits_to_segmentation_with_correct_shape(
+        logits.clone(), model.plans_manager, cm, model.label_manager, properties
+    )
+    assert probabilities is None
+    assert ours.dtype == np.uint8 and ours.shape == array.shape[1:]
+    np.testing.assert_array_equal(ours, expected)
+
+
+def test_stage_times_are_reported_and_only_labels_come_back(multitask_model):
+    image, _ = ct_volume((6, 70, 90), seed=4)
+    prediction = Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch")).predict(image)
+    for stage in ("preprocess", "upload", "tiles", "network", "accumulate", "predict", "export"):
+        assert prediction.timings[stage] >= 0.0, stage
+    assert prediction.timings["network"] <= prediction.timings["predict"]
+    assert set(prediction.result.timings_s) == {"preprocess", "predict", "export"}
+    assert prediction.segmentation.GetPixelID() == sitk.sitkUInt8
+
+
+def test_stage_clock_adds_up_repeated_stages():
+    clock = _StageClock(torch.device("cpu"))
+    for _ in range(3):
+        with clock("network"):
+            torch.ones(10).sum()
+    with clock("export"):
+        pass
+    totals = clock.totals()
+    assert set(totals) == {"network", "export"} and all(v >= 0 for v in totals.values())
+
+
+def test_fold_weights_stay_on_the_device(multitask_model):
+    predictor = Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch"))
+    assert set(predictor.backend.weights) == set(predictor.model.folds)
+    devices = {t.device for w in predictor.backend.weights.values() for t in w.values()}
+    assert devices == {predictor.device}
+
+
+def test_bfloat16_runs_the_network_in_bfloat16_on_the_cpu(multitask_model):
+    """``--precision bfloat16`` through torch: the convolutions compute in bfloat16 (emulated where no units)."""
+    image, _ = ct_volume((4, 60, 80), seed=6)
+    results = {}
+    for precision in ("float32", "bfloat16"):
+        predictor = Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch", precision=precision))
+        assert predictor.precision == precision
+        seen = set()
+        conv = next(m for m in predictor.backend.network.modules() if isinstance(m, torch.nn.Conv2d))
+        conv.register_forward_hook(lambda module, inputs, output, seen=seen: seen.add(output.dtype))
+        results[precision] = predictor.predict(image)
+        assert seen == {torch.float32 if precision == "float32" else torch.bfloat16}
+    labels = {k: sitk.GetArrayFromImage(v.segmentation) for k, v in results.items()}
+    assert (labels["float32"] == labels["bfloat16"]).mean() > 0.9  # the same case, rounded differently
+    assert results["bfloat16"].result.subtype is not None
+
+
+def test_bfloat16_with_a_float32_only_backend_is_a_clear_error(multitask_model, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    options = PredictionOptions(device="cpu", backend="onnxruntime", precision="bfloat16")
+    with pytest.raises(InputError, match="float32 only"):
+        Predictor(multitask_model, options)
+    # auto on a CPU with bfloat16 units: a float32-only runtime quietly runs float32.
+    monkeypatch.setattr("PancreasMultiTaskLib.predictor.cpu_bf16_units", lambda: True)
+    options = PredictionOptions(device="cpu", backend="onnxruntime", folds=("0",))
+    assert Predictor(multitask_model, options).precision == "float32"
+    assert Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch", folds=("0",))).precision == (
+        "bfloat16"
+    )
+
+
+def test_openvino_gets_the_bfloat16_hint(multitask_model):
+    pytest.importorskip("openvino")
+    predictor = Predictor(multitask_model, PredictionOptions(device="cpu", backend="openvino", precision="bfloat16"))
+    assert predictor.backend.precision_hint == "bf16"
+    predictor = Predictor(multitask_model, PredictionOptions(device="cpu", backend="openvino", precision="float32"))
+    assert predictor.backend.precision_hint == "f32"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (runs on GPU machines)")
+def test_cuda_pipeline_matches_the_cpu(multitask_model):
+    """The same code on CUDA (float16 autocast, channels-last) against the CPU in float32."""
+    image, _ = ct_volume((6, 90, 120), seed=8)
+    cpu = Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch")).predict(image)
+    gpu_predictor = Predictor(multitask_model, PredictionOptions(device="cuda"))
+    assert gpu_predictor.precision == "float16" and torch.backends.cudnn.benchmark
+    gpu = gpu_predictor.predict(image)
+    same = sitk.GetArrayFromImage(cpu.segmentation) == sitk.GetArrayFromImage(gpu.segmentation)
+    assert same.mean() >= 0.999
+    assert cpu.result.subtype.predicted == gpu.result.subtype.predicted
