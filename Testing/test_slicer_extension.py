@@ -379,11 +379,18 @@ def test_background_run_log_reaches_the_panel(module: SimpleNamespace) -> None:
 
 
 def test_reload_covers_the_lib_files(module: SimpleNamespace) -> None:
-    before = sys.modules["PancreasMultiTaskLib.logic"]
-    widget = module.mod.PancreasMultiTaskWidget()
-    widget.moduleName = "PancreasMultiTask"
-    widget.onReload()
-    assert sys.modules["PancreasMultiTaskLib.logic"] is not before
+    loaded = {n: m for n, m in sys.modules.items() if n.split(".")[0] == "PancreasMultiTaskLib"}
+    try:
+        widget = module.mod.PancreasMultiTaskWidget()
+        widget.moduleName = "PancreasMultiTask"
+        widget.onReload()
+        assert sys.modules["PancreasMultiTaskLib.logic"] is not loaded["PancreasMultiTaskLib.logic"]
+    finally:
+        # Later tests hold the modules imported before: a second copy of the network class in
+        # sys.modules would fail plans.json's identity check for them.
+        for name in [n for n in sys.modules if n.split(".")[0] == "PancreasMultiTaskLib"]:
+            del sys.modules[name]
+        sys.modules.update(loaded)
 
 
 def test_a_broken_installed_model_is_not_offered_and_says_why(
