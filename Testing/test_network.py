@@ -83,6 +83,35 @@ def test_ablation_switches(name):
     assert head(torch.randn(2, 16, 4, 4)).shape == (2, 3)
 
 
+def test_class_items_run_the_head_on_those_tiles_only():
+    """Training runs the head on the tiles that carry the class loss: its BatchNorm sees only those."""
+    torch.manual_seed(0)
+    network = small(num_subtypes=3, patch_size=(96, 96)).train()
+    reference = small(num_subtypes=3, patch_size=(96, 96)).train()
+    reference.load_state_dict(network.state_dict())
+    x = torch.randn(6, 1, 96, 96)
+    x[[0, 2, 5]] *= 4.0  # the unselected tiles would shift the head's batch statistics
+    items = torch.tensor([False, True, False, True, True, False])
+    torch.manual_seed(1)  # the same dropout draws in both heads
+    segmentation, logits = network(x, items)
+    assert logits.shape == (3, 3) and segmentation.shape == (6, 2, 96, 96)
+    torch.manual_seed(1)
+    expected = reference.classifier(reference.encoder(x)[-1][items])
+    torch.testing.assert_close(logits, expected)
+    for mine, theirs in zip(network.classifier.modules(), reference.classifier.modules(), strict=True):
+        if isinstance(mine, nn.modules.batchnorm._BatchNorm):
+            torch.testing.assert_close(mine.running_mean, theirs.running_mean)
+            torch.testing.assert_close(mine.running_var, theirs.running_var)
+    untouched = [m.running_mean.clone() for m in network.classifier.modules() if isinstance(m, nn.BatchNorm1d)]
+    _, none = network(x, torch.zeros(6, dtype=torch.bool))
+    assert none.shape == (0, 3)
+    after = [m.running_mean for m in network.classifier.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert all(torch.equal(a, b) for a, b in zip(untouched, after, strict=True))
+    network.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(network(x, items)[1], network(x)[1][items])
+
+
 def test_segmentation_only_returns_what_nnunet_code_expects():
     network = small(num_subtypes=3, patch_size=(128, 128)).eval()
     x = torch.randn(2, 1, 128, 128)

@@ -8,6 +8,7 @@ engine then loads the model folder and predicts with it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -112,6 +113,33 @@ def test_validation_writes_case_subtypes(trained):
         assert entry["truth"] in (0, 1, 2)
         for method in ("uniform", "lesion-weighted"):
             assert len(entry[method]) == 3 and sum(entry[method]) == pytest.approx(1.0)
+
+
+def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkeypatch):
+    """A training step's head sees only the tiles that carry the class loss: the BatchNorm right after
+    the head's first convolution (before any dropout) ends with the statistics of those tiles alone."""
+    from pancreas_mt_training.trainer import nnUNetTrainerMultiTask
+
+    monkeypatch.setenv("nnUNet_results", str(tmp_path))  # this trainer's log folder
+    monkeypatch.setenv("nnUNet_n_proc_DA", "0")
+    plans = json.loads((trained["preprocessed"] / f"{PLANS}.json").read_text())
+    dataset = json.loads((trained["preprocessed"] / "dataset.json").read_text())
+    trainer = nnUNetTrainerMultiTask({**plans, "continue_training": False}, "2d", 0, dataset, torch.device("cpu"))
+    trainer.initialize()
+    batch = next(trainer.get_dataloaders()[0])
+    for level in batch["target"]:  # lesion (16 px or more at full size) on tiles 1 and 2 only
+        level.zero_()
+        side = level.shape[-1] // 4
+        level[1:3, :, :side, :side] = 2
+    network = trainer._plain_network()
+    reference = copy.deepcopy(network).train()
+    trainer.train_step(batch)
+    with torch.no_grad():
+        reference.classifier.layers[:2](reference.encoder(batch["data"])[-1][1:3])
+    mine, theirs = network.classifier.layers[1], reference.classifier.layers[1]
+    assert isinstance(mine, torch.nn.BatchNorm2d)
+    torch.testing.assert_close(mine.running_mean, theirs.running_mean)
+    torch.testing.assert_close(mine.running_var, theirs.running_var)
 
 
 def test_nnunet_finds_the_trainer_by_name(trained):

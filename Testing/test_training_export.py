@@ -96,6 +96,9 @@ def test_subtype_losses():
     none = ce(logits, truth, torch.zeros(3, dtype=torch.bool))
     none.backward()
     assert none.item() == 0.0 and logits.grad is not None
+    # without a mask every row counts; no rows (the head ran on no tile) is a zero loss
+    assert ce(logits[:2], truth[:2]).item() == pytest.approx(expected.item())
+    assert ce(logits[:0], truth[:0]).item() == 0.0
     dice_bce = SubtypeLoss(TrainingOptions.from_dict({"preset": "paper"}), 3)
     good = dice_bce(logits, torch.tensor([0, 1, 2]), torch.ones(3, dtype=torch.bool))
     bad = dice_bce(logits, torch.tensor([1, 2, 0]), torch.ones(3, dtype=torch.bool))

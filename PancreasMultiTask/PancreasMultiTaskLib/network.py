@@ -113,6 +113,7 @@ class MultiTaskResEncUNet(ResidualEncoderUNet):
         if len(patch_size) != 2:
             raise ValueError(f"the multi-task network is 2D: patch_size must have 2 entries, got {patch_size}")
         self.patch_size = tuple(int(p) for p in patch_size)
+        self.num_subtypes = num_subtypes
         self.classifier = SubtypeClassifierHead(
             self.encoder.output_channels[-1],
             bottleneck_size(self.patch_size, self.encoder.strides),
@@ -129,14 +130,24 @@ class MultiTaskResEncUNet(ResidualEncoderUNet):
         return self
 
     def forward(
-        self, x: torch.Tensor
+        self, x: torch.Tensor, class_items: torch.Tensor | None = None
     ) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor] | torch.Tensor | list[torch.Tensor]:
+        """Segmentation (and class logits while ``class_outputs``) of a batch of tiles.
+
+        ``class_items`` (a boolean mask over the batch) runs the head on those tiles only, so in
+        training its BatchNorm statistics come from the tiles that carry the class loss; the logits
+        then have one row per selected tile.
+        """
         if tuple(x.shape[2:]) != self.patch_size:
             raise ValueError(f"input tiles must be {self.patch_size}, got {tuple(x.shape[2:])}")
         skips = self.encoder(x)
         if not self.class_outputs:
             return self.decoder(skips)
-        return self.decoder(skips), self.classifier(skips[-1])
+        if class_items is None:
+            return self.decoder(skips), self.classifier(skips[-1])
+        if not bool(class_items.any()):
+            return self.decoder(skips), skips[-1].new_zeros((0, self.num_subtypes))
+        return self.decoder(skips), self.classifier(skips[-1][class_items])
 
 
 #: Keyword names that a plans step adds to ``arch_kwargs`` for the multi-task network.

@@ -58,13 +58,14 @@ class DemoConfig:
     features: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 64])
     blocks: list[int] = field(default_factory=lambda: [1, 1, 2, 2, 2])
     patch_size: list[int] = field(default_factory=lambda: [64, 64])
-    batch_size: int = 8
-    num_epochs: int = 55
-    iterations: int = 50
-    val_iterations: int = 3
+    batch_size: int = 16
+    num_epochs: int = 120
+    iterations: int = 100
+    val_iterations: int = 10
     augmentation: str = "spatial"
     class_loss_weight: float = 5.0
     class_min_pixels: int = 64
+    oversample_foreground: float = 0.75
     lesion_oversampling: float = 0.8
     tile_jitter: float = 0.15
     folds: tuple[int, ...] = (0,)
@@ -100,6 +101,7 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
             "augmentation": config.augmentation,
             "class_loss_weight": config.class_loss_weight,
             "class_min_pixels": config.class_min_pixels,
+            "oversample_foreground": config.oversample_foreground,
             "lesion_oversampling": config.lesion_oversampling,
             "tile_jitter": config.tile_jitter,
             "validation_mirroring": False,

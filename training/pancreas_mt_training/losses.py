@@ -147,10 +147,13 @@ class SubtypeLoss(nn.Module):
                 dice_class=MemoryEfficientSoftDiceLoss,
             )
 
-    def forward(self, logits: torch.Tensor, subtypes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if not bool(mask.any()):
+    def forward(self, logits: torch.Tensor, subtypes: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss over the rows of ``logits`` selected by ``mask`` (all rows without one)."""
+        if mask is not None:
+            logits, subtypes = logits[mask], subtypes[mask]
+        if len(subtypes) == 0:
             return logits.sum() * 0.0
-        logits, subtypes = logits[mask].float(), subtypes[mask]
+        logits = logits.float()
         if self.kind == "ce":
             return nn.functional.cross_entropy(logits, subtypes, weight=self.weights, label_smoothing=self.smoothing)
         onehot = nn.functional.one_hot(subtypes, self.num_subtypes).float()

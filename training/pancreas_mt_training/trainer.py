@@ -16,7 +16,8 @@ Runs on stock nnunetv2 2.8 with no edits to nnU-Net's files:
   the default preset forces half the batch, half of those onto the lesion, and shifts forced tiles
   by up to a quarter patch (:class:`LesionAwareDataLoader`), so the lesion appears anywhere in a tile.
   Which tiles carry the class loss is ``class_slices`` (default: tiles showing lesion; a tile
-  without lesion has nothing to classify and trains the segmentation only);
+  without lesion has nothing to classify and trains the segmentation only), and the head runs on
+  those tiles alone, so its BatchNorm statistics are those of the tiles it is trained to classify;
 * :meth:`nnUNetTrainerMultiTask.build_network_architecture` (what nnU-Net's own predictor calls)
   gives a network that returns the segmentation alone, so ``nnUNetv2_predict`` runs these models;
   the trainer switches the class output back on for itself.
@@ -283,13 +284,17 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         data = batch["data"].to(self.device, non_blocking=True)
         target = batch["target"]
         target = [t.to(self.device) for t in target] if isinstance(target, list) else target.to(self.device)
-        subtypes = self._subtypes(batch)
         mask = self._class_mask(target)
+        # The head runs on the tiles that carry the class loss only, so its BatchNorm statistics are
+        # those of lesion tiles (what guided classification shows it); BatchNorm needs two of them.
+        if int(mask.sum()) < 2:
+            mask = torch.zeros_like(mask)
+        subtypes = self._subtypes(batch)[mask]
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
-            segmentation, logits = self.network(data)
+            segmentation, logits = self.network(data, mask)
             seg_loss = self.loss(segmentation, target)
-            class_loss = self.subtype_loss(logits, subtypes, mask)
+            class_loss = self.subtype_loss(logits, subtypes)
             loss = seg_loss + self.options.class_loss_weight * class_loss
         if self.grad_scaler is not None:
             self.grad_scaler.scale(loss).backward()
@@ -301,16 +306,17 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
             self.optimizer.step()
-        return self._step_outputs(loss, class_loss, logits, subtypes, mask)
+        return self._step_outputs(loss, class_loss, logits, subtypes)
 
     @staticmethod
-    def _step_outputs(loss, class_loss, logits, subtypes, mask) -> dict:
-        correct = (logits.detach().argmax(1) == subtypes) & mask
+    def _step_outputs(loss, class_loss, logits, subtypes) -> dict:
+        """Losses and the class accuracy over the tiles that carried the class loss (``logits``' rows)."""
+        correct = logits.detach().argmax(1) == subtypes
         return {
             "loss": loss.detach().cpu().numpy(),
             "class_loss": class_loss.detach().cpu().numpy(),
             "class_correct": np.array(int(correct.sum())),
-            "class_count": np.array(int(mask.sum())),
+            "class_count": np.array(len(subtypes)),
         }
 
     def validation_step(self, batch: dict) -> dict:
@@ -323,10 +329,10 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             outputs = super().validation_step(batch)
         finally:
             self.network = network
-        logits = view.class_logits[0].to(self.device)
-        class_loss = self.subtype_loss(logits, subtypes, mask)
+        logits, subtypes = view.class_logits[0].to(self.device)[mask], subtypes[mask]
+        class_loss = self.subtype_loss(logits, subtypes)
         outputs["loss"] = outputs["loss"] + self.options.class_loss_weight * class_loss.cpu().numpy()
-        extra = self._step_outputs(torch.zeros(()), class_loss, logits, subtypes, mask)
+        extra = self._step_outputs(torch.zeros(()), class_loss, logits, subtypes)
         outputs.update({k: v for k, v in extra.items() if k != "loss"})
         return outputs
 
