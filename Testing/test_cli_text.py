@@ -131,7 +131,7 @@ def test_log_without_terminal_has_no_carriage_return(tmp_path: Path) -> None:
     err, outtext = (tmp_path / "stderr.log").read_text(), (tmp_path / "stdout.log").read_text()
     assert code == 0, err
     assert "\r" not in err and "\r" not in outtext
-    case = "phantom_s2_000"
+    case = sample_case().name.removesuffix("_0000.nii.gz")
     assert [line for line in err.splitlines() if line.startswith(f"pancreas-mt: {case}")] == [
         f"pancreas-mt: {case} (1/1): {stage}" for stage in ("preprocess", "predict", "export")
     ]

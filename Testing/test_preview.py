@@ -42,7 +42,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (cases / "broken_0000.nii.gz").write_bytes(b"not an image")
     model = demo_model_folder(root / "models")
     out = root / "out"
-    argv = ["predict", "-i", str(cases), "-o", str(out), "-m", str(model), "--folds", "0", "1", "--no-tta"]
+    argv = ["predict", "-i", str(cases), "-o", str(out), "-m", str(model), "--folds", "0", "--no-tta"]
     code = main([*argv, "--device", "cpu", "--progress", "none", "--preview"])
     assert code == 1  # the broken case failed; the others ran
     return out
@@ -118,3 +118,7 @@ def test_shown_slice_index_is_the_inputs_own() -> None:
     assert display_planes(image, segmentation).slice_k == 8
     flipped = display_planes(sitk.DICOMOrient(image, "LPI"), sitk.DICOMOrient(segmentation, "LPI"))
     assert flipped.slice_k == 11 - 8  # the same slice, counted from the other end of the stored stack
+    # stored with the S-I axis first, the slice axis is i (as in result.json's slices, not the array's k)
+    for stored, expected in (("SPR", 8), ("IPR", 11 - 8)):  # i runs towards S, or towards I
+        permuted = display_planes(sitk.DICOMOrient(image, stored), sitk.DICOMOrient(segmentation, stored))
+        assert permuted.slice_k == expected, stored

@@ -26,7 +26,7 @@ def test_real_cli_bar_is_monotonic_from_0_to_1(tmp_path: Path) -> None:
     events: list[dict] = []
     bar: list[float] = []
     process = PredictionProcess(
-        predict_command(inputs, tmp_path / "out", PredictOptions(model=str(model), folds=["0", "1"], device="cpu")),
+        predict_command(inputs, tmp_path / "out", PredictOptions(model=str(model), folds=["0"], device="cpu")),
         on_event=lambda event: (events.append(event), bar.append(process.fraction)),
     )
     outcome = process.wait(timeout=900)

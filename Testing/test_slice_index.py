@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from model_factory import ct_volume
-from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor, input_slice_indices
+from PancreasMultiTaskLib.orientation import input_slice_indices
+from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
 
 
 def _lps(n_slices: int = 10) -> sitk.Image:

@@ -208,7 +208,10 @@ def test_evaluation_report(trained, tmp_path):
     cv = cross_validation(trained["model"], trained["preprocessed"] / "gt_segmentations")
     report = write_report([cv, held_out], tmp_path / "report", "E2E")
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert [m["title"] for m in metrics] == ["5-fold cross-validation", "held-out ensemble"]
+    # one fold trained: the title says which, not "5-fold"
+    cv_title = "cross-validation, fold 0 of nnU-Net's 5-fold split"
+    assert [m["title"] for m in metrics] == [cv_title, "held-out ensemble"]
+    assert metrics[0]["folds"] == ["0"]
     # cross-validation has the tile poolings; the held-out ensemble also the guided classification
     assert set(metrics[0]["classification"]) == {"lesion-weighted", "uniform"}
     assert set(metrics[1]["classification"]) == {"guided", "lesion-weighted", "uniform"}
@@ -223,9 +226,10 @@ def test_evaluation_report(trained, tmp_path):
     assert row["segmentation"]["lesion"]["dice"] == pytest.approx(direct["lesion"]["dice"])
     text = report.read_text()
     assert "| accuracy |" in text and "NSD" in text and "accuracy 95% CI" in text and "predicted (guided)" in text
-    for png in ("0_5_fold_cross_validation_confusion.png", "1_held_out_ensemble_reliability.png"):
+    cv_slug = "0_" + "".join(c if c.isalnum() else "_" for c in cv_title.lower())
+    for png in (f"{cv_slug}_confusion.png", "1_held_out_ensemble_reliability.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000
-    assert (tmp_path / "report" / "0_5_fold_cross_validation_loss_curves.png").is_file()
+    assert (tmp_path / "report" / f"{cv_slug}_loss_curves.png").is_file()
 
 
 def test_ablation_table_by_name(trained, tmp_path):

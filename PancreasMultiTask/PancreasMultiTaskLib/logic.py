@@ -29,8 +29,9 @@ MIN_SLICER_VERSION = (5, 10)
 MIN_PYTHON_VERSION = (3, 10)
 DOCUMENTATION_URL = "https://github.com/PancreasMultiTask/PancreasMultiTask#3d-slicer"
 # Lowest Dice the bundled demo model must reach on the bundled sample case (self-test, batch ctest, pytest).
-# Measured with the demo model of 2026-11: Pancreas 0.992, Lesion 0.919. Update here when the model changes.
-DEMO_SAMPLE_MIN_DICE: dict[str, float] = {"Pancreas": 0.97, "Lesion": 0.88}
+# Measured with the field-phantom demo model (2026-11-28) on its sample, phantom_s2_007, with mirroring (the
+# default): Pancreas (labels 1 + 2) 0.977, Lesion 0.867. Update here when the model or the sample changes.
+DEMO_SAMPLE_MIN_DICE: dict[str, float] = {"Pancreas": 0.96, "Lesion": 0.84}
 LOG_LINES = 500
 
 

@@ -6,6 +6,7 @@ interpolated, so the way back is exact and the output shares the input's geometr
 
 from __future__ import annotations
 
+import numpy as np
 import SimpleITK as sitk
 
 
@@ -45,3 +46,22 @@ def axial_axis(code: str) -> int:
     """Index, in a SimpleITK numpy array (z, y, x) of an image stored as ``code``, of the S-I axis."""
     position = next(i for i, letter in enumerate(code.upper()) if letter in "SI")
     return 2 - position
+
+
+def input_slice_indices(
+    oriented: sitk.Image, image: sitk.Image, first: int, count: int
+) -> tuple[list[int], list[list[float]]]:
+    """Each model slice's index k along the input's own slice axis, and its centre's LPS point (mm).
+
+    Model slice ``first + z`` is axial slice z of ``oriented`` (the ROI crop brought to the model's
+    orientation); the input axis is the one that index moves along from slice to slice.
+    """
+    cx, cy = (oriented.GetSize()[0] - 1) / 2, (oriented.GetSize()[1] - 1) / 2
+    points = [oriented.TransformContinuousIndexToPhysicalPoint((cx, cy, float(first + z))) for z in range(count)]
+    index = np.array([image.TransformPhysicalPointToContinuousIndex(p) for p in points])
+    step = np.array(oriented.TransformContinuousIndexToPhysicalPoint((cx, cy, float(first + 1)))) - np.array(points[0])
+    moved = np.abs(
+        np.array(image.TransformPhysicalPointToContinuousIndex(tuple(np.array(points[0]) + step))) - index[0]
+    )
+    axis = int(np.argmax(moved))
+    return [int(np.rint(v)) for v in index[:, axis]], [[round(float(c), 3) for c in p] for p in points]

@@ -32,7 +32,13 @@ from .backends import BACKENDS, GRAPH_BACKENDS, ExportedGraphBackend, TorchBacke
 from .io import InputError, check_image
 from .measurements import max_axial_diameter_mm, volume_ml
 from .model_folder import ModelFolder, ModelFolderError, open_model_folder
-from .orientation import axial_axis, orientation_code, to_input_orientation, to_model_orientation
+from .orientation import (
+    axial_axis,
+    input_slice_indices,
+    orientation_code,
+    to_input_orientation,
+    to_model_orientation,
+)
 from .result import CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult, Uncertainty
 from .subtype import (
     MAX_FOLD_SPREAD,
@@ -780,25 +786,6 @@ def _measure(seg: np.ndarray, oriented: sitk.Image, orientation: str) -> Measure
         lesion_volume_ml=round(volume_ml(lesion, spacing), 3),
         lesion_max_axial_diameter_mm=round(max_axial_diameter_mm(lesion, spacing, axial_axis(orientation)), 2),
     )
-
-
-def input_slice_indices(
-    oriented: sitk.Image, image: sitk.Image, first: int, count: int
-) -> tuple[list[int], list[list[float]]]:
-    """Each model slice's index k along the input's own slice axis, and its centre's LPS point (mm).
-
-    Model slice ``first + z`` is axial slice z of ``oriented`` (the ROI crop brought to the model's
-    orientation); the input axis is the one that index moves along from slice to slice.
-    """
-    cx, cy = (oriented.GetSize()[0] - 1) / 2, (oriented.GetSize()[1] - 1) / 2
-    points = [oriented.TransformContinuousIndexToPhysicalPoint((cx, cy, float(first + z))) for z in range(count)]
-    index = np.array([image.TransformPhysicalPointToContinuousIndex(p) for p in points])
-    step = np.array(oriented.TransformContinuousIndexToPhysicalPoint((cx, cy, float(first + 1)))) - np.array(points[0])
-    moved = np.abs(
-        np.array(image.TransformPhysicalPointToContinuousIndex(tuple(np.array(points[0]) + step))) - index[0]
-    )
-    axis = int(np.argmax(moved))
-    return [int(np.rint(v)) for v in index[:, axis]], [[round(float(c), 3) for c in p] for p in points]
 
 
 def _subtype_result(

@@ -16,6 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .io import atomic_path
+from .orientation import input_slice_indices
 from .result import CaseResult
 from .scene import LESION_LABEL, PANCREAS_LABEL, SEGMENT_STYLES, SERIES_COLORS
 
@@ -40,7 +41,7 @@ class DisplayPlanes:
     coronal_aspect: float
     axial_row: int  # the axial plane's row in the coronal view, and the coronal plane's row in the axial view
     coronal_row: int
-    slice_k: int  # the axial plane's slice index in the input's own voxel grid
+    slice_k: int  # the axial plane's slice index along the input's own slice axis (as result.json's slices)
 
 
 def display_planes(image: sitk.Image, segmentation: sitk.Image) -> DisplayPlanes:
@@ -59,8 +60,8 @@ def display_planes(image: sitk.Image, segmentation: sitk.Image) -> DisplayPlanes
         z = int(np.argmax(target.sum(axis=(1, 2))))
         y = round(float(np.nonzero(target[z])[0].mean()))
     sx, sy, sz = ct.GetSpacing()
-    centre = ct.TransformIndexToPhysicalPoint((seg.shape[2] // 2, y, z))
-    k = round(image.TransformPhysicalPointToContinuousIndex(centre)[2])
+    # the same slice index as result.json's per-slice entries: along the input's own slice axis
+    k = input_slice_indices(ct, image, z, 1)[0][0]
     return DisplayPlanes(
         axial=volume[z],
         axial_labels=seg[z],

@@ -1,4 +1,4 @@
-"""bfloat16 against float32 on the trained demo model's held-out phantoms (the sample case among them).
+"""bfloat16 against float32 on the trained demo model's held-out phantoms (the first N of its held-out set).
 
 Both precisions run through the PyTorch backend on this CPU (torch autocast to bfloat16: on a CPU
 without bfloat16 units the arithmetic is emulated, but it is still bfloat16 rounding, so quality is
@@ -30,7 +30,7 @@ MAX_DICE_CHANGE = 0.005
 def cases(count: int, seed: int) -> list[tuple[str, object, object, str]]:
     """(case id, image, truth, true subtype name) of ``count`` held-out phantoms.
 
-    The bundled sample case is the first of them (``phantom_s2_000``), so it is included.
+    They are the first ``count`` cases of the demo's held-out set (the bundled sample is one of its cases).
     """
     from pancreas_mt_training.phantoms import SUBTYPE_NAMES, generate_phantoms
 

@@ -133,11 +133,13 @@ def evaluate_held_out(
     title: str = "held-out ensemble",
     classification_mirroring: bool | None = None,
     backend: str = "auto",
+    num_threads: int | None = None,
 ) -> dict[str, Any]:
     """Run the engine (all folds, guided and tile classification) on each case; per-case rows and summaries.
 
     ``use_mirroring`` is the engine's test-time mirroring; ``classification_mirroring`` that of the
-    guided tiles alone (``None``: the same).
+    guided tiles alone (``None``: the same). ``num_threads``: the engine's threads (default: one a
+    core; give each of several evaluation processes its share, or OpenMP's waiting threads stall them).
     """
     from PancreasMultiTaskLib.model_folder import open_model_folder
     from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
@@ -153,6 +155,7 @@ def evaluate_held_out(
             pooling="lesion-weighted",
             classification="guided",
             backend=backend,
+            num_threads=num_threads,
         ),
     )
     names = list(folder.subtypes or [])
@@ -250,7 +253,13 @@ def cross_validation(training_folder: str | Path, gt_folder: str | Path) -> dict
         curves[fold] = fold_curves(fold_dir)
     if not rows:
         raise ValueError(f"{training_folder}: no fold_N/validation/subtypes.json; train the folds first")
-    result = summarize(rows, names, "5-fold cross-validation", folder_name=str(training_folder))
+    folds = sorted(curves)
+    title = (
+        "5-fold cross-validation"
+        if len(folds) == 5
+        else f"cross-validation, fold{'s' if len(folds) > 1 else ''} {', '.join(folds)} of nnU-Net's 5-fold split"
+    )
+    result = summarize(rows, names, title, folder_name=str(training_folder), folds=folds)
     result["curves"] = curves
     return result
 
