@@ -1,4 +1,4 @@
-"""bfloat16 against float32 on the trained demo model's held-out phantoms (the first N of its held-out set).
+"""bfloat16 against float32 on the trained demo model's phantoms of its held-out seed (never used in training).
 
 Both precisions run through the PyTorch backend on this CPU (torch autocast to bfloat16: on a CPU
 without bfloat16 units the arithmetic is emulated, but it is still bfloat16 rounding, so quality is
@@ -30,7 +30,8 @@ MAX_DICE_CHANGE = 0.005
 def cases(count: int, seed: int) -> list[tuple[str, object, object, str]]:
     """(case id, image, truth, true subtype name) of ``count`` held-out phantoms.
 
-    They are the first ``count`` cases of the demo's held-out set (the bundled sample is one of its cases).
+    Generated as a set of ``count`` with the held-out seed: subtypes and statistics are balanced per set,
+    so these are other cases than the demo report's held-out ones, and like them not used in training.
     """
     from pancreas_mt_training.phantoms import SUBTYPE_NAMES, generate_phantoms
 
@@ -89,7 +90,9 @@ def run(args: argparse.Namespace) -> None:
                     "probabilities": np.array(list(result.probabilities.values())),
                 }
             )
-        print(f"{precision}: {len(data)} cases in {time.perf_counter() - start:.1f} s (torch backend, 5 folds, TTA)")
+        folds = ", ".join(predictor.model.folds)
+        seconds = time.perf_counter() - start
+        print(f"{precision}: {len(data)} cases in {seconds:.1f} s (torch backend, folds {folds}, TTA)")
 
     f32, bf16 = rows["float32"], rows["bfloat16"]
     print(f"model: {model.name}; cases: {args.phantoms} held-out phantoms (seed {args.seed})")
