@@ -193,3 +193,12 @@ def make_tiny_multitask_model(
     if folder.exists():
         shutil.rmtree(folder)
     return _write_model(folder, plans, dataset, folds, "nnUNetTrainerMultiTask", init_scale=1.0)
+
+
+def centred_phantoms(folder: Path, seed: int, count: int, shape: tuple[int, int, int]) -> Path:
+    """``count`` centred phantoms of ``shape`` (z, y, x) written by the real ``pancreas-mt-train phantoms``."""
+    from pancreas_mt_training.cli import main
+
+    argv = ["phantoms", "-o", str(folder), "--generator", "centred", "--seed", str(seed), "-n", str(count)]
+    assert main([*argv, "--shape", *(str(n) for n in shape)]) == 0
+    return folder

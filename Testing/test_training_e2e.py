@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from model_factory import centred_phantoms
 
 pytestmark = pytest.mark.slow
 
@@ -46,26 +47,7 @@ def trained(tmp_path_factory, single_thread) -> dict:
 
     os.environ["nnUNet_extTrainer"] = str(external_trainer_folder())
     src = tmp_path_factory.mktemp("phantoms")
-    assert (
-        main(
-            [
-                "phantoms",
-                "-o",
-                str(src),
-                "--generator",
-                "centred",
-                "--seed",
-                "11",
-                "-n",
-                "6",
-                "--shape",
-                "12",
-                "48",
-                "48",
-            ]
-        )
-        == 0
-    )
+    centred_phantoms(src, 11, 6, (12, 48, 48))
     argv = ["convert", "--dataset-id", str(DATASET_ID), "--name", "E2E", "--images", str(src / "images")]
     argv += ["--labels", str(src / "labels"), "--subtypes", str(src / "subtypes.csv"), "--subtype-names", "a,b,c"]
     assert main(argv) == 0

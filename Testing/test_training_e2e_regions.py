@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from model_factory import centred_phantoms
 
 pytestmark = pytest.mark.slow
 
@@ -28,26 +29,7 @@ def test_region_based_training_and_prediction(tmp_path):
     try:
         os.environ["nnUNet_extTrainer"] = str(external_trainer_folder())
         src = tmp_path / "phantoms"
-        assert (
-            main(
-                [
-                    "phantoms",
-                    "-o",
-                    str(src),
-                    "--generator",
-                    "centred",
-                    "--seed",
-                    "12",
-                    "-n",
-                    "5",
-                    "--shape",
-                    "10",
-                    "40",
-                    "40",
-                ]
-            )
-            == 0
-        )
+        centred_phantoms(src, 12, 5, (10, 40, 40))
         argv = ["convert", "--dataset-id", str(DATASET_ID), "--name", "Regions", "--regions"]
         argv += [
             "--images",

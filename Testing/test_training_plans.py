@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from model_factory import centred_phantoms
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from pancreas_mt_training.cli import main
 from pancreas_mt_training.plans import PlansError, make_multitask_plans, reduce_configuration
@@ -31,26 +32,7 @@ def paper_size_plans(tmp_path_factory):
     from nnunetv2.paths import nnUNet_preprocessed
 
     src = tmp_path_factory.mktemp("paper_size")
-    assert (
-        main(
-            [
-                "phantoms",
-                "-o",
-                str(src),
-                "--generator",
-                "centred",
-                "--seed",
-                "1",
-                "-n",
-                "4",
-                "--shape",
-                "8",
-                "120",
-                "176",
-            ]
-        )
-        == 0
-    )
+    centred_phantoms(src, 1, 4, (8, 120, 176))
     argv = ["convert", "--dataset-id", "973", "--name", "PaperSize", "--images", str(src / "images")]
     argv += ["--labels", str(src / "labels"), "--subtypes", str(src / "subtypes.csv")]
     assert main(argv) == 0
