@@ -49,19 +49,22 @@ if VERSION_PROBLEM:
     logging.error(VERSION_PROBLEM)
     PredictionLogic: Any = object  # the engine is not loaded; the panel shows VERSION_PROBLEM
     SelfTestSteps: Any = type("SelfTestSteps", (), {})
-    DEMO_MODEL_NAME, DEVICES, POOLINGS = "", ("auto",), ("lesion-weighted",)
+    DEMO_MODEL_NAME = ""
+    PANEL_OPTIONS: list = []  # no engine options: the panel only shows VERSION_PROBLEM
 else:
-    from PancreasMultiTaskLib import dependencies
-    from PancreasMultiTaskLib import scene as pmt_scene
-    from PancreasMultiTaskLib.logic import (
+    from PancreasMultiTaskLib.engine.options import slicer_parameters
+    from PancreasMultiTaskLib.slicer import dependencies
+    from PancreasMultiTaskLib.slicer import scene as pmt_scene
+    from PancreasMultiTaskLib.slicer.logic import (
         DEMO_MODEL_NAME,
         PredictionJob,
         PredictionLogic,
         jump_slices_to,
         lesion_center_ras,
     )
-    from PancreasMultiTaskLib.runner import DEVICES, POOLINGS
-    from PancreasMultiTaskLib.selftest import SelfTestSteps
+    from PancreasMultiTaskLib.slicer.selftest import SelfTestSteps
+
+    PANEL_OPTIONS = slicer_parameters()
 
 CITATION = (
     "Method: D. Guo, <i>Multi-task Pancreas Cancer Segmentation and Classification with nnU-Net V2</i>, "
@@ -96,19 +99,27 @@ class PancreasMultiTask(ScriptedLoadableModule):
         )
 
 
-@parameterNodeWrapper
-class PancreasMultiTaskParameterNode:
-    """Everything the user chose in the panel; saved with the scene."""
+def _parameterNodeClass() -> type:
+    """The parameter node: the input, ROI and output nodes, then every panel option of ``engine/options.py``
+    (generated, so its names, defaults and choices are the CLI's). Everything the user chose; saved with the scene."""
+    annotations: dict[str, Any] = {
+        "inputVolume": slicer.vtkMRMLScalarVolumeNode,
+        "roi": slicer.vtkMRMLMarkupsROINode,
+        "outputSegmentation": slicer.vtkMRMLSegmentationNode,
+    }
+    defaults: dict[str, Any] = {}
+    for name, option in PANEL_OPTIONS:
+        kind = str if option.many else option.kind
+        annotations[name] = Annotated[kind, Choice(list(option.choices))] if option.choices else kind
+        if option.default is not None:
+            defaults[name] = option.default
+        else:  # text fields: "" is the default (folds: all; model: the bundled demo)
+            defaults[name] = DEMO_MODEL_NAME if name == "model" else ""
+    namespace = {"__annotations__": annotations, "__module__": __name__, "__doc__": _parameterNodeClass.__doc__}
+    return parameterNodeWrapper(type("PancreasMultiTaskParameterNode", (), {**namespace, **defaults}))
 
-    inputVolume: slicer.vtkMRMLScalarVolumeNode
-    roi: slicer.vtkMRMLMarkupsROINode
-    outputSegmentation: slicer.vtkMRMLSegmentationNode
-    model: str = DEMO_MODEL_NAME
-    device: Annotated[str, Choice(list(DEVICES))] = "auto"
-    folds: str = ""
-    tta: bool = True
-    pooling: Annotated[str, Choice(list(POOLINGS))] = "lesion-weighted"
-    saveProbabilities: bool = False
+
+PancreasMultiTaskParameterNode = _parameterNodeClass()
 
 
 class PancreasMultiTaskLogic(ScriptedLoadableModuleLogic, PredictionLogic):
@@ -347,10 +358,11 @@ class PancreasMultiTaskWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         p.model = model
         self.ui.logTextEdit.clear()
         with slicer.util.tryWithErrorDisplay("Could not start the prediction.", waitCursor=True):
+            options = {name: getattr(p, name) for name, _ in PANEL_OPTIONS if name != "model"}
             self._job = self.logic.process(
-                p.inputVolume, model, roi=p.roi, outputSegmentation=p.outputSegmentation, device=p.device,
-                folds=p.folds, tta=p.tta, pooling=p.pooling, saveProbabilities=p.saveProbabilities,
+                p.inputVolume, model, roi=p.roi, outputSegmentation=p.outputSegmentation,
                 onProgress=self._onProgress, onFinished=self._onFinished, onLog=self.ui.logTextEdit.appendPlainText,
+                **options,
             )  # fmt: skip
             self._setRunning(True)
             self._timer.start()
@@ -361,6 +373,7 @@ class PancreasMultiTaskWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.progressBar.visible = running
         self.ui.progressBar.value = 0
         self.ui.parametersCollapsibleButton.enabled = not running
+        self.ui.advancedCollapsibleButton.enabled = not running
         if running:
             self.ui.statusLabel.text = "Starting..."
 
@@ -439,7 +452,7 @@ class PancreasMultiTaskWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
 
 class PancreasMultiTaskTest(SelfTestSteps, ScriptedLoadableModuleTest):
-    """Self-test (``PancreasMultiTaskLib/selftest.py``): inputs under transforms; where torch and nnunetv2 are
+    """Self-test (``PancreasMultiTaskLib/slicer/selftest.py``): inputs under transforms; where torch and nnunetv2 are
     installed, the sample case through the demo model (Dice against its truth), cancel and a bad input."""
 
     def makeLogic(self) -> PancreasMultiTaskLogic:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 import torch
-from PancreasMultiTaskLib.network import NETWORK_CLASS_NAME
+from PancreasMultiTaskLib.engine.network import NETWORK_CLASS_NAME
 
 SUBTYPES = {"0": "solid", "1": "rim-enhancing", "2": "cystic"}
 

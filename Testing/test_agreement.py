@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 from model_factory import ct_volume
-from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
 
 def nnunet_predictor(model_path, folds, mirroring=True):

@@ -8,9 +8,9 @@ import time
 
 import pytest
 import torch
-from PancreasMultiTaskLib.backends import GRAPH_BACKENDS, GRAPH_GRACE_S, TorchBackend
-from PancreasMultiTaskLib.model_folder import open_model_folder
-from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+from PancreasMultiTaskLib.engine.backends import GRAPH_BACKENDS, GRAPH_GRACE_S, TorchBackend
+from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
 
 def _tiles(model, n: int = 3) -> torch.Tensor:
@@ -89,7 +89,7 @@ def test_auto_takes_openvino_on_the_cpu(multitask_model):
 
 
 def test_a_backend_whose_packages_are_missing_is_a_clear_error(multitask_model, monkeypatch):
-    from PancreasMultiTaskLib.io import InputError
+    from PancreasMultiTaskLib.engine.io import InputError
 
     monkeypatch.setattr(GRAPH_BACKENDS["openvino"], "packages", ("no_such_package_pmt", "onnx"))
     with pytest.raises(InputError, match="--backend openvino needs the packages no_such_package_pmt and onnx"):

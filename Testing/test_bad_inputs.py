@@ -12,8 +12,8 @@ import pytest
 import SimpleITK as sitk
 import torch
 from model_factory import ct_volume
-from PancreasMultiTaskLib.cli import main
-from PancreasMultiTaskLib.model_folder import ModelFolderError, load_checkpoint, open_model_folder
+from PancreasMultiTaskLib.cli.main import main
+from PancreasMultiTaskLib.engine.model_folder import ModelFolderError, load_checkpoint, open_model_folder
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from model_factory import ct_volume
-from PancreasMultiTaskLib.cli import main
-from PancreasMultiTaskLib.result import CaseResult
+from PancreasMultiTaskLib.cli.main import main
+from PancreasMultiTaskLib.engine.result import CaseResult
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pancreas_mt_training import cli as train_cli
-from PancreasMultiTaskLib import cli
+from PancreasMultiTaskLib.cli import main as cli
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -120,11 +120,20 @@ def test_reporter_draws_a_bar_on_a_terminal() -> None:
 @pytest.mark.slow
 def test_log_without_terminal_has_no_carriage_return(tmp_path: Path) -> None:
     """The real CLI with stderr to a file: one line per stage and case; verdict and paths on stdout."""
-    from PancreasMultiTaskLib.demo import demo_model_folder, sample_case
+    from PancreasMultiTaskLib.engine.demo import demo_model_folder, sample_case
 
     model = demo_model_folder(tmp_path / "models")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "PancreasMultiTaskLib.cli", "predict", "-i", str(sample_case()), "-o", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "PancreasMultiTaskLib.cli",
+        "predict",
+        "-i",
+        str(sample_case()),
+        "-o",
+        str(out),
+    ]
     command += ["-m", str(model), "--folds", "0", "--no-tta", "--device", "cpu"]
     with (tmp_path / "stderr.log").open("w") as log, (tmp_path / "stdout.log").open("w") as stdout:
         code = subprocess.run(command, stdout=stdout, stderr=log, timeout=600).returncode

@@ -11,8 +11,8 @@ import pytest
 import SimpleITK as sitk
 import torch
 from model_factory import ct_volume
-from PancreasMultiTaskLib.io import InputError
-from PancreasMultiTaskLib.predictor import (
+from PancreasMultiTaskLib.engine.io import InputError
+from PancreasMultiTaskLib.engine.predictor import (
     PredictionOptions,
     Predictor,
     _StageClock,
@@ -158,7 +158,7 @@ def test_bfloat16_with_a_float32_only_backend_is_a_clear_error(multitask_model, 
     with pytest.raises(InputError, match="float32 only"):
         Predictor(multitask_model, options)
     # auto on a CPU with bfloat16 units: a float32-only runtime quietly runs float32.
-    monkeypatch.setattr("PancreasMultiTaskLib.predictor.cpu_bf16_units", lambda: True)
+    monkeypatch.setattr("PancreasMultiTaskLib.engine.predictor.cpu_bf16_units", lambda: True)
     options = PredictionOptions(device="cpu", backend="onnxruntime", folds=("0",))
     assert Predictor(multitask_model, options).precision == "float32"
     assert Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch", folds=("0",))).precision == (

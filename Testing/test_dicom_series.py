@@ -9,8 +9,8 @@ import pytest
 import SimpleITK as sitk
 from dicom_factory import write_series
 from model_factory import ct_volume
-from PancreasMultiTaskLib.cli import main
-from PancreasMultiTaskLib.io import InputError, read_case
+from PancreasMultiTaskLib.cli.main import main
+from PancreasMultiTaskLib.engine.io import InputError, read_case
 
 MAIN, LOCALIZER, NOISE = (
     "1.2.826.0.1.3680043.2.1125.100",

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from model_factory import ct_volume
-from PancreasMultiTaskLib.cli import main
-from PancreasMultiTaskLib.logic import DEMO_SAMPLE_MIN_DICE
-from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
-from PancreasMultiTaskLib.result import CaseResult
+from PancreasMultiTaskLib.cli.main import main
+from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
+from PancreasMultiTaskLib.engine.result import CaseResult
+from PancreasMultiTaskLib.slicer.logic import DEMO_SAMPLE_MIN_DICE
 from scipy import ndimage
 from scipy.spatial.distance import pdist
 
@@ -51,7 +51,7 @@ def axial_diameter_mm(seg: sitk.Image, label: int = 2) -> float:
 
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory) -> Path:
-    from PancreasMultiTaskLib.demo import demo_model_folder
+    from PancreasMultiTaskLib.engine.demo import demo_model_folder
 
     return demo_model_folder(tmp_path_factory.mktemp("models"))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from model_factory import ct_volume
-from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
 
 @pytest.fixture(scope="module")

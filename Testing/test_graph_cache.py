@@ -8,8 +8,8 @@ import time
 
 import pytest
 import torch
-from PancreasMultiTaskLib.backends import EXPORT_LEFTOVER_S, GRAPH_BACKENDS, GRAPH_GRACE_S, TorchBackend
-from PancreasMultiTaskLib.model_folder import open_model_folder
+from PancreasMultiTaskLib.engine.backends import EXPORT_LEFTOVER_S, GRAPH_BACKENDS, GRAPH_GRACE_S, TorchBackend
+from PancreasMultiTaskLib.engine.model_folder import open_model_folder
 
 
 @pytest.fixture

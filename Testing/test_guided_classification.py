@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from model_factory import ct_volume
-from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from bad_input_cases import CASES
-from PancreasMultiTaskLib.cli import main
+from PancreasMultiTaskLib.cli.main import main
 
 TABLE = Path(__file__).with_name("bad_inputs_table.md")
 

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from PancreasMultiTaskLib.models import (
+from PancreasMultiTaskLib.engine.models import (
     MANIFEST,
     MANIFEST_FORMAT,
     ModelInstallError,

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 from dynamic_network_architectures.architectures.unet import ResidualEncoderUNet
-from PancreasMultiTaskLib.model_folder import open_model_folder
-from PancreasMultiTaskLib.network import ABLATIONS, MultiTaskResEncUNet, SubtypeClassifierHead, bottleneck_size
+from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+from PancreasMultiTaskLib.engine.network import ABLATIONS, MultiTaskResEncUNet, SubtypeClassifierHead, bottleneck_size
 from torch import nn
 
 # The paper's ResEnc M 2D plans (6 stages 32..512, blocks 1,3,4,6,6,6), patch 128x192.

@@ -14,10 +14,10 @@ import pytest
 import SimpleITK as sitk
 from dicom_factory import write_series
 from model_factory import ct_volume
-from PancreasMultiTaskLib import cli
-from PancreasMultiTaskLib.io import atomic_path
-from PancreasMultiTaskLib.predictor import Predictor
-from PancreasMultiTaskLib.result import CaseResult
+from PancreasMultiTaskLib.cli import main as cli
+from PancreasMultiTaskLib.engine.io import atomic_path
+from PancreasMultiTaskLib.engine.predictor import Predictor
+from PancreasMultiTaskLib.engine.result import CaseResult
 
 FAST = ["--device", "cpu", "--no-tta", "--folds", "0", "--progress", "none"]
 
@@ -51,7 +51,7 @@ WRITE_UNDER_LIMIT = textwrap.dedent(
     """
     import resource, signal, sys
     import numpy as np, SimpleITK as sitk
-    from PancreasMultiTaskLib.io import WriteError, write_image
+    from PancreasMultiTaskLib.engine.io import WriteError, write_image
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     image = sitk.GetImageFromArray(np.random.default_rng(0).random((20, 64, 64)).astype(np.float32))
     resource.setrlimit(resource.RLIMIT_FSIZE, (60000, 60000))  # the compressed image is ~300 KB
@@ -83,7 +83,7 @@ def test_disk_full_fails_the_case_with_a_clear_message(multitask_model, three_ca
     out = tmp_path / "full"
     out.mkdir()
     script = (
-        f"mount -t tmpfs -o size=24k tmpfs {out} && exec {sys.executable} -m PancreasMultiTaskLib.cli predict "
+        f"mount -t tmpfs -o size=24k tmpfs {out} && exec {sys.executable} -m PancreasMultiTaskLib.cli.main predict "
         f"-o {out} -m {multitask_model} {' '.join(FAST)} --save-probabilities -i {three_cases / 'a_0000.nii.gz'}"
     )
     done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True)

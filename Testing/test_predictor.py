@@ -11,8 +11,8 @@ import pytest
 import SimpleITK as sitk
 import torch
 from model_factory import ct_volume, make_tiny_multitask_model
-from PancreasMultiTaskLib.model_folder import load_checkpoint, open_model_folder
-from PancreasMultiTaskLib.predictor import PredictionCancelled, PredictionOptions, Predictor
+from PancreasMultiTaskLib.engine.model_folder import load_checkpoint, open_model_folder
+from PancreasMultiTaskLib.engine.predictor import PredictionCancelled, PredictionOptions, Predictor
 
 
 def _with_constant_outputs(folder, tmp_path, bias: tuple[float, float]):

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from matplotlib.image import imread
-from PancreasMultiTaskLib.cli import main
-from PancreasMultiTaskLib.demo import demo_model_folder, sample_case
-from PancreasMultiTaskLib.preview import (
+from PancreasMultiTaskLib.cli.main import main
+from PancreasMultiTaskLib.cli.preview import (
     INDEX_FILE,
     PREVIEW_FILE,
     PREVIEW_SIZE_PX,
@@ -20,8 +19,9 @@ from PancreasMultiTaskLib.preview import (
     display_planes,
     save_figure,
 )
-from PancreasMultiTaskLib.result import CaseResult
-from PancreasMultiTaskLib.scene import LESION_LABEL, PANCREAS_LABEL, SEGMENT_STYLES
+from PancreasMultiTaskLib.engine.demo import demo_model_folder, sample_case
+from PancreasMultiTaskLib.engine.result import CaseResult
+from PancreasMultiTaskLib.slicer.scene import LESION_LABEL, PANCREAS_LABEL, SEGMENT_STYLES
 
 
 def colour_pixels(png: Path, label: int, tolerance: int = 6) -> int:

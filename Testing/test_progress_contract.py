@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PancreasMultiTaskLib.demo import demo_model_folder, sample_case
-from PancreasMultiTaskLib.runner import PredictionProcess, PredictOptions, predict_command
+from PancreasMultiTaskLib.engine.demo import demo_model_folder, sample_case
+from PancreasMultiTaskLib.slicer.runner import PredictionProcess, predict_command
 
 STAGES = ["preprocess", "predict", "export"]
 
@@ -26,7 +26,7 @@ def test_real_cli_bar_is_monotonic_from_0_to_1(tmp_path: Path) -> None:
     events: list[dict] = []
     bar: list[float] = []
     process = PredictionProcess(
-        predict_command(inputs, tmp_path / "out", PredictOptions(model=str(model), folds=["0"], device="cpu")),
+        predict_command(inputs, tmp_path / "out", {"model": str(model), "folds": ["0"], "device": "cpu"}),
         on_event=lambda event: (events.append(event), bar.append(process.fraction)),
     )
     outcome = process.wait(timeout=900)

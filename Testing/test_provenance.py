@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from PancreasMultiTaskLib.demo import demo_model_folder, sample_case
-from PancreasMultiTaskLib.io import read_image
-from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
-from PancreasMultiTaskLib.result import CaseResult
+from PancreasMultiTaskLib.engine.demo import demo_model_folder, sample_case
+from PancreasMultiTaskLib.engine.io import read_image
+from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
+from PancreasMultiTaskLib.engine.result import CaseResult
 
 
 def installed(distribution: str) -> str | None:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PancreasMultiTaskLib.runner import PredictionProcess, PredictOptions, child_environment, predict_command
+from PancreasMultiTaskLib.slicer.runner import PredictionProcess, child_environment, predict_command
 
 FAKE_CLI = textwrap.dedent(
     """
@@ -135,15 +135,15 @@ def test_cancel_kills_the_process_tree(fake_cli: Path, tmp_path: Path) -> None:
 
 
 def test_predict_command_arguments(tmp_path: Path) -> None:
-    options = PredictOptions(
-        model="/models/m",
-        folds=["0", "2"],
-        tta=False,
-        device="cpu",
-        roi_lps=[-10, -20, 30, 10, 20, 60.5],
-        pooling="uniform",
-        save_probabilities=True,
-    )
+    options = {
+        "model": "/models/m",
+        "folds": ["0", "2"],
+        "use_mirroring": False,
+        "device": "cpu",
+        "roi": [-10, -20, 30, 10, 20, 60.5],
+        "pooling": "uniform",
+        "save_probabilities": True,
+    }
     command = predict_command([tmp_path / "ct.nrrd"], tmp_path / "out", options, python="/x/PythonSlicer")
     assert command[:7] == [
         "/x/PythonSlicer",
@@ -156,26 +156,27 @@ def test_predict_command_arguments(tmp_path: Path) -> None:
     ]
     assert command[-2:] == ["--", str(tmp_path / "ct.nrrd")]
     rest = command[7:-2]
-    assert rest[rest.index("-m") + 1] == "/models/m"
+    assert "--model=/models/m" in rest
     assert rest[rest.index("--folds") + 1 : rest.index("--folds") + 3] == ["0", "2"]
     assert "--no-tta" in rest and "--save-probabilities" in rest
     assert "--roi=-10.0,-20.0,30.0,10.0,20.0,60.5" in rest
     assert rest[-2:] == ["--progress", "json"]
-    assert "--no-tta" not in predict_command(["a"], "o", PredictOptions())
+    assert "--no-tta" not in predict_command(["a"], "o", {"use_mirroring": True})
+    assert predict_command(["a"], "o", {"device": "auto", "pooling": "lesion-weighted"})[7:-2] == ["--progress", "json"]
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (PredictOptions(device="tpu"), "device"),
-        (PredictOptions(pooling="max"), "pooling"),
-        (PredictOptions(roi_lps=[0, 0, 0, 1, 1]), "ROI"),
-        (PredictOptions(roi_lps=[0, 0, 5, 1, 1, 5]), "ROI"),
+        ({"device": "tpu"}, "device"),
+        ({"pooling": "max"}, "pooling"),
+        ({"precision": "float8"}, "precision"),
+        ({"output": "x"}, "output"),
     ],
 )
-def test_bad_options_are_refused(options: PredictOptions, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        options.arguments()
+def test_bad_options_are_refused(options: dict, message: str) -> None:
+    with pytest.raises((ValueError, KeyError), match=message):
+        predict_command(["a"], "o", options)
 
 
 def test_child_environment_makes_the_library_importable() -> None:
@@ -198,7 +199,7 @@ def test_real_cli_events(tmp_path: Path) -> None:
     bad = tmp_path / "bad.nii.gz"
     bad.write_bytes(b"not an image")
     events: list[dict] = []
-    options = PredictOptions(model=str(model), tta=False, device="cpu")
+    options = {"model": str(model), "use_mirroring": False, "device": "cpu"}
     process = PredictionProcess(predict_command([good, bad], tmp_path / "out", options), on_event=events.append)
     outcome = process.wait(timeout=900)
     kinds = [e["event"] for e in events]

@@ -11,8 +11,7 @@ import SimpleITK as sitk
 import slicer
 import vtk
 from model_factory import ct_volume
-from PancreasMultiTaskLib import scene as pmt_scene
-from PancreasMultiTaskLib.result import (
+from PancreasMultiTaskLib.engine.result import (
     CaseResult,
     Measurements,
     Provenance,
@@ -20,6 +19,7 @@ from PancreasMultiTaskLib.result import (
     SubtypeResult,
     Uncertainty,
 )
+from PancreasMultiTaskLib.slicer import scene as pmt_scene
 from slicer_stubs import load_volume, make_scene, put_in_study
 from vtk.util import numpy_support
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from model_factory import ct_volume
-from PancreasMultiTaskLib.orientation import input_slice_indices
-from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+from PancreasMultiTaskLib.engine.orientation import input_slice_indices
+from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
 
 def _lps(n_slices: int = 10) -> sitk.Image:

@@ -18,8 +18,8 @@ import slicer_stubs
 import vtk
 from packaging.requirements import Requirement
 from packaging.version import Version
-from PancreasMultiTaskLib import dependencies
-from PancreasMultiTaskLib import scene as pmt_scene
+from PancreasMultiTaskLib.slicer import dependencies
+from PancreasMultiTaskLib.slicer import scene as pmt_scene
 from test_slicer_module import MODULE_DIR, add_ct, fake_logic, sample_folder
 from test_slicer_module import module as module
 
@@ -287,7 +287,7 @@ def test_jump_to_lesion_centres_the_slice_views(module: SimpleNamespace) -> None
     slice_node.SetLayoutName("Red")
     volume = add_ct(module)
     job = fake_logic(module).process(volume, module.model, waitForCompletion=True, timeout=120)
-    from PancreasMultiTaskLib.logic import jump_slices_to, lesion_center_ras
+    from PancreasMultiTaskLib.slicer.logic import jump_slices_to, lesion_center_ras
 
     segmentation = scene.GetNodeByID(job.nodes.segmentation_id)
     center = lesion_center_ras(segmentation, job.nodes.segment_ids["Lesion"])
@@ -384,7 +384,7 @@ def test_reload_covers_the_lib_files(module: SimpleNamespace) -> None:
         widget = module.mod.PancreasMultiTaskWidget()
         widget.moduleName = "PancreasMultiTask"
         widget.onReload()
-        assert sys.modules["PancreasMultiTaskLib.logic"] is not loaded["PancreasMultiTaskLib.logic"]
+        assert sys.modules["PancreasMultiTaskLib.slicer.logic"] is not loaded["PancreasMultiTaskLib.slicer.logic"]
     finally:
         # Later tests hold the modules imported before: a second copy of the network class in
         # sys.modules would fail plans.json's identity check for them.

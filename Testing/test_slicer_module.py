@@ -23,8 +23,8 @@ import SimpleITK as sitk
 import slicer
 import slicer_stubs
 from model_factory import ct_volume
-from PancreasMultiTaskLib import scene as pmt_scene
-from PancreasMultiTaskLib.logic import segment_dice
+from PancreasMultiTaskLib.slicer import scene as pmt_scene
+from PancreasMultiTaskLib.slicer.logic import segment_dice
 from test_scene import oblique_direction
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,17 +39,18 @@ FAKE_CLI = textwrap.dedent(
     import numpy as np
     import SimpleITK as sitk
 
-    from PancreasMultiTaskLib.io import InputError, read_image, case_id_from_path
-    from PancreasMultiTaskLib.result import (CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult,
+    from PancreasMultiTaskLib.engine.io import InputError, read_image, case_id_from_path
+    from PancreasMultiTaskLib.engine.result import (CaseResult, Measurements, Provenance, SliceEntry, SubtypeResult,
                                              Uncertainty)
 
-    from PancreasMultiTaskLib.cli import build_parser, parse_roi
+    from PancreasMultiTaskLib.cli.main import build_parser
+    from PancreasMultiTaskLib.engine.options import CLI, parse_values
 
     # The real CLI's parser, so that the module's command line is checked against the real contract.
     args = build_parser().parse_args()
     args.i = [*(args.input or []), *(args.inputs or [])]
     args.o = args.output
-    args.roi = parse_roi(args.roi)
+    args.roi = parse_values(args, CLI)["roi"]
 
     def emit(**event):
         print(json.dumps(event), flush=True)
@@ -96,7 +97,7 @@ FAKE_CLI = textwrap.dedent(
             input_path=str(path),
             labels={"background": 0, "pancreas": 1, "lesion": 2},
             measurements=Measurements(10.0, 1.0, 12.0),
-            provenance=Provenance("fake", str(args.model), "2d", "checkpoint_final.pth", ["0"], not args.no_tta,
+            provenance=Provenance("fake", str(args.model), "2d", "checkpoint_final.pth", ["0"], args.use_mirroring,
                                   "cpu", {}),
             timings_s={"total": 0.1},
             subtype=SubtypeResult(names, "solid", 0.7, probabilities, {"0": probabilities}, "lesion-weighted",
@@ -172,7 +173,14 @@ def test_blocking_process_loads_result_and_leaves_input_alone(module: SimpleName
     logic = fake_logic(module)
     logic.keepWorkDirectories = True
     job = logic.process(
-        volume, module.model, roi=roi, device="cpu", folds="0, 1", tta=False, waitForCompletion=True, timeout=120
+        volume,
+        module.model,
+        roi=roi,
+        device="cpu",
+        folds="0, 1",
+        useMirroring=False,
+        waitForCompletion=True,
+        timeout=120,
     )
     assert job.error == "" and job.finished
     seg = slicer.mrmlScene.GetNodeByID(job.nodes.segmentation_id)
@@ -268,7 +276,7 @@ def test_parameter_node_is_saved_with_the_scene(module: SimpleNamespace, monkeyp
     params.inputVolume = volume
     params.device = "cpu"
     params.folds = "0 1"
-    params.tta = False
+    params.useMirroring = False
     params.saveProbabilities = True
     mrb = pmt_scene.save_scene_bundle(slicer.mrmlScene, module.tmp / "params.mrb")
 
@@ -277,7 +285,12 @@ def test_parameter_node_is_saved_with_the_scene(module: SimpleNamespace, monkeyp
     monkeypatch.setattr(slicer, "mrmlScene", reloaded)
     restored = module.mod.PancreasMultiTaskLogic().getParameterNode()
     assert restored.inputVolume is not None and restored.inputVolume.GetName() == "CT"
-    assert (restored.device, restored.folds, restored.tta, restored.saveProbabilities) == ("cpu", "0 1", False, True)
+    assert (restored.device, restored.folds, restored.useMirroring, restored.saveProbabilities) == (
+        "cpu",
+        "0 1",
+        False,
+        True,
+    )
     assert restored.pooling == "lesion-weighted"
 
 
@@ -531,7 +544,13 @@ def test_logic_with_the_real_engine(module: SimpleNamespace, tiny_model: Path) -
     logic = module.mod.PancreasMultiTaskLogic(modelsDirectory=module.tmp / "models")
     logic.keepWorkDirectories = True
     job = logic.process(
-        volume, str(tiny_model), device="cpu", tta=False, saveProbabilities=True, waitForCompletion=True, timeout=900
+        volume,
+        str(tiny_model),
+        device="cpu",
+        useMirroring=False,
+        saveProbabilities=True,
+        waitForCompletion=True,
+        timeout=900,
     )
     assert job.error == "", job.outcome.stderr
     nodes, result = job.nodes, job.result

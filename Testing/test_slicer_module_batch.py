@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from model_factory import ct_volume
-from PancreasMultiTaskLib.logic import DEMO_SAMPLE_MIN_DICE
+from PancreasMultiTaskLib.slicer.logic import DEMO_SAMPLE_MIN_DICE
 from test_scene import oblique_direction
 from test_slicer_module import FAKE_CLI
 
@@ -187,7 +187,7 @@ def test_batch_exit_in_slicer_calls_slicer_exit(tmp_path: Path, monkeypatch: pyt
 
 def test_batch_runs_a_model_from_the_shared_store_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A model added through the module's logic (the GUI's store) is usable by name in batch mode."""
-    from PancreasMultiTaskLib.logic import PredictionLogic
+    from PancreasMultiTaskLib.slicer.logic import PredictionLogic
     from test_slicer_module import model_folder
 
     monkeypatch.setenv("PANCREAS_MT_HOME", str(tmp_path / "store"))

@@ -43,7 +43,7 @@ def _env(results: Path | None = None) -> dict[str, str]:
 
 
 def _check_against_engine(output: Path, model: Path, case: Path, use_mirroring: bool) -> None:
-    from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
     stock = sitk.ReadImage(str(output / "case.nii.gz"))
     image = sitk.ReadImage(str(case / "case_0000.nii.gz"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PancreasMultiTaskLib.subtype import (
+from PancreasMultiTaskLib.engine.subtype import (
     MAX_FOLD_SPREAD,
     fold_spread,
     is_uncertain,
@@ -66,7 +66,7 @@ def test_entropy_and_spread():
 
 
 def test_measurements_on_a_hand_made_lesion():
-    from PancreasMultiTaskLib.measurements import max_axial_diameter_mm, volume_ml
+    from PancreasMultiTaskLib.engine.measurements import max_axial_diameter_mm, volume_ml
 
     mask = np.zeros((3, 20, 20), bool)
     mask[1, 2:5, 3:11] = True  # 3 x 8 voxels: corner to corner (2 x 0.5 mm, 7 x 0.8 mm)

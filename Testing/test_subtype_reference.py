@@ -17,9 +17,9 @@ import pytest
 import SimpleITK as sitk
 import torch
 from model_factory import ct_volume
-from PancreasMultiTaskLib.cli import main
-from PancreasMultiTaskLib.model_folder import open_model_folder
-from PancreasMultiTaskLib.result import CaseResult
+from PancreasMultiTaskLib.cli.main import main
+from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+from PancreasMultiTaskLib.engine.result import CaseResult
 
 
 def _reference(model_path, image: sitk.Image) -> dict[str, np.ndarray]:
@@ -97,7 +97,8 @@ def test_subtype_path_matches_a_tile_by_tile_reference(multitask_model, lps_case
     out = tmp_path / "out"
     argv = ["predict", "-i", str(path), "-o", str(out), "-m", str(multitask_model)]
     # the reference is the sliding window's tile mean: the ``tiles`` classification (the default is ``guided``)
-    argv += ["--device", "cpu", "--backend", "torch", "--progress", "none", "--classification", "tiles"]
+    argv += ["--device", "cpu", "--backend", "torch", "--precision", "float32", "--progress", "none"]
+    argv += ["--classification", "tiles"]
     assert main(argv) == 0, capsys.readouterr().err
     result = CaseResult.read_json(out / "case" / "result.json").subtype
     ref = _reference(multitask_model, image)

@@ -66,7 +66,7 @@ def trained(tmp_path_factory, single_thread) -> dict:
 
 
 def test_plans_name_the_multitask_network(trained):
-    from PancreasMultiTaskLib.network import NETWORK_CLASS_NAME
+    from PancreasMultiTaskLib.engine.network import NETWORK_CLASS_NAME
 
     plans = json.loads((trained["model"] / "plans.json").read_text())
     architecture = plans["configurations"]["2d"]["architecture"]
@@ -134,8 +134,8 @@ def test_nnunet_finds_the_trainer_by_name(trained):
 
 
 def test_engine_predicts_with_the_trained_folder(trained):
-    from PancreasMultiTaskLib.model_folder import open_model_folder
-    from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
     image_path = sorted((trained["src"] / "images").glob("*_0000.nii.gz"))[0]
     image = sitk.ReadImage(str(image_path))
@@ -154,8 +154,8 @@ def test_engine_predicts_with_the_trained_folder(trained):
 
 def test_export_import_round_trip(trained, tmp_path):
     from pancreas_mt_training.cli import main
-    from PancreasMultiTaskLib.model_folder import open_model_folder
-    from PancreasMultiTaskLib.models import import_model_zip, list_models
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+    from PancreasMultiTaskLib.engine.models import import_model_zip, list_models
 
     zip_path = tmp_path / "E2E.zip"
     assert main(["export", str(trained["model"]), "-o", str(zip_path)]) == 0

@@ -21,8 +21,8 @@ def test_region_based_training_and_prediction(tmp_path):
     from nnunetv2.paths import nnUNet_results
     from pancreas_mt_training.cli import main
     from pancreas_mt_training.trainer import external_trainer_folder
-    from PancreasMultiTaskLib.model_folder import open_model_folder
-    from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from pancreas_mt_training.export import export_model
 from pancreas_mt_training.losses import PRESETS, SubtypeLoss, TrainingOptions
-from PancreasMultiTaskLib.models import ModelInstallError, import_model_zip, sha256_file, verify_zip
+from PancreasMultiTaskLib.engine.models import ModelInstallError, import_model_zip, sha256_file, verify_zip
 
 
 def _model_folder(root):

@@ -10,7 +10,7 @@ from model_factory import centred_phantoms
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from pancreas_mt_training.cli import main
 from pancreas_mt_training.plans import PlansError, make_multitask_plans, reduce_configuration
-from PancreasMultiTaskLib.network import NETWORK_CLASS_NAME
+from PancreasMultiTaskLib.engine.network import NETWORK_CLASS_NAME
 
 
 def _build(config: dict, deep_supervision: bool = False):

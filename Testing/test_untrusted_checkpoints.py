@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from PancreasMultiTaskLib.model_folder import ModelFolderError, load_checkpoint, open_model_folder
+from PancreasMultiTaskLib.engine.model_folder import ModelFolderError, load_checkpoint, open_model_folder
 
 FUZZ_SEED, FUZZ_CASES = 20240608, 240
 
@@ -171,7 +171,7 @@ def test_checkpoint_of_the_wrong_shape_is_refused(tmp_path, content):
 def test_nan_outputs_from_finite_weights_fail_the_case_without_a_verdict(multitask_model, tmp_path, capsys):
     import SimpleITK as sitk
     from model_factory import ct_volume
-    from PancreasMultiTaskLib.cli import main
+    from PancreasMultiTaskLib.cli.main import main
 
     folder = copy_model(multitask_model, tmp_path)
     path = folder / "fold_0" / "checkpoint_final.pth"

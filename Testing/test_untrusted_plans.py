@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 from dynamic_network_architectures.architectures.unet import ResidualEncoderUNet
-from PancreasMultiTaskLib.cli import main
-from PancreasMultiTaskLib.model_folder import ModelFolderError, open_model_folder
+from PancreasMultiTaskLib.cli.main import main
+from PancreasMultiTaskLib.engine.model_folder import ModelFolderError, open_model_folder
 
 #: Where the sneaky classes below leave their mark; set per test.
 MARKS: list[Path] = []
@@ -228,7 +228,7 @@ def test_mirroring_axes_must_be_distinct_axes_of_the_configuration(multitask_mod
 
 def test_exported_zip_with_a_payload_passes_the_zip_checks_but_never_runs(multitask_model, tmp_path):
     from pancreas_mt_training.export import export_model
-    from PancreasMultiTaskLib.models import import_model_zip
+    from PancreasMultiTaskLib.engine.models import import_model_zip
 
     marker = tmp_path / "payload-ran"
 

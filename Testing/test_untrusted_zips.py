@@ -12,9 +12,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from PancreasMultiTaskLib import models
-from PancreasMultiTaskLib.demo import demo_zip
-from PancreasMultiTaskLib.models import (
+from PancreasMultiTaskLib.engine import models
+from PancreasMultiTaskLib.engine.demo import demo_zip
+from PancreasMultiTaskLib.engine.models import (
     MANIFEST,
     MANIFEST_FORMAT,
     ModelInstallError,
@@ -155,7 +155,7 @@ def test_exported_name_imports(tmp_path):
 
 def test_concurrent_first_use_of_the_demo_installs_once_and_all_succeed(tmp_path):
     home = tmp_path / "home"
-    script = "from PancreasMultiTaskLib.demo import demo_model_folder; print(demo_model_folder())"
+    script = "from PancreasMultiTaskLib.engine.demo import demo_model_folder; print(demo_model_folder())"
     env = {**os.environ, "PANCREAS_MT_HOME": str(home), "OMP_NUM_THREADS": "1"}
     processes = [
         subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -26,17 +26,11 @@ MODULE_DIR = Path(__file__).resolve().parents[1]
 if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
-from PancreasMultiTaskLib import dependencies  # noqa: E402
-from PancreasMultiTaskLib.logic import PredictionLogic  # noqa: E402
-from PancreasMultiTaskLib.result import CaseResult  # noqa: E402
-from PancreasMultiTaskLib.runner import (  # noqa: E402
-    CLI_MODULE,
-    DEVICES,
-    POOLINGS,
-    PredictionProcess,
-    PredictOptions,
-    predict_command,
-)
+from PancreasMultiTaskLib.engine.options import BATCH, add_arguments, parse_values  # noqa: E402
+from PancreasMultiTaskLib.engine.result import CaseResult  # noqa: E402
+from PancreasMultiTaskLib.slicer import dependencies  # noqa: E402
+from PancreasMultiTaskLib.slicer.logic import PredictionLogic  # noqa: E402
+from PancreasMultiTaskLib.slicer.runner import CLI_MODULE, PredictionProcess, predict_command  # noqa: E402
 
 MISSING_ENGINE_EXIT = 77  # ctest's SKIP_RETURN_CODE of the batch test
 SUMMARY_COLUMNS = [
@@ -58,12 +52,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="batch_predict.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", "-i", nargs="+", required=True, help="image files, DICOM folders or folders")
     parser.add_argument("--output", "-o", required=True, help="output folder")
-    parser.add_argument("--model", "-m", help="model folder or installed model name (default: the bundled demo)")
-    parser.add_argument("--folds", nargs="+")
-    parser.add_argument("--no-tta", action="store_true")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--pooling", choices=POOLINGS)
-    parser.add_argument("--save-probabilities", action="store_true")
+    add_arguments(parser, BATCH)
     parser.add_argument("--save-scene", action="store_true", help="also write <case>/scene.mrb (needs MRML)")
     parser.add_argument("--cli-module", default=CLI_MODULE, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -106,7 +95,7 @@ def _mrml_available() -> bool:
 def write_seg_nrrd(result: CaseResult, result_dir: Path, save_scene: bool) -> list[Path]:
     """Load the case into a fresh MRML scene; write ``segmentation.seg.nrrd`` (and ``scene.mrb``)."""
     import slicer
-    from PancreasMultiTaskLib import scene as pmt_scene
+    from PancreasMultiTaskLib.slicer import scene as pmt_scene
 
     scene = slicer.vtkMRMLScene()
     slicer.vtkMRMLSubjectHierarchyNode.ResolveSubjectHierarchy(scene)
@@ -158,18 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         return MISSING_ENGINE_EXIT
     logic = store_logic()
     try:
-        model = logic.modelPath(args.model) if args.model else logic.demoModelPath()
+        options = parse_values(args, BATCH)
+        options["model"] = str(logic.modelPath(args.model) if args.model else logic.demoModelPath())
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    options = PredictOptions(
-        model=str(model),
-        folds=args.folds,
-        tta=not args.no_tta,
-        device=args.device,
-        pooling=args.pooling,
-        save_probabilities=args.save_probabilities,
-    )
     command = predict_command(args.input, output, options, python=python_executable(), module=args.cli_module)
 
     def on_event(event: dict[str, Any]) -> None:

@@ -141,7 +141,7 @@ def null_backend(predictor: object, device: str) -> object:
     logits; each fold gets its own random weights, so fold switching is exercised too.
     """
     import torch
-    from PancreasMultiTaskLib.backends import TorchBackend
+    from PancreasMultiTaskLib.engine.backends import TorchBackend
 
     class NullNetwork(torch.nn.Module):
         def __init__(self, channels: int, subtypes: int) -> None:
@@ -185,7 +185,7 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, args: argparse.N
     before = rss_mb("VmRSS")
     start = time.perf_counter()
     if kind == "export":
-        from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+        from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
         options = PredictionOptions(device=args.device, num_threads=args.threads, backend=args.backend)
         predictor = Predictor(model, options)
@@ -194,7 +194,7 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, args: argparse.N
         return
     if kind in ("null", "network"):
         # The engine's own path; "null" swaps in the free network, "network" times the real one.
-        from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+        from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
         options = PredictionOptions(
             device=args.device,
@@ -247,7 +247,7 @@ def worker(kind: str, model: Path, image_path: Path, out: Path, args: argparse.N
             sitk.GetArrayFromImage(image)[None].astype(np.float32), {"spacing": list(image.GetSpacing())[::-1]}
         )
     else:
-        from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+        from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
         options = PredictionOptions(
             device=args.device,
@@ -321,7 +321,7 @@ def peak_gflops(threads: int | None, device: str) -> dict[str, float]:
 
 def tile_gflop(model: Path) -> float:
     import torch
-    from PancreasMultiTaskLib.model_folder import open_model_folder
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
     from torch.utils.flop_counter import FlopCounterMode
 
     network = open_model_folder(model, folds=["0"]).load_network("0")

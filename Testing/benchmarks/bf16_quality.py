@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> None:
     import SimpleITK as sitk
     import torch
     from pancreas_mt_training.metrics import segmentation_metrics
-    from PancreasMultiTaskLib.demo import demo_model_folder
-    from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor, cpu_bf16_units
+    from PancreasMultiTaskLib.engine.demo import demo_model_folder
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor, cpu_bf16_units
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -45,7 +45,7 @@ modules = [
     "numpy", "scipy", "skimage", "pandas", "PIL", "tifffile", "imagecodecs", "imageio", "SimpleITK", "blosc2",
     "dynamic_network_architectures", "acvl_utils.cropping_and_padding.padding", "batchgenerators",
     "nnunetv2.inference.predict_from_raw_data", "nnunetv2.experiment_planning.plan_and_preprocess_api",
-    "PancreasMultiTaskLib.predictor", "pytest",
+    "PancreasMultiTaskLib.engine.predictor", "pytest",
 ]
 missing = []
 for name in modules:

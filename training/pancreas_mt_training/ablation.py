@@ -1,7 +1,7 @@
 """The paper's ablation table (Table III): head variants trained on one fold, by name.
 
 Each variant gets its own plans (``nnUNetResEncUNetMPlans_MultiTask_<name>``) that differ only in the
-classifier head's arguments (:data:`PancreasMultiTaskLib.network.ABLATIONS`); all share the same
+classifier head's arguments (:data:`PancreasMultiTaskLib.engine.network.ABLATIONS`); all share the same
 preprocessed data. The table reports the fold's case-level validation accuracy and multi-class Brier
 score (lesion-weighted pooling) and the mean lesion and pancreas Dice.
 """
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PancreasMultiTaskLib.io import atomic_path
-from PancreasMultiTaskLib.network import ABLATIONS
+from PancreasMultiTaskLib.engine.io import atomic_path
+from PancreasMultiTaskLib.engine.network import ABLATIONS
 
 from .evaluate import cross_validation
 from .plans import MULTITASK_PLANS, plan_dataset

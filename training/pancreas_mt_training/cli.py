@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PancreasMultiTaskLib.network import ABLATIONS
+from PancreasMultiTaskLib.engine.network import ABLATIONS
 
 from .losses import AUGMENTATIONS, PRESETS
 
@@ -151,7 +151,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 
 def _cmd_import(args: argparse.Namespace) -> None:
-    from PancreasMultiTaskLib.models import import_model_zip
+    from PancreasMultiTaskLib.engine.models import import_model_zip
 
     path = import_model_zip(args.zip, args.models_dir, args.sha256, overwrite=args.overwrite)
     print(f"Installed {path}")

@@ -23,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from PancreasMultiTaskLib.io import IMAGE_SUFFIXES, InputError, atomic_path, case_id_from_path, read_image, write_image
+from PancreasMultiTaskLib.engine.io import (
+    IMAGE_SUFFIXES,
+    InputError,
+    atomic_path,
+    case_id_from_path,
+    read_image,
+    write_image,
+)
 
 from .labels import write_subtypes_csv
 

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import SimpleITK as sitk
-from PancreasMultiTaskLib.io import atomic_path
+from PancreasMultiTaskLib.engine.io import atomic_path
 
 from .baseline import features_of, nearest_centroid_accuracy
 from .convert import collect_generic, convert_cases, dataset_folder
@@ -246,7 +246,7 @@ def build_demo_model(config: DemoConfig, workdir: Path, resources: Path, device:
 
     nnU-Net's folders default to ``<workdir>/nnUNet_{raw,preprocessed,results}`` when not set.
     """
-    from PancreasMultiTaskLib.models import import_model_zip
+    from PancreasMultiTaskLib.engine.models import import_model_zip
 
     from .export import export_model
 

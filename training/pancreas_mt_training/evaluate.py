@@ -2,7 +2,7 @@
 
 * :func:`cross_validation` reads each fold's ``validation/`` folder written by the trainer
   (segmentations and ``subtypes.json``) against nnU-Net's ``gt_segmentations``.
-* :func:`evaluate_held_out` runs the engine (``PancreasMultiTaskLib.predictor``) with all folds on
+* :func:`evaluate_held_out` runs the engine (``PancreasMultiTaskLib.engine.predictor``) with all folds on
   held-out cases, exactly as a user would, and recomputes the case subtype three ways side by side:
   ``guided`` (one tile a slice centred on the predicted lesion, lesion-weighted pooling),
   ``lesion-weighted`` and ``uniform`` (the paper) pooling of the sliding window's tile means.
@@ -28,15 +28,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import SimpleITK as sitk
-from PancreasMultiTaskLib.io import atomic_path, read_image, write_image
-from PancreasMultiTaskLib.subtype import pool_slices
+from PancreasMultiTaskLib.engine.io import atomic_path, read_image, write_image
+from PancreasMultiTaskLib.engine.options import POOLING_METHODS
+from PancreasMultiTaskLib.engine.subtype import pool_slices
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from .labels import read_subtypes_csv, subtype_names
 from .metrics import classification_metrics, mean_segmentation, segmentation_metrics
 
-POOLINGS = ("lesion-weighted", "uniform")
+POOLINGS = POOLING_METHODS
 #: Case-level methods compared on held-out data: guided tiles, then the sliding window's tiles pooled two ways.
 METHODS = ("guided", *POOLINGS)
 
@@ -141,8 +142,8 @@ def evaluate_held_out(
     guided tiles alone (``None``: the same). ``num_threads``: the engine's threads (default: one a
     core; give each of several evaluation processes its share, or OpenMP's waiting threads stall them).
     """
-    from PancreasMultiTaskLib.model_folder import open_model_folder
-    from PancreasMultiTaskLib.predictor import PredictionOptions, Predictor
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
     output = Path(output)
     folder = open_model_folder(model_folder, folds=folds)

@@ -4,7 +4,7 @@ The zip holds ``<name>/dataset.json``, ``<name>/plans.json`` and ``<name>/fold_N
 with the optimizer, grad-scaler and logging state stripped (inference needs only the weights, the
 trainer name, the configuration and the mirroring axes), plus ``manifest.json`` listing every
 member's SHA-256. ``<zip>.sha256`` beside it holds the zip's own SHA-256 (``sha256sum`` format).
-Importing is :func:`PancreasMultiTaskLib.models.import_model_zip`.
+Importing is :func:`PancreasMultiTaskLib.engine.models.import_model_zip`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PancreasMultiTaskLib.io import atomic_path
-from PancreasMultiTaskLib.models import MANIFEST, MANIFEST_FORMAT, ModelInstallError, check_model_name, sha256_file
+from PancreasMultiTaskLib.engine.io import atomic_path
+from PancreasMultiTaskLib.engine.models import (
+    MANIFEST,
+    MANIFEST_FORMAT,
+    ModelInstallError,
+    check_model_name,
+    sha256_file,
+)
 
 KEEP = ("network_weights", "trainer_name", "inference_allowed_mirroring_axes", "current_epoch")
 #: Numpy types nnU-Net's own checkpoints may hold in their logs; allowed when reading a checkpoint to strip.

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from PancreasMultiTaskLib.io import atomic_path
+from PancreasMultiTaskLib.engine.io import atomic_path
 
 SUBTYPES_CSV = "subtypes.csv"
 

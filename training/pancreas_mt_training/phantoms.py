@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from PancreasMultiTaskLib.io import atomic_path, write_image
+from PancreasMultiTaskLib.engine.io import atomic_path, write_image
 from scipy import ndimage
 
 SUBTYPE_NAMES = ("hypodense-solid", "rim-enhancing", "cystic-septated")

@@ -2,7 +2,7 @@
 
 The plans step runs nnU-Net's own fingerprint extraction and ``nnUNetPlannerResEncM``, then writes a
 new plans file (default identifier ``nnUNetResEncUNetMPlans_MultiTask``) whose ``2d`` configuration
-names :data:`PancreasMultiTaskLib.network.NETWORK_CLASS_NAME` with the classifier head's arguments in
+names :data:`PancreasMultiTaskLib.engine.network.NETWORK_CLASS_NAME` with the classifier head's arguments in
 ``arch_kwargs``. A model folder trained with these plans rebuilds its own network from them.
 
 Training options of :mod:`pancreas_mt_training.trainer` (loss preset, epochs, ...) go into the
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PancreasMultiTaskLib.io import atomic_path
-from PancreasMultiTaskLib.network import ABLATIONS, NETWORK_CLASS_NAME
+from PancreasMultiTaskLib.engine.io import atomic_path
+from PancreasMultiTaskLib.engine.network import ABLATIONS, NETWORK_CLASS_NAME
 
 from .labels import SUBTYPES_CSV, subtype_names
 

@@ -2,7 +2,7 @@
 
 Runs on stock nnunetv2 2.8 with no edits to nnU-Net's files:
 
-* the network comes from the plans (``PancreasMultiTaskLib.network.MultiTaskResEncUNet``, written by
+* the network comes from the plans (``PancreasMultiTaskLib.engine.network.MultiTaskResEncUNet``, written by
   :mod:`pancreas_mt_training.plans`), built by nnU-Net's own ``build_network_architecture``;
 * subtype labels come from ``subtypes.csv`` (in ``nnUNet_preprocessed/<dataset>/``, else
   ``nnUNet_raw/<dataset>/``), looked up by the case keys every nnU-Net batch carries;
@@ -46,8 +46,9 @@ from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as nnunet_trainer_modu
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
-from PancreasMultiTaskLib.io import atomic_path
-from PancreasMultiTaskLib.subtype import pool_slices
+from PancreasMultiTaskLib.engine.io import atomic_path
+from PancreasMultiTaskLib.engine.labels import LESION_LABEL, output_channels
+from PancreasMultiTaskLib.engine.subtype import pool_slices
 from torch import autocast, nn
 
 from .labels import SUBTYPES_CSV, SubtypeLabelError, SubtypeLookup, subtype_names
@@ -138,7 +139,9 @@ class LesionAwareDataLoader(nnUNetDataLoader):
 
     def get_bbox(self, data_shape, force_fg, class_locations, overwrite_class=None, verbose=False):
         if force_fg and overwrite_class is None and class_locations and np.random.uniform() < self.lesion_probability:
-            overwrite_class = next((k for k in class_locations if tuple(np.atleast_1d(k).tolist()) == (2,)), None)
+            overwrite_class = next(
+                (k for k in class_locations if tuple(np.atleast_1d(k).tolist()) == (LESION_LABEL,)), None
+            )
         lbs, ubs = super().get_bbox(data_shape, force_fg, class_locations, overwrite_class, verbose)
         if force_fg and self.jitter > 0:
             for axis, size in enumerate(self.final_patch_size):
@@ -206,12 +209,8 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
 
     def _region_channels(self) -> tuple[int, tuple[int, ...]]:
         """Lesion output channel and the channels whose sum is the pancreas (lesion included)."""
-        if self.label_manager.has_regions:
-            regions = [tuple(np.atleast_1d(r).tolist()) for r in self.label_manager.foreground_regions]
-            lesion = next((i for i, r in enumerate(regions) if r == (2,)), len(regions) - 1)
-            pancreas = next((i for i, r in enumerate(regions) if set(r) == {1, 2}), 0)
-            return lesion, (pancreas,)
-        return 2, (1, 2)
+        channels = output_channels(self.label_manager, self.dataset_json["labels"])
+        return channels.lesion, channels.pancreas
 
     # ----- augmentation ------------------------------------------------------------------------------
     def get_dataloaders(self):

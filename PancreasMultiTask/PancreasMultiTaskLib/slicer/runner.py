@@ -17,55 +17,17 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-LIB_PARENT = Path(__file__).resolve().parents[1]
-POOLINGS = ("lesion-weighted", "uniform")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from ..engine.options import to_argv
+
+LIB_PARENT = Path(__file__).resolve().parents[2]
 
 EventCallback = Callable[[dict[str, Any]], None]
 LogCallback = Callable[[str], None]
-
-
-@dataclass
-class PredictOptions:
-    """The CLI's prediction options; ``None`` leaves the CLI's default."""
-
-    model: str | None = None
-    folds: list[str] | None = None
-    tta: bool = True
-    device: str = "auto"
-    roi_lps: Sequence[float] | None = None
-    pooling: str | None = None
-    save_probabilities: bool = False
-
-    def arguments(self) -> list[str]:
-        """Command-line arguments for ``pancreas-mt predict`` (after inputs and output)."""
-        if self.device not in DEVICES:
-            raise ValueError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
-        if self.pooling is not None and self.pooling not in POOLINGS:
-            raise ValueError(f"pooling {self.pooling!r} is not one of {', '.join(POOLINGS)}")
-        args: list[str] = []
-        if self.model:
-            args += ["-m", str(self.model)]
-        if self.folds:
-            args += ["--folds", *[str(f) for f in self.folds]]
-        if not self.tta:
-            args.append("--no-tta")
-        args += ["--device", self.device]
-        if self.roi_lps is not None:
-            roi = [float(v) for v in self.roi_lps]
-            if len(roi) != 6 or any(roi[i] >= roi[i + 3] for i in range(3)):
-                raise ValueError(f"ROI must be x0 y0 z0 x1 y1 z1 with x0 < x1, y0 < y1, z0 < z1; got {roi}")
-            args.append("--roi=" + ",".join(repr(v) for v in roi))  # one word: "-1.23e-05" is never an option
-        if self.pooling:
-            args += ["--pooling", self.pooling]
-        if self.save_probabilities:
-            args.append("--save-probabilities")
-        return args
 
 
 CLI_MODULE = "PancreasMultiTaskLib.cli"
@@ -75,13 +37,14 @@ RUN_ERROR = "(run)"  # key in ``RunOutcome.errors`` of an error that belongs to 
 def predict_command(
     inputs: Sequence[str | Path],
     output_dir: str | Path,
-    options: PredictOptions,
+    options: Mapping[str, Any],
     python: str | None = None,
     module: str = CLI_MODULE,
 ) -> list[str]:
     """The full command line that runs the CLI ``module`` with ``python`` (default: this interpreter).
 
-    Paths are made absolute, as the process runs from a safe working directory of its own.
+    ``options`` are option values by name (``engine/options.py``); those equal to their default are left
+    to the CLI. Paths are made absolute, as the process runs from a safe working directory of its own.
     """
     if not inputs:
         raise ValueError("no input given")
@@ -93,7 +56,7 @@ def predict_command(
         "predict",
         "-o",
         os.path.abspath(output_dir),
-        *options.arguments(),
+        *to_argv(options),
         "--progress",
         "json",
         "--",  # inputs are absolute, and after "--" none is taken for an option

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ..engine.options import BY_NAME, CLI, add_arguments, parse_values, prediction_options
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SEGMENTATION_FILE = "segmentation.nii.gz"
 PROBABILITY_FILE = "lesion_probability.nii.gz"
@@ -120,7 +122,7 @@ class Reporter:
 
 def expand_inputs(items: Sequence[str]) -> list[Path]:
     """Image files and DICOM series folders named directly or found one level inside given folders."""
-    from .io import InputError, is_dicom_folder, is_image_file
+    from ..engine.io import InputError, is_dicom_folder, is_image_file
 
     cases: list[Path] = []
     for item in items:
@@ -147,20 +149,6 @@ def summary_name(part_id: int, num_parts: int) -> str:
     return SUMMARY_FILE if num_parts == 1 else f"summary_part{part_id}of{num_parts}.csv"
 
 
-def parse_roi(values: Sequence[str] | None) -> list[float] | None:
-    """``--roi`` as six numbers, given as six words or as one ``x0,y0,z0,x1,y1,z1`` (``--roi=-1e-5,...``)."""
-    if not values:
-        return None
-    words = [w for v in values for w in v.replace(",", " ").split()]
-    try:
-        numbers = [float(w) for w in words]
-    except ValueError as error:
-        raise ValueError(f"--roi: not a number ({error})") from error
-    if len(numbers) != 6:
-        raise ValueError(f"--roi needs 6 numbers x0 y0 z0 x1 y1 z1, got {len(numbers)}")
-    return numbers
-
-
 def resolve_model(value: str | None, sha256: str | None = None) -> Path:
     """The model folder for ``-m``: a folder, or a model zip verified and installed as the Slicer module does.
 
@@ -170,18 +158,12 @@ def resolve_model(value: str | None, sha256: str | None = None) -> Path:
         return default_model()
     path = Path(value)
     if path.is_file() and path.suffix.lower() == ".zip":
-        from .demo import installed_model_folder
+        from ..engine.demo import installed_model_folder
 
         return installed_model_folder(path, expected_sha256=sha256)
     if sha256:
         raise ValueError("--sha256 checks a model zip; -m names a folder")
     return path
-
-
-def _parse_folds(values: Sequence[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    return [f.strip() for v in values for f in v.split(",") if f.strip()]
 
 
 def _summary_row(case_id: str, result, error: str = "") -> dict[str, object]:
@@ -201,7 +183,7 @@ def _summary_row(case_id: str, result, error: str = "") -> dict[str, object]:
 
 
 def write_summary(path: Path, rows: list[dict[str, object]]) -> None:
-    from .io import atomic_path
+    from ..engine.io import atomic_path
 
     columns: list[str] = []
     for row in rows:
@@ -214,9 +196,9 @@ def write_summary(path: Path, rows: list[dict[str, object]]) -> None:
 
 def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run every case; returns the number of failed cases."""
-    from .io import InputError, case_id_from_path, check_writable_folder
-    from .orientation import check_code
-    from .predictor import PredictionOptions, Predictor
+    from ..engine.io import InputError, case_id_from_path, check_writable_folder
+    from ..engine.orientation import check_code
+    from ..engine.predictor import Predictor
 
     inputs = [*(args.input or []), *(args.inputs or [])]
     if not inputs:
@@ -227,20 +209,10 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
     if duplicates:
         raise InputError(f"several inputs share the case id {duplicates[0]!r}; give them distinct names")
     out = check_writable_folder(args.output)
-    options = PredictionOptions(
-        folds=_parse_folds(args.folds),
-        use_mirroring=not args.no_tta,
-        device=args.device,
-        pooling=args.pooling,
-        **({"classification": args.classification} if args.classification else {}),
-        roi=parse_roi(args.roi),
-        save_probabilities=args.save_probabilities,
-        checkpoint_name=f"checkpoint_{args.checkpoint}.pth",
-        batch_size=args.batch_size,
-        backend=args.backend,
-        precision=args.precision,
-        orientation=check_code(args.orientation) if args.orientation else None,
-    )
+    values = parse_values(args, CLI)
+    if values["orientation"]:
+        values["orientation"] = check_code(values["orientation"])
+    options = prediction_options(values)
     model_path = resolve_model(args.model, args.sha256)
     predictor = Predictor(model_path, options)
     reporter.event("start", cases=len(cases), model=str(model_path), device=str(predictor.device))
@@ -275,7 +247,7 @@ def _one_line(error: BaseException) -> str:
 
 def _predict_case(predictor, path: Path, case_id: str, out: Path, args: argparse.Namespace, reporter: Reporter):
     """Predict one case and write its outputs into a fresh folder swapped in whole for ``out/case_id``."""
-    from .io import atomic_folder, read_case, remove_leftovers, write_image
+    from ..engine.io import atomic_folder, read_case, remove_leftovers, write_image
 
     started = time.perf_counter()
     remove_leftovers(out, case_id)
@@ -303,7 +275,7 @@ def _predict_case(predictor, path: Path, case_id: str, out: Path, args: argparse
 
 
 def _is_dicom(path: Path) -> bool:
-    from .io import is_dicom_folder
+    from ..engine.io import is_dicom_folder
 
     return is_dicom_folder(path)
 
@@ -312,13 +284,12 @@ def default_model() -> Path:
     """The model used when ``-m`` is not given: ``$PANCREAS_MT_MODEL``, else the bundled demo model."""
     if os.environ.get("PANCREAS_MT_MODEL"):
         return Path(os.environ["PANCREAS_MT_MODEL"])
-    from .demo import demo_model_folder
+    from ..engine.demo import demo_model_folder
 
     return demo_model_folder()
 
 
 DESCRIPTION = "Predict pancreas, lesion and lesion subtype for CT volumes with an nnU-Net v2 model."
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _add_preview_argument(parser: argparse.ArgumentParser) -> None:
@@ -362,93 +333,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, metavar="OUTDIR", help="output folder, created if missing; required"
     )
     predict.add_argument(
-        "-m",
-        "--model",
-        metavar="MODEL",
-        help="model folder <Trainer>__<Plans>__2d, or a model zip to verify and install "
-        "(default: $PANCREAS_MT_MODEL, else the bundled demo model)",
-    )
-    predict.add_argument(
         "--sha256",
         metavar="HEX",
         help="the publisher's SHA-256 of the -m model zip (default: read from <zip>.sha256 beside it; "
         "a zip with neither is refused)",
     )
-    predict.add_argument(
-        "--series", metavar="UID", help="DICOM SeriesInstanceUID to use (default: CT first, then most slices)"
-    )
-    predict.add_argument(
-        "--orientation",
-        metavar="CODE",
-        help="bring inputs to this orientation (e.g. LPS) before predicting, overriding dataset.json's "
-        '"orientation" (default: dataset.json\'s; a model without it runs on the array as stored, as nnU-Net does)',
-    )
-    predict.add_argument(
-        "--folds", nargs="+", metavar="FOLD", help="folds to ensemble, e.g. 0 1 2 or 0,1,2 (default: all present)"
-    )
-    predict.add_argument(
-        "--checkpoint",
-        choices=("final", "best"),
-        default="final",
-        help="which checkpoint of each fold: checkpoint_final.pth or checkpoint_best.pth (default: %(default)s)",
-    )
-    predict.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation (default: mirror)")
-    predict.add_argument(
-        "--device",
-        default="auto",
-        choices=DEVICES,
-        help="auto: CUDA, else Apple MPS, else the CPU (default: %(default)s)",
-    )
-    predict.add_argument(
-        "--roi",
-        nargs="+",
-        metavar="X0 Y0 Z0 X1 Y1 Z1",
-        help="box in physical LPS millimetres to predict in, as 6 numbers or --roi=x0,y0,z0,x1,y1,z1 "
-        "(default: whole volume)",
-    )
-    predict.add_argument(
-        "--pooling",
-        default="lesion-weighted",
-        choices=("lesion-weighted", "uniform"),
-        help="how slices are pooled into the case's subtype: weighted by the lesion the segmentation sees, "
-        "or every slice alike as in the paper (default: %(default)s)",
-    )
-    predict.add_argument(
-        "--save-probabilities",
-        action="store_true",
-        help="also write lesion_probability.nii.gz (default: off)",
-    )
+    add_arguments(predict, CLI)
     predict.add_argument(
         "--progress",
         default="bar",
         choices=("bar", "json", "none"),
         help="bar: a bar on stderr when it is a terminal, else one line per stage and case; json: one JSON event "
         "a line on stdout, for programs; none: only verdicts and output paths (default: %(default)s)",
-    )
-    predict.add_argument(
-        "--batch-size",
-        type=int,
-        metavar="N",
-        help="network samples per forward pass (default: chosen from free memory)",
-    )
-    predict.add_argument(
-        "--classification",
-        choices=("guided", "tiles"),
-        help="where a slice's subtype probabilities come from: guided, one tile centred on the predicted lesion; "
-        "tiles, the mean over all sliding-window tiles as in the paper (default: guided)",
-    )
-    predict.add_argument(
-        "--backend",
-        default="auto",
-        choices=("auto", "torch", "openvino", "onnxruntime"),  # backends.BACKENDS, without importing torch for --help
-        help="auto: on the CPU OpenVINO, else ONNX Runtime, when installed; otherwise PyTorch (default: %(default)s)",
-    )
-    predict.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "float32", "bfloat16"),  # predictor.PRECISIONS, without importing torch for --help
-        help="the network's arithmetic; auto: float16 on CUDA, bfloat16 on CPUs with bfloat16 units where the "
-        "held-out quality check allowed it, else float32 (default: %(default)s)",
     )
     predict.add_argument(
         "--part-id",
@@ -474,12 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "-o", "--output", default="pancreas-mt-demo", metavar="OUTDIR", help="output folder (default: %(default)s)"
     )
-    demo.add_argument(
-        "--device",
-        default="auto",
-        choices=DEVICES,
-        help="auto: CUDA, else Apple MPS, else the CPU (default: %(default)s)",
-    )
+    device = BY_NAME["device"]
+    demo.add_argument("--device", default=device.default, choices=device.choices, help=device.help)
     _add_preview_argument(demo)
     return parser
 
@@ -533,7 +425,7 @@ def write_previews(output_dir: Path, reporter: Reporter) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .demo import demo_model_folder, sample_case
+    from ..engine.demo import demo_model_folder, sample_case
 
     image = sample_case()
     ns = build_parser().parse_args(
@@ -545,8 +437,8 @@ def run_demo(args: argparse.Namespace) -> int:
         write_previews(Path(args.output), reporter)
     if failed:
         return EXIT_FAILED
-    from .io import case_id_from_path
-    from .result import CaseResult
+    from ..engine.io import case_id_from_path
+    from ..engine.result import CaseResult
 
     case_dir = Path(args.output) / case_id_from_path(image)
     result = CaseResult.read_json(case_dir / RESULT_FILE)

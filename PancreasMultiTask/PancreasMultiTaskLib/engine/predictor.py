@@ -27,11 +27,13 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from . import __version__
-from .backends import BACKENDS, GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
+from .. import __version__
+from .backends import GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
 from .io import InputError, check_image
+from .labels import LESION_LABEL, output_channels, output_labels
 from .measurements import max_axial_diameter_mm, volume_ml
 from .model_folder import ModelFolder, ModelFolderError, open_model_folder
+from .options import CLASSIFICATION_MODES, PRECISIONS, PredictionOptions  # noqa: F401 (re-exported)
 from .orientation import (
     axial_axis,
     input_slice_indices,
@@ -43,7 +45,6 @@ from .result import CaseResult, Measurements, Provenance, SliceEntry, SubtypeRes
 from .subtype import (
     MAX_FOLD_SPREAD,
     MAX_NORMALIZED_ENTROPY,
-    POOLING_METHODS,
     fold_spread,
     is_uncertain,
     normalized_entropy,
@@ -52,11 +53,6 @@ from .subtype import (
 )
 
 log = logging.getLogger(__name__)
-
-#: Where per-slice subtype probabilities come from: ``guided``, one patch-size tile per slice centred on
-#: the predicted lesion (the gland when a slice has no lesion), or ``tiles``, the mean over the
-#: sliding window's tiles (the paper). The default was chosen on held-out phantoms (training/README.md).
-CLASSIFICATION_MODES = ("guided", "tiles")
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -69,7 +65,6 @@ class PredictionCancelled(RuntimeError):
     """Raised between slice batches when the cancel token is set."""
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
 #: The CPU graph backends that can run bfloat16 (OpenVINO's INFERENCE_PRECISION_HINT).
 BF16_GRAPH_BACKENDS = ("openvino",)
 #: CPU flags of bfloat16 units (Intel AMX, AVX512-BF16); ``auto`` considers bfloat16 only with one.
@@ -157,43 +152,6 @@ class _Window:
 
 
 @dataclass
-class PredictionOptions:
-    """How to predict. ``roi`` is a box ``(x0, y0, z0, x1, y1, z1)`` in physical (LPS) millimetres."""
-
-    folds: Sequence[str | int] | None = None
-    use_mirroring: bool = True
-    device: str = "auto"
-    tile_step_size: float = 0.5
-    batch_size: int | None = None
-    pooling: str = "lesion-weighted"
-    roi: Sequence[float] | None = None
-    save_probabilities: bool = False
-    checkpoint_name: str = "checkpoint_final.pth"
-    num_threads: int | None = None
-    backend: str = "auto"
-    precision: str = "auto"
-    classification: str = "guided"
-    #: Mirroring of the guided tiles (one a slice, so cheap); ``None``: as ``use_mirroring``.
-    classification_mirroring: bool | None = None
-    #: Orientation code the input is brought to before predicting; ``None``: the model's (see ``ModelFolder``).
-    orientation: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.classification not in CLASSIFICATION_MODES:
-            raise ValueError(f"classification must be one of {CLASSIFICATION_MODES}, got {self.classification!r}")
-        if self.pooling not in POOLING_METHODS:
-            raise ValueError(f"pooling must be one of {POOLING_METHODS}, got {self.pooling!r}")
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.roi is not None and len(self.roi) != 6:
-            raise ValueError(f"roi needs 6 numbers (x0 y0 z0 x1 y1 z1), got {len(self.roi)}")
-
-
-@dataclass
 class Prediction:
     """A case's label image (input geometry), optional lesion probability image, and its result."""
 
@@ -229,30 +187,6 @@ def _available_memory_bytes(device: torch.device) -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return 4 << 30
-
-
-def _label_channels(model: ModelFolder) -> tuple[int, int]:
-    """Output channels (after the inference nonlinearity) holding P(pancreas or lesion) and P(lesion)."""
-    labels = {k.lower(): v for k, v in model.dataset_json["labels"].items()}
-    lesion = labels.get("lesion", 2)
-    lesion_value = lesion[-1] if isinstance(lesion, list) else lesion
-    manager = model.label_manager
-    if manager.has_regions:
-        regions = [tuple(r) if isinstance(r, list | tuple) else (r,) for r in manager.foreground_regions]
-        lesion_channel = next(i for i, r in enumerate(regions) if tuple(r) == (lesion_value,))
-        gland_channel = max(range(len(regions)), key=lambda i: len(regions[i]))
-        return gland_channel, lesion_channel
-    return -1, int(lesion_value)
-
-
-def output_labels(dataset_json: dict) -> dict[str, int]:
-    """Label value of each name in the written segmentation (regions map through ``regions_class_order``)."""
-    labels = dataset_json["labels"]
-    order = dataset_json.get("regions_class_order")
-    if order is None:
-        return {name: int(value) for name, value in labels.items()}
-    foreground = [name for name, value in labels.items() if value not in (0, [0])]
-    return {"background": 0, **{name: int(order[i]) for i, name in enumerate(foreground)}}
 
 
 class Predictor:
@@ -647,9 +581,10 @@ class Predictor:
             with torch.inference_mode():
                 self._check_finite(logits, class_sums)  # a NaN or Inf of any tile reaches these sums
                 probabilities = model.label_manager.apply_inference_nonlin(logits)
-                gland_channel, lesion_channel = _label_channels(model)
+                channels = output_channels(model.label_manager, model.dataset_json["labels"])
+                lesion_channel = channels.lesion
                 lesion_mass = probabilities[lesion_channel].sum(dim=(1, 2)).double().cpu().numpy()
-                gland = 1.0 - probabilities[0] if gland_channel < 0 else probabilities[gland_channel]
+                gland = probabilities[list(channels.pancreas)].sum(0)
                 gland_mass = gland.sum(dim=(1, 2)).double().cpu().numpy()
                 slice_probabilities = {}
                 if subtypes:
@@ -780,7 +715,7 @@ def _place(part: sitk.Image, full: sitk.Image, region: tuple[slice, ...] | None,
 
 def _measure(seg: np.ndarray, oriented: sitk.Image, orientation: str) -> Measurements:
     spacing = oriented.GetSpacing()[::-1]
-    lesion = seg == 2
+    lesion = seg == LESION_LABEL
     return Measurements(
         pancreas_volume_ml=round(volume_ml(seg > 0, spacing), 3),
         lesion_volume_ml=round(volume_ml(lesion, spacing), 3),

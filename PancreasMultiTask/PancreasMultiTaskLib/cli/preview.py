@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .io import atomic_path
-from .orientation import input_slice_indices
-from .result import CaseResult
-from .scene import LESION_LABEL, PANCREAS_LABEL, SEGMENT_STYLES, SERIES_COLORS
+from ..engine.io import atomic_path
+from ..engine.labels import LABEL_COLORS, LESION_LABEL, PANCREAS_LABEL, SERIES_COLORS
+from ..engine.orientation import input_slice_indices
+from ..engine.result import CaseResult
 
 PREVIEW_FILE = "preview.png"
 SHEET_FILE = "previews.png"
@@ -87,7 +87,7 @@ def _draw_plane(ax, plane: np.ndarray, labels: np.ndarray, aspect: float, marks:
     for label in (PANCREAS_LABEL, LESION_LABEL):
         mask = labels == label
         if mask.any():
-            ax.contour(mask.astype(np.float32), levels=[0.5], colors=[SEGMENT_STYLES[label].color], linewidths=1.6)
+            ax.contour(mask.astype(np.float32), levels=[0.5], colors=[LABEL_COLORS[label]], linewidths=1.6)
     top, bottom, left, right = marks
     style = {"color": "white", "fontsize": 9, "fontweight": "bold", "transform": ax.transAxes}
     ax.text(0.5, 0.98, top, ha="center", va="top", **style)
@@ -174,7 +174,7 @@ def save_figure(fig, path: Path) -> Path:
 
 def write_case_preview(case_dir: str | Path, image: sitk.Image | None = None) -> Path:
     """``case_dir/preview.png`` from the case's ``result.json``, its segmentation and the input image."""
-    from .io import read_image
+    from ..engine.io import read_image
 
     case_dir = Path(case_dir)
     result = CaseResult.read_json(case_dir / "result.json")

@@ -15,7 +15,7 @@ def resources_dir() -> Path:
     if os.environ.get("PANCREAS_MT_RESOURCES"):
         return Path(os.environ["PANCREAS_MT_RESOURCES"])
     here = Path(__file__).resolve()
-    candidates = [here.parents[2] / "Resources", here.parents[1] / "Resources"]
+    candidates = [here.parents[3] / "Resources", here.parents[2] / "Resources"]  # repository, installed module
     return next((c for c in candidates if (c / "DemoModel").is_dir()), candidates[0])
 
 

@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .result import CaseResult
+from ..engine.labels import LABEL_COLORS, LESION_LABEL, PANCREAS_LABEL, SERIES_COLORS
+from ..engine.result import CaseResult
 
 TERMINOLOGY_CONTEXT = "Segmentation category and type - DICOM master list"
 ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"
-
-PANCREAS_LABEL = 1
-LESION_LABEL = 2
 
 
 @dataclass(frozen=True)
@@ -66,25 +64,13 @@ class SegmentStyle:
 
 
 SEGMENT_STYLES: dict[int, SegmentStyle] = {
-    # Pancreas color is Slicer's recommended display color for the pancreas (249, 180, 111).
-    PANCREAS_LABEL: SegmentStyle(
-        terminology_entry(ANATOMICAL_STRUCTURE, PANCREAS), (249 / 255.0, 180 / 255.0, 111 / 255.0)
-    ),
+    PANCREAS_LABEL: SegmentStyle(terminology_entry(ANATOMICAL_STRUCTURE, PANCREAS), LABEL_COLORS[PANCREAS_LABEL]),
     LESION_LABEL: SegmentStyle(
-        terminology_entry(MORPHOLOGICALLY_ALTERED_STRUCTURE, NEOPLASM, PANCREAS), (0.85, 0.15, 0.2)
+        terminology_entry(MORPHOLOGICALLY_ALTERED_STRUCTURE, NEOPLASM, PANCREAS), LABEL_COLORS[LESION_LABEL]
     ),
 }
 # Category and type both "Tissue": a valid pair of the DICOM master list (Anatomical Structure ~ Tissue is not).
 OTHER_STYLE = SegmentStyle(terminology_entry(TISSUE, TISSUE), (0.5, 0.5, 0.9))
-
-SERIES_COLORS: list[tuple[float, float, float]] = [
-    (0.12, 0.47, 0.71),
-    (1.0, 0.5, 0.05),
-    (0.17, 0.63, 0.17),
-    (0.84, 0.15, 0.16),
-    (0.58, 0.4, 0.74),
-    (0.55, 0.34, 0.29),
-]
 
 NODE_ATTRIBUTE_PREFIX = "PancreasMultiTask."
 

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..engine.options import BY_NAME, slicer_parameters, slicer_value
+from ..engine.result import CaseResult
 from . import dependencies
 from . import scene as pmt_scene
-from .result import CaseResult
-from .runner import CLI_MODULE, PredictionProcess, PredictOptions, RunOutcome, child_environment, predict_command
+from .runner import CLI_MODULE, PredictionProcess, RunOutcome, child_environment, predict_command
 
-MODULE_DIR = Path(__file__).resolve().parents[1]
+MODULE_DIR = Path(__file__).resolve().parents[2]
 DEMO_MODEL_NAME = "Demo model (bundled)"
 MIN_SLICER_VERSION = (5, 10)
 MIN_PYTHON_VERSION = (3, 10)
@@ -55,7 +56,7 @@ def store_home(cache_path: str | None) -> Path:
         return Path(os.environ["PANCREAS_MT_HOME"])
     if cache_path:
         return Path(cache_path) / "PancreasMultiTask"
-    from .demo import models_home
+    from ..engine.demo import models_home
 
     return models_home().parent
 
@@ -246,15 +247,15 @@ class PredictionLogic:
 
     @staticmethod
     def _models() -> Any:
-        from . import models
+        from ..engine import models
 
         return models
 
     @staticmethod
     def demoModelZip() -> Path | None:
         """The bundled demo model zip (``$PANCREAS_MT_RESOURCES``, the source tree or the installed module)."""
-        from .demo import demo_zip
-        from .io import InputError
+        from ..engine.demo import demo_zip
+        from ..engine.io import InputError
 
         try:
             return demo_zip()
@@ -299,7 +300,7 @@ class PredictionLogic:
         """The bundled demo model, verified and (re)installed whenever the bundled zip differs from the installed."""
         if self.demoModelZip() is None:
             raise RuntimeError("This installation has no bundled demo model.")
-        from .demo import demo_model_folder
+        from ..engine.demo import demo_model_folder
 
         return Path(demo_model_folder(self.modelsDirectory()))
 
@@ -398,6 +399,19 @@ class PredictionLogic:
         extra = {"PANCREAS_MT_HOME": str(self.home)}
         return child_environment({**extra, **self.extraEnvironment})
 
+    @staticmethod
+    def optionValues(**parameters: Any) -> dict[str, Any]:
+        """Option values (by option name) from parameter node values (by their names); unknown names are refused."""
+        offered = dict(slicer_parameters())
+        unknown = sorted(set(parameters) - set(offered))
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(unknown)}; the panel offers {', '.join(offered)}")
+        values = {offered[name].name: slicer_value(offered[name], value) for name, value in parameters.items()}
+        values.pop("model", None)  # the model is resolved from the store by name
+        for name, value in values.items():
+            BY_NAME[name].check(value)
+        return values
+
     def process(
         self,
         inputVolume: Any,
@@ -405,36 +419,26 @@ class PredictionLogic:
         *,
         roi: Any = None,
         outputSegmentation: Any = None,
-        device: str = "auto",
-        folds: str | list[str] | None = None,
-        tta: bool = True,
-        pooling: str | None = None,
-        saveProbabilities: bool = False,
         waitForCompletion: bool = False,
         onProgress: Callable[[float, str], None] | None = None,
         onFinished: Callable[[PredictionJob], None] | None = None,
         onLog: Callable[[str], None] | None = None,
         timeout: float | None = None,
+        **parameters: Any,
     ) -> PredictionJob:
         """Predict on ``inputVolume`` in a background process.
 
+        ``parameters`` are the panel's options by their parameter node names (``device``, ``folds``,
+        ``useMirroring``, ``classification``, ...; see ``engine/options.py``); one left out keeps its default.
         Returns the running job (the caller polls ``job.poll()``), or with ``waitForCompletion`` the finished
         job: ``job.nodes`` holds the created nodes, ``job.error`` says why it failed.
         """
         if inputVolume is None or inputVolume.GetImageData() is None:
             raise ValueError("Select an input volume that has image data.")
-        modelPath = self.modelPath(str(model))
-        if isinstance(folds, str):
-            folds = folds.replace(",", " ").split() or None
-        options = PredictOptions(
-            model=str(modelPath),
-            folds=folds,
-            tta=tta,
-            device=device,
-            roi_lps=self.roiBoundsLPS(roi) if roi is not None else None,
-            pooling=pooling,
-            save_probabilities=saveProbabilities,
-        )
+        options = self.optionValues(**parameters)
+        options["model"] = str(self.modelPath(str(model)))
+        if roi is not None:
+            options["roi"] = self.roiBoundsLPS(roi)
         workDir = Path(tempfile.mkdtemp(prefix="PancreasMultiTask-", dir=self.temporaryPath or None))
         try:
             inputPath = self.exportVolume(inputVolume, workDir)

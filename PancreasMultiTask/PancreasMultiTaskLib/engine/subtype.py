@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-POOLING_METHODS = ("lesion-weighted", "uniform")
+from .options import POOLING_METHODS
+
 #: Below this many voxels' worth of probability a structure counts as absent for weighting.
 MIN_MASS = 1.0
 #: A case is flagged uncertain above either threshold.

@@ -33,7 +33,6 @@ from .filelock import locked
 from .io import atomic_path
 from .model_folder import ModelFolder
 
-BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 #: A cached graph superseded by a newer export of the same model and fold is deleted once unused this long
 #: (another process may still be running on it); any other graph once unused for GRAPH_MAX_UNUSED_S.
 GRAPH_GRACE_S = 24 * 3600
