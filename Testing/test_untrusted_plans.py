@@ -242,3 +242,12 @@ def test_exported_zip_with_a_payload_passes_the_zip_checks_but_never_runs(multit
     with pytest.raises(ModelFolderError, match=r"plans\.json: arch_kwargs\.nonlin"):
         open_model_folder(installed)
     assert not marker.exists()
+
+
+def test_models_of_earlier_releases_name_the_network_by_its_old_module():
+    """The bundled demo's plans.json names ``PancreasMultiTaskLib.network``: it maps to the same class, nothing else."""
+    from PancreasMultiTaskLib.engine.network import MultiTaskResEncUNet
+    from PancreasMultiTaskLib.engine.plans_check import resolve
+
+    assert resolve("PancreasMultiTaskLib.network.MultiTaskResEncUNet") is MultiTaskResEncUNet
+    assert resolve("PancreasMultiTaskLib.network.torch") is None

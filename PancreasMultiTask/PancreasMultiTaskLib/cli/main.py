@@ -200,6 +200,10 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
     from ..engine.orientation import check_code
     from ..engine.predictor import Predictor
 
+    values = parse_values(args, CLI)  # bad options fail before any input is looked at
+    if values["orientation"]:
+        values["orientation"] = check_code(values["orientation"])
+    options = prediction_options(values)
     inputs = [*(args.input or []), *(args.inputs or [])]
     if not inputs:
         raise InputError("no input given: name image files, DICOM folders or folders with -i (or after --)")
@@ -209,10 +213,6 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
     if duplicates:
         raise InputError(f"several inputs share the case id {duplicates[0]!r}; give them distinct names")
     out = check_writable_folder(args.output)
-    values = parse_values(args, CLI)
-    if values["orientation"]:
-        values["orientation"] = check_code(values["orientation"])
-    options = prediction_options(values)
     model_path = resolve_model(args.model, args.sha256)
     predictor = Predictor(model_path, options)
     reporter.event("start", cases=len(cases), model=str(model_path), device=str(predictor.device))

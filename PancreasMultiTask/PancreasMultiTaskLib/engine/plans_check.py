@@ -28,6 +28,9 @@ from .network import MultiTaskResEncUNet
 ALLOWED_NETWORK_CLASSES: frozenset[type] = frozenset(
     {MultiTaskResEncUNet, dna_unet.PlainConvUNet, dna_unet.ResidualEncoderUNet}
 )
+#: Names of allowed classes that earlier releases wrote into plans.json (the network lived in
+#: ``PancreasMultiTaskLib/network.py`` before the Lib was split into engine/, cli/ and slicer/).
+LEGACY_NAMES: dict[str, type] = {"PancreasMultiTaskLib.network.MultiTaskResEncUNet": MultiTaskResEncUNet}
 #: For each ``_kw_requires_import`` key, the classes it may resolve to (identity); ``None`` is also allowed.
 ALLOWED_IMPORTS: dict[str, frozenset[type]] = {
     "conv_op": frozenset({nn.Conv1d, nn.Conv2d, nn.Conv3d}),
@@ -72,6 +75,8 @@ def resolve(name: str) -> object | None:
     """
     if not isinstance(name, str) or not _DOTTED.match(name):
         return None
+    if name in LEGACY_NAMES:
+        return LEGACY_NAMES[name]
     parts = name.split(".")
     for cut in range(len(parts), 0, -1):
         module = sys.modules.get(".".join(parts[:cut]))
