@@ -421,9 +421,11 @@ def test_ui_file_matches_the_code() -> None:
         for p in w.findall("property")
         if p.get("name") == "SlicerParameterName"
     }
-    fields = set(
-        re.findall(r"^    (\w+): ", code.split("class PancreasMultiTaskParameterNode")[1].split("\n\n\n")[0], re.M)
-    )
+    from PancreasMultiTaskLib.engine.options import slicer_parameters
+
+    nodes = set(re.findall(r'^        "(\w+)": slicer\.vtkMRML', code.split("def _parameterNodeClass")[1], re.M))
+    fields = nodes | {name for name, _ in slicer_parameters()}
+    assert nodes == {"inputVolume", "roi", "outputSegmentation"}
     assert bound and bound <= fields, f"unknown parameters: {sorted(bound - fields)}"
 
 
@@ -431,7 +433,7 @@ def test_cmake_lists_every_script_and_resource() -> None:
     cmake = (MODULE_DIR / "CMakeLists.txt").read_text()
     scripts = {p.relative_to(MODULE_DIR).as_posix() for p in MODULE_DIR.glob("*.py")}
     assert scripts == {"PancreasMultiTask.py"}, "Slicer loads every top-level .py of the module folder as a module"
-    scripts |= {p.relative_to(MODULE_DIR).as_posix() for p in (MODULE_DIR / "PancreasMultiTaskLib").glob("*.py")}
+    scripts |= {p.relative_to(MODULE_DIR).as_posix() for p in (MODULE_DIR / "PancreasMultiTaskLib").rglob("*.py")}
     listed = {line.strip().replace("${MODULE_NAME}", "PancreasMultiTask") for line in cmake.splitlines()}
     assert scripts <= listed, f"not in CMakeLists.txt: {sorted(scripts - listed)}"
     for resource in ("Resources/Icons/PancreasMultiTask.png", "Resources/UI/PancreasMultiTask.ui"):

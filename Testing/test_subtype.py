@@ -60,7 +60,7 @@ def test_entropy_and_spread():
     assert normalized_entropy(p) == pytest.approx(np.log(2) / np.log(3), rel=1e-6)
     folds = np.array([[0.9, 0.1, 0.0], [0.5, 0.5, 0.0]])
     assert fold_spread(folds) == pytest.approx(0.2)  # population std of (0.9, 0.5)
-    assert fold_spread(folds[:1]) == 0.0
+    assert fold_spread(folds[:1]) is None  # one fold: not measured, never 0
     assert is_uncertain(MAX_FOLD_SPREAD + 0.01, 0.0)
     assert not is_uncertain(0.0, 0.1)
 

@@ -1,4 +1,4 @@
-"""``pancreas-mt-train``: phantoms, convert, plan, train, evaluate, ablation, export, import, demo-model.
+"""``pancreas-mt-train``: phantoms, convert, plan, train, evaluate, ablation, competence, export, import, demo-model.
 
 nnU-Net's folders come from its usual environment variables (``nnUNet_raw``,
 ``nnUNet_preprocessed``, ``nnUNet_results``). Errors end the command with a one-line reason and
@@ -155,6 +155,26 @@ def _cmd_import(args: argparse.Namespace) -> None:
 
     path = import_model_zip(args.zip, args.models_dir, args.sha256, overwrite=args.overwrite)
     print(f"Installed {path}")
+
+
+def _cmd_competence(args: argparse.Namespace) -> None:
+    import json
+
+    from nnunetv2.paths import nnUNet_preprocessed
+
+    from .competence import FINGERPRINT_FILE, build_record, write_record
+
+    raw, model = Path(args.raw), Path(args.model)
+    fingerprint = Path(args.fingerprint or Path(nnUNet_preprocessed.require()) / raw.name / FINGERPRINT_FILE)
+    record = build_record(
+        raw,
+        json.loads(fingerprint.read_text(encoding="utf-8")),
+        json.loads((model / "plans.json").read_text(encoding="utf-8")),
+        synthetic=args.synthetic,
+        min_lesion_ml=args.min_lesion_ml,
+        bfloat16_passed=args.bfloat16_passed,
+    )
+    print(f"Wrote {write_record(record, model)}")
 
 
 def _cmd_demo_model(args: argparse.Namespace) -> None:
@@ -345,6 +365,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an installed model of the same name (default: refuse)"
     )
     p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("competence", help="write a trained model's competence.json from its training data")
+    p.add_argument("--raw", required=True, help="the nnU-Net raw dataset folder the model was trained on; required")
+    p.add_argument("--model", required=True, help="the trained model folder (gets competence.json); required")
+    p.add_argument(
+        "--fingerprint",
+        help="nnU-Net's dataset_fingerprint.json (default: the one in $nnUNet_preprocessed/<raw folder name>/)",
+    )
+    p.add_argument("--synthetic", action="store_true", help="the training data are synthetic (default: off)")
+    p.add_argument(
+        "--min-lesion-ml",
+        type=float,
+        help="predicted lesions below this volume are 'no lesion found'; choose on validation data (default: none)",
+    )
+    p.add_argument(
+        "--bfloat16-passed",
+        action="store_true",
+        help="a bfloat16 check on validation data passed (Testing/benchmarks/bf16_quality.py), so 'auto' may "
+        "use bfloat16 on CPUs with bfloat16 units (default: off)",
+    )
+    p.set_defaults(func=_cmd_competence)
 
     p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 1 fold on CPU, report)")
     p.add_argument("--workdir", required=True, help="scratch folder (nnU-Net folders default inside it); required")

@@ -1,6 +1,7 @@
 """Export a trained model folder as a distributable zip with a SHA-256 manifest (and import it back).
 
-The zip holds ``<name>/dataset.json``, ``<name>/plans.json`` and ``<name>/fold_N/checkpoint_final.pth``
+The zip holds ``<name>/dataset.json``, ``<name>/plans.json``, ``<name>/competence.json`` (where the folder
+has one) and ``<name>/fold_N/checkpoint_final.pth``
 with the optimizer, grad-scaler and logging state stripped (inference needs only the weights, the
 trainer name, the configuration and the mirroring axes), plus ``manifest.json`` listing every
 member's SHA-256. ``<zip>.sha256`` beside it holds the zip's own SHA-256 (``sha256sum`` format).
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE, read_record
 from PancreasMultiTaskLib.engine.io import atomic_path
 from PancreasMultiTaskLib.engine.models import (
     MANIFEST,
@@ -72,6 +74,9 @@ def export_model(
         f"{name}/dataset.json": (model_folder / "dataset.json").read_bytes(),
         f"{name}/plans.json": (model_folder / "plans.json").read_bytes(),
     }
+    if (model_folder / COMPETENCE_FILE).is_file():  # the model's limits travel with it
+        read_record(model_folder / COMPETENCE_FILE)
+        members[f"{name}/{COMPETENCE_FILE}"] = (model_folder / COMPETENCE_FILE).read_bytes()
     for extra in extra_files:
         if Path(extra).is_absolute() or ".." in Path(extra).parts:
             raise ModelInstallError(f"{model_folder}: extra file {extra!r} must lie inside the model folder")

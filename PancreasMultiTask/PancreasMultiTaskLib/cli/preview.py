@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,9 +125,14 @@ def case_figure(image: sitk.Image, segmentation: sitk.Image, result: CaseResult)
 
     bars = fig.add_subplot(grid[0, 2])
     curve = fig.add_subplot(grid[1, :])
-    if result.subtype is None:
+    if result.subtype is None or result.subtype.predicted is None:
+        reason = (
+            "segmentation only: no subtype classifier"
+            if result.subtype is None
+            else "\n".join(textwrap.wrap(result.verdict(), 60))
+        )
         for ax in (bars, curve):
-            ax.text(0.5, 0.5, "segmentation only: no subtype classifier", ha="center", va="center")
+            ax.text(0.5, 0.5, reason, ha="center", va="center", fontsize=9, wrap=True)
             ax.set_axis_off()
         return fig
     s = result.subtype

@@ -9,18 +9,24 @@ from typing import Any
 
 from .io import atomic_path
 
-SCHEMA_VERSION = "1.1"  # 1.1: source, runtime versions, per-slice index k and position, classification
+SCHEMA_VERSION = "1.2"
+# 1.1: source, runtime versions, per-slice index k and position, classification.
+# 1.2: assessment (answered / answered-with-warnings / withheld, reasons, notice); a withheld subtype or "no lesion"
+#      has predicted, probability and the probabilities empty; fold_spread null where not measured (one fold).
 
 
 @dataclass
 class Uncertainty:
     """How much to trust the subtype: spread between folds and entropy of the case probabilities."""
 
-    fold_spread: float
+    #: ``None`` where not measured (a single fold has no spread).
+    fold_spread: float | None
     normalized_entropy: float
     uncertain: bool
     max_fold_spread: float
     max_normalized_entropy: float
+    #: With a calibrated model: the calibrated top probability below which a case is flagged uncertain.
+    uncertain_below: float | None = None
 
 
 @dataclass
@@ -41,11 +47,15 @@ class SliceEntry:
 
 @dataclass
 class SubtypeResult:
-    """The case-level subtype: pooled probabilities, per fold, per slice, and the pooling used."""
+    """The case-level subtype: pooled probabilities, per fold, per slice, and the pooling used.
+
+    ``predicted`` and ``probability`` are ``None``, and the probabilities empty, where the answer is withheld
+    or no lesion was found (``CaseResult.assessment`` says why).
+    """
 
     names: list[str]
-    predicted: str
-    probability: float
+    predicted: str | None
+    probability: float | None
     probabilities: dict[str, float]
     fold_probabilities: dict[str, dict[str, float]]
     pooling_requested: str
@@ -55,6 +65,20 @@ class SubtypeResult:
     #: Which tiles the per-slice probabilities come from: ``guided`` (one tile centred on the
     #: predicted lesion) or ``tiles`` (the mean over the sliding window's tiles, as the paper).
     classification: str = "tiles"
+
+
+@dataclass
+class Assessment:
+    """Whether the case was answered: ``answered``, ``answered-with-warnings`` or ``withheld``, with reasons.
+
+    ``lesion_found`` is false for "no lesion found" (an outcome, not a subtype); ``notice`` is printed beside
+    every verdict (a synthetic model says so).
+    """
+
+    status: str = "answered"
+    reasons: list[str] = field(default_factory=list)
+    lesion_found: bool = True
+    notice: str | None = None
 
 
 @dataclass
@@ -107,6 +131,7 @@ class CaseResult:
     #: What was read: ``file`` (absolute path) and, for a DICOM folder, ``series_instance_uid``.
     source: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    assessment: Assessment = field(default_factory=Assessment)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,10 +149,11 @@ class CaseResult:
             subtype["uncertainty"] = Uncertainty(**subtype["uncertainty"])
             subtype = SubtypeResult(**subtype)
         return cls(
-            **{k: v for k, v in data.items() if k not in ("measurements", "provenance")},
+            **{k: v for k, v in data.items() if k not in ("measurements", "provenance", "assessment")},
             measurements=Measurements(**data["measurements"]),
             provenance=Provenance(**data["provenance"]),
             subtype=subtype,
+            assessment=Assessment(**data.get("assessment", {})),  # 1.0/1.1 files had none: answered as they were
         )
 
     def write_json(self, path: str | Path) -> Path:
@@ -147,9 +173,24 @@ class CaseResult:
         return cls.from_dict(data)
 
     def verdict(self) -> str:
-        """One line for a person: subtype, probability and whether it is uncertain."""
+        """One line for a person: the subtype and its probability, or why there is none; warnings and notice."""
+        a = self.assessment
+        notice = f" [{a.notice}]" if a.notice else ""
+        if a.status == "withheld":
+            return f"Subtype: withheld ({a.reasons[0] if a.reasons else 'outside the model competence'}){notice}"
         if self.subtype is None:
-            return "Segmentation only (this model has no subtype classifier)."
+            return f"Segmentation only (this model has no subtype classifier).{notice}"
+        if not a.lesion_found or self.subtype.predicted is None:
+            return f"No lesion found{notice}"
         s = self.subtype
         flag = "uncertain" if s.uncertainty.uncertain else "confident"
-        return f"Subtype: {s.predicted} (p = {s.probability:.2f}, {flag})"
+        warned = f"; warning: {a.reasons[0]}" if a.status == "answered-with-warnings" and a.reasons else ""
+        return f"Subtype: {s.predicted} (p = {s.probability:.2f}, {flag}){warned}{notice}"
+
+    def withhold_subtype(self) -> None:
+        """Empty the subtype's answer (predicted, probabilities, per fold, per slice); keep names and settings."""
+        if self.subtype is None:
+            return
+        s = self.subtype
+        s.predicted, s.probability = None, None
+        s.probabilities, s.fold_probabilities, s.slices = {}, {}, []

@@ -74,13 +74,30 @@ def normalized_entropy(probabilities: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum() / np.log(len(p)))
 
 
-def fold_spread(fold_probabilities: np.ndarray) -> float:
-    """Largest standard deviation across folds of any subtype's case probability (0 for one fold)."""
+def fold_spread(fold_probabilities: np.ndarray) -> float | None:
+    """Largest standard deviation across folds of any subtype's case probability; ``None`` for one fold (not
+    measured: never reported as 0)."""
     f = np.asarray(fold_probabilities, dtype=np.float64)
     if f.ndim != 2 or f.shape[0] < 2:
-        return 0.0
+        return None
     return float(f.std(axis=0).max())
 
 
-def is_uncertain(spread: float, entropy: float) -> bool:
-    return spread > MAX_FOLD_SPREAD or entropy > MAX_NORMALIZED_ENTROPY
+def is_uncertain(
+    spread: float | None, entropy: float, top_probability: float | None = None, uncertain_below: float | None = None
+) -> bool:
+    """Uncertain when the folds disagree, or: below the calibrated threshold where the model has one, else
+    when the entropy is high."""
+    if spread is not None and spread > MAX_FOLD_SPREAD:
+        return True
+    if uncertain_below is not None and top_probability is not None:
+        return top_probability < uncertain_below
+    return entropy > MAX_NORMALIZED_ENTROPY
+
+
+def calibrate(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of probabilities (last axis): softmax(log p / T), as fitted on validation cases."""
+    logp = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)) / temperature
+    logp -= logp.max(axis=-1, keepdims=True)
+    scaled = np.exp(logp)
+    return scaled / scaled.sum(axis=-1, keepdims=True)

@@ -138,7 +138,7 @@ def load_result_into_scene(
             segment_ids={},
             measurements_table_id=_add_measurements_table(add_node, result).GetID(),
         )
-        if result.subtype is not None:
+        if result.subtype is not None and result.subtype.predicted is not None:  # withheld: no tables, no charts
             _add_subtype_nodes(add_node, result, nodes)
         if probability_path is not None:
             probability = _read_volume(scene, probability_path, "vtkMRMLScalarVolumeNode", temporary=False)
@@ -325,11 +325,11 @@ def _add_measurements_table(add_node: Any, result: CaseResult) -> Any:
         ("Lesion volume", m.lesion_volume_ml, "mL"),
         ("Lesion largest axial diameter", m.lesion_max_axial_diameter_mm, "mm"),
     ]
-    if result.subtype is not None:
+    if result.subtype is not None and result.subtype.predicted is not None:
         u = result.subtype.uncertainty
         rows += [
             (f"Probability of {result.subtype.predicted}", result.subtype.probability, ""),
-            ("Fold spread", u.fold_spread, ""),
+            ("Fold spread", *((math.nan, "not measured (one fold)") if u.fold_spread is None else (u.fold_spread, ""))),
             ("Normalized entropy", u.normalized_entropy, ""),
             ("Uncertain", 1.0 if u.uncertain else 0.0, "flag"),
         ]
@@ -340,7 +340,8 @@ def _add_measurements_table(add_node: Any, result: CaseResult) -> Any:
     for row, values in enumerate(rows):
         _set_row(table, row, list(values))
     node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "Verdict", result.verdict())
-    if result.subtype is not None:
+    node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "Status", result.assessment.status)
+    if result.subtype is not None and result.subtype.predicted is not None:
         node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "PredictedSubtype", result.subtype.predicted)
     node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "ModelName", result.provenance.model_name)
     table.Modified()

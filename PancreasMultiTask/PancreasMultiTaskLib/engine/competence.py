@@ -1,0 +1,339 @@
+"""What a model knows its limits to be (``competence.json``), and the checks a case is held against.
+
+A model folder made by the training package carries ``competence.json``: the spacing and image sizes seen
+in training, the foreground intensities, gland and lesion volume ranges, the share of normal cases,
+whether the data were synthetic, validation metrics, the fitted calibration and whether a bfloat16 check
+passed. It comes from strangers like ``plans.json``: bounded in size, strict JSON, every field
+type-checked and range-checked. A plain nnU-Net folder has none: what ``plans.json`` gives is derived,
+and what is missing is said.
+
+The checks run before the network (is this a CT, at a spacing the model has seen?) and after it (are
+the gland and the lesion plausible for this model?). Each finding is a one-line reason; a finding that
+withholds keeps the subtype from being given (the segmentation is still written).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+COMPETENCE_FILE = "competence.json"
+MAX_BYTES = 1 << 20  # a record is a few kB; refuse anything that could only be an attack
+SCHEMA = 1
+
+SYNTHETIC_NOTICE = "synthetic demo model: not for clinical images"
+
+#: Outcomes of a case, from best to worst.
+ANSWERED, WARNED, WITHHELD = "answered", "answered-with-warnings", "withheld"
+
+# Thresholds of the checks, each named where it is used and listed in the README's table.
+#: An input whose voxels are all integers with at most this many distinct values is a label map.
+LABEL_MAP_MAX_VALUES = 32
+#: Values a CT in Hounsfield units never holds (beyond any scanner's padding value of -3024 and metal's 3071+).
+HU_FLOOR, HU_CEILING = -4000.0, 32000.0
+#: A spacing this many times outside the trained range withholds; anything outside it warns.
+SPACING_FACTOR = 2.0
+#: A gland or lesion volume this many times outside the trained range withholds (gland) or warns (lesion).
+VOLUME_FACTOR = 3.0
+
+
+class CompetenceError(ValueError):
+    """A ``competence.json`` that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Temperature scaling of the case probabilities and the ``uncertain`` threshold fitted on validation."""
+
+    temperature: float
+    #: A case whose calibrated top probability is below this is flagged uncertain.
+    uncertain_below: float
+    #: The validation error rate the threshold was chosen for, and how many cases it was fitted on.
+    target_error_rate: float | None = None
+    cases: int | None = None
+
+
+@dataclass(frozen=True)
+class CompetenceRecord:
+    """A model's limits. ``None`` means not known; ``missing`` names what a derived record could not give."""
+
+    source: str
+    synthetic: bool | None = None
+    in_plane_spacing_mm: tuple[float, float] | None = None
+    slice_spacing_mm: tuple[float, float] | None = None
+    in_plane_size_voxels: tuple[int, int] | None = None
+    foreground_hu: dict[str, float] | None = None
+    gland_volume_ml: tuple[float, float] | None = None
+    lesion_volume_ml: tuple[float, float] | None = None
+    lesion_components_max: int | None = None
+    normal_fraction: float | None = None
+    #: A predicted lesion smaller than this (mL) is "no lesion found"; chosen on validation data.
+    min_lesion_ml: float | None = None
+    validation: dict[str, float] = field(default_factory=dict)
+    calibration: Calibration | None = None
+    bfloat16_check_passed: bool = False
+    missing: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as ``competence.json`` holds it."""
+        data = asdict(self)
+        data.pop("source")
+        data.pop("missing")
+        data["bfloat16_check"] = {"passed": data.pop("bfloat16_check_passed")}
+        return {"schema": SCHEMA, **data}
+
+
+# ------------------------------------------------------------------------------------------------
+def _number(value: Any, name: str, source: Path, low: float = -1e9, high: float = 1e9) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CompetenceError(f"{source}: {name} must be a finite number, got {value!r}"[:300])
+    if not low <= value <= high:
+        raise CompetenceError(f"{source}: {name} = {value} is outside {low}..{high}")
+    return float(value)
+
+
+def _range(data: Mapping[str, Any], name: str, source: Path, low: float, high: float) -> tuple[float, float] | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise CompetenceError(f"{source}: {name} must be [low, high], got {value!r}"[:300])
+    a, b = (_number(v, name, source, low, high) for v in value)
+    if a > b:
+        raise CompetenceError(f"{source}: {name} low {a} is above high {b}")
+    return a, b
+
+
+def parse_record(data: Any, source: Path) -> CompetenceRecord:
+    """A validated record from the JSON of ``competence.json``; every problem names the file and the field."""
+    if not isinstance(data, dict):
+        raise CompetenceError(f"{source}: must hold a JSON object")
+    if data.get("schema") != SCHEMA:
+        raise CompetenceError(f"{source}: schema {data.get('schema')!r} is not supported (expected {SCHEMA})")
+    synthetic = data.get("synthetic")
+    if synthetic is not None and not isinstance(synthetic, bool):
+        raise CompetenceError(f"{source}: synthetic must be true or false")
+    size = _range(data, "in_plane_size_voxels", source, 1, 100_000)
+    foreground = data.get("foreground_hu")
+    if foreground is not None:
+        if not isinstance(foreground, dict) or len(foreground) > 16:
+            raise CompetenceError(f"{source}: foreground_hu must be an object of at most 16 numbers")
+        foreground = {str(k)[:40]: _number(v, f"foreground_hu.{k}", source) for k, v in foreground.items()}
+    validation = data.get("validation") or {}
+    if not isinstance(validation, dict) or len(validation) > 64:
+        raise CompetenceError(f"{source}: validation must be an object of at most 64 numbers")
+    validation = {str(k)[:60]: _number(v, f"validation.{k}", source) for k, v in validation.items()}
+    calibration = data.get("calibration")
+    if calibration is not None:
+        if not isinstance(calibration, dict):
+            raise CompetenceError(f"{source}: calibration must be an object")
+        calibration = Calibration(
+            temperature=_number(calibration.get("temperature"), "calibration.temperature", source, 0.01, 100),
+            uncertain_below=_number(calibration.get("uncertain_below"), "calibration.uncertain_below", source, 0, 1),
+            target_error_rate=None
+            if calibration.get("target_error_rate") is None
+            else _number(calibration["target_error_rate"], "calibration.target_error_rate", source, 0, 1),
+            cases=None if calibration.get("cases") is None else int(_number(calibration["cases"], "cases", source, 0)),
+        )
+    bf16 = data.get("bfloat16_check") or {}
+    if not isinstance(bf16, dict) or not isinstance(bf16.get("passed", False), bool):
+        raise CompetenceError(f"{source}: bfloat16_check must be an object with passed: true or false")
+    components = data.get("lesion_components_max")
+    optional = {
+        name: None if data.get(name) is None else _number(data[name], name, source, low, high)
+        for name, low, high in (("normal_fraction", 0, 1), ("min_lesion_ml", 0, 1000))
+    }
+    return CompetenceRecord(
+        source=str(source),
+        synthetic=synthetic,
+        in_plane_spacing_mm=_range(data, "in_plane_spacing_mm", source, 0.01, 50),
+        slice_spacing_mm=_range(data, "slice_spacing_mm", source, 0.01, 100),
+        in_plane_size_voxels=None if size is None else (int(size[0]), int(size[1])),
+        foreground_hu=foreground,
+        gland_volume_ml=_range(data, "gland_volume_ml", source, 0, 1e5),
+        lesion_volume_ml=_range(data, "lesion_volume_ml", source, 0, 1e5),
+        lesion_components_max=None
+        if components is None
+        else int(_number(components, "lesion_components_max", source, 0, 1000)),
+        normal_fraction=optional["normal_fraction"],
+        min_lesion_ml=optional["min_lesion_ml"],
+        validation=validation,
+        calibration=calibration,
+        bfloat16_check_passed=bool(bf16.get("passed", False)),
+    )
+
+
+def read_record(path: Path) -> CompetenceRecord:
+    """Read and validate ``competence.json`` (bounded size, strict JSON)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise CompetenceError(f"{path}: {size} bytes; a competence record is at most {MAX_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        if isinstance(error, CompetenceError):
+            raise
+        raise CompetenceError(f"{path}: not a readable competence record ({error})") from error
+    return parse_record(data, path)
+
+
+def derived_record(plans: Mapping[str, Any], configuration: str, source: Path) -> CompetenceRecord:
+    """What ``plans.json`` tells of a plain nnU-Net model's training data, and what it cannot tell."""
+    spacing = plans.get("original_median_spacing_after_transp")
+    in_plane = slice_ = None
+    if isinstance(spacing, list) and len(spacing) == 3 and all(isinstance(s, int | float) for s in spacing):
+        # Only medians are known: the trained range is taken as the median alone, so the factor decides.
+        in_plane = (float(min(spacing[1:])), float(max(spacing[1:])))
+        slice_ = (float(spacing[0]), float(spacing[0]))
+    foreground = None
+    props = (plans.get("foreground_intensity_properties_per_channel") or {}).get("0")
+    if isinstance(props, dict):
+        keys = ("percentile_00_5", "percentile_99_5", "median", "mean", "std")
+        foreground = {k: float(props[k]) for k in keys if isinstance(props.get(k), int | float)}
+    return CompetenceRecord(
+        source=f"{source} (derived: the model has no {COMPETENCE_FILE})",
+        in_plane_spacing_mm=in_plane,
+        slice_spacing_mm=slice_,
+        foreground_hu=foreground or None,
+        missing=("gland and lesion volume ranges", "lesion size for 'no lesion'", "calibration", "synthetic or not"),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Finding:
+    """One check's outcome: ``withhold`` keeps the subtype back, ``warn`` gives it with the reason."""
+
+    severity: str
+    reason: str
+
+
+def check_input(array: np.ndarray, spacing_mm: Sequence[float], record: CompetenceRecord) -> list[Finding]:
+    """Checks before the network: a CT in Hounsfield units, at a spacing this model has seen.
+
+    ``array`` is the volume (any axis order); ``spacing_mm`` is (in-plane, in-plane, slice).
+    """
+    findings = []
+    sample = array.ravel()[:: max(1, array.size // 2_000_000)]  # at most ~2M voxels: exact enough, bounded time
+    if np.all(np.mod(sample, 1) == 0):
+        distinct = np.unique(sample)
+        if len(distinct) <= LABEL_MAP_MAX_VALUES:
+            findings.append(
+                Finding(
+                    WITHHELD, f"the input looks like a label map ({len(distinct)} distinct integer values), not a CT"
+                )
+            )
+    low, high = float(sample.min()), float(sample.max())
+    if low < HU_FLOOR or high > HU_CEILING:
+        findings.append(
+            Finding(
+                WITHHELD,
+                f"values {low:.0f} to {high:.0f} are not Hounsfield units (a CT lies within "
+                f"{HU_FLOOR:.0f} to {HU_CEILING:.0f})",
+            )
+        )
+    in_plane, slice_ = max(spacing_mm[:2]), float(spacing_mm[2])
+    for name, value, trained in (
+        ("in-plane spacing", in_plane, record.in_plane_spacing_mm),
+        ("slice spacing", slice_, record.slice_spacing_mm),
+    ):
+        finding = _range_finding(name, value, trained, SPACING_FACTOR, "mm", WITHHELD)
+        if finding:
+            findings.append(finding)
+    return findings
+
+
+def check_output(
+    gland_ml: float,
+    lesion_ml: float,
+    lesion_components: int,
+    gland_median_hu: float | None,
+    record: CompetenceRecord,
+) -> list[Finding]:
+    """Checks after the network: gland and lesion plausible for this model's training data."""
+    findings = []
+    gland = _range_finding("pancreas volume", gland_ml, record.gland_volume_ml, VOLUME_FACTOR, "mL", WITHHELD)
+    if gland:
+        findings.append(gland)
+    if lesion_ml > 0:
+        lesion = _range_finding("lesion volume", lesion_ml, record.lesion_volume_ml, VOLUME_FACTOR, "mL", WARNED)
+        if lesion:
+            findings.append(lesion)
+    if record.lesion_components_max is not None and lesion_components > record.lesion_components_max:
+        findings.append(
+            Finding(
+                WARNED,
+                f"{lesion_components} separate lesions; training cases had at most "
+                f"{record.lesion_components_max} (the subtype is pooled over all of them)",
+            )
+        )
+    fg = record.foreground_hu or {}
+    if gland_median_hu is not None and "percentile_00_5" in fg and "percentile_99_5" in fg:
+        low, high = fg["percentile_00_5"], fg["percentile_99_5"]
+        if not low <= gland_median_hu <= high:
+            findings.append(
+                Finding(
+                    WITHHELD,
+                    f"intensities inside the predicted pancreas (median {gland_median_hu:.0f} HU) are "
+                    f"unlike the training foreground ({low:.0f} to {high:.0f} HU)",
+                )
+            )
+    return findings
+
+
+def _range_finding(
+    name: str, value: float, trained: tuple[float, float] | None, factor: float, unit: str, far: str
+) -> Finding | None:
+    """``far`` when ``value`` lies ``factor`` times outside ``trained``, a warning when just outside, else none."""
+    if trained is None:
+        return None
+    low, high = trained
+    if low <= value <= high:
+        return None
+    seen = f"{low:.3g} {unit}" if low == high else f"{low:.3g} to {high:.3g} {unit}"
+    severity = far if (value < low / factor or value > high * factor) else WARNED
+    return Finding(severity, f"{name} {value:.3g} {unit} is outside what the model was trained on ({seen})")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The case's outcome: ``answered``, ``answered-with-warnings`` or ``withheld``, with every reason."""
+
+    status: str
+    reasons: list[str]
+    lesion_found: bool = True
+    notice: str | None = None
+
+    @property
+    def withheld(self) -> bool:
+        return self.status == WITHHELD
+
+
+def assess(findings: Sequence[Finding], record: CompetenceRecord, lesion_ml: float, has_classifier: bool) -> Assessment:
+    """The outcome from the findings; a lesion below the record's minimum size is "no lesion found"."""
+    reasons = [f.reason for f in findings if f.severity == WITHHELD]
+    reasons += [f.reason for f in findings if f.severity != WITHHELD]
+    if record.missing:
+        reasons.append(f"the model has no competence record: not checked: {', '.join(record.missing)}")
+    status = (
+        WITHHELD
+        if any(f.severity == WITHHELD for f in findings)
+        else WARNED
+        if findings or record.missing
+        else ANSWERED
+    )
+    minimum = record.min_lesion_ml or 0.0
+    lesion_found = lesion_ml > minimum
+    if has_classifier and not lesion_found:
+        reasons.insert(
+            0, f"no lesion found (predicted lesion {lesion_ml:.2f} mL; the model's minimum is {minimum:g} mL)"
+        )
+    notice = SYNTHETIC_NOTICE if record.synthetic else None
+    return Assessment(status, reasons, lesion_found, notice)

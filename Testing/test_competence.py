@@ -1,0 +1,169 @@
+"""The competence record (``competence.json``) and the checks a case is held against."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PancreasMultiTaskLib.engine import competence as c
+from PancreasMultiTaskLib.engine.subtype import calibrate, is_uncertain
+
+RECORD = {
+    "schema": 1,
+    "synthetic": True,
+    "in_plane_spacing_mm": [0.6, 1.0],
+    "slice_spacing_mm": [1.5, 3.0],
+    "in_plane_size_voxels": [96, 160],
+    "foreground_hu": {"percentile_00_5": -12.0, "percentile_99_5": 145.0, "median": 93.0},
+    "gland_volume_ml": [17.0, 46.0],
+    "lesion_volume_ml": [1.0, 7.0],
+    "lesion_components_max": 1,
+    "normal_fraction": 0.2,
+    "min_lesion_ml": 0.1,
+    "validation": {"accuracy": 0.9},
+    "calibration": {"temperature": 0.5, "uncertain_below": 0.7, "target_error_rate": 0.05, "cases": 40},
+    "bfloat16_check": {"passed": True},
+}
+
+
+def write(tmp_path: Path, data) -> Path:
+    path = tmp_path / c.COMPETENCE_FILE
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    return path
+
+
+def test_a_valid_record_round_trips(tmp_path):
+    record = c.read_record(write(tmp_path, RECORD))
+    assert record.synthetic and record.bfloat16_check_passed and record.calibration.temperature == 0.5
+    assert record.gland_volume_ml == (17.0, 46.0) and record.in_plane_size_voxels == (96, 160)
+    assert c.parse_record(json.loads(json.dumps(record.to_json())), tmp_path / "again") == record.__class__(
+        **{**record.__dict__, "source": str(tmp_path / "again")}
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schema": 2}, "schema 2 is not supported"),
+        ({"synthetic": "yes"}, "synthetic must be true or false"),
+        ({"gland_volume_ml": [50, 10]}, "gland_volume_ml low 50.0 is above high 10.0"),
+        ({"gland_volume_ml": [1, 2, 3]}, r"gland_volume_ml must be \[low, high\]"),
+        ({"in_plane_spacing_mm": [0.6, 1e9]}, "in_plane_spacing_mm = 1000000000.0 is outside"),
+        ({"calibration": {"temperature": 0, "uncertain_below": 0.5}}, "calibration.temperature = 0"),
+        ({"calibration": {"temperature": 1, "uncertain_below": "x"}}, "calibration.uncertain_below must be a finite"),
+        ({"bfloat16_check": {"passed": "true"}}, "bfloat16_check must be an object with passed"),
+        ({"validation": {str(i): 1 for i in range(100)}}, "validation must be an object of at most 64"),
+        ({"normal_fraction": 2}, "normal_fraction = 2"),
+        ({"min_lesion_ml": True}, "min_lesion_ml must be a finite number"),
+    ],
+)
+def test_a_bad_record_names_the_file_and_the_field(tmp_path, change, message):
+    with pytest.raises(c.CompetenceError, match=message) as error:
+        c.read_record(write(tmp_path, {**RECORD, **change}))
+    assert str(tmp_path / c.COMPETENCE_FILE) in str(error.value)
+
+
+def test_oversized_or_non_json_records_are_refused_before_parsing(tmp_path):
+    with pytest.raises(c.CompetenceError, match="at most"):
+        c.read_record(write(tmp_path, " " * (c.MAX_BYTES + 1)))
+    with pytest.raises(c.CompetenceError, match="not a readable competence record"):
+        c.read_record(write(tmp_path, '{"schema": 1, "min_lesion_ml": NaN}'))
+    with pytest.raises(c.CompetenceError, match="must hold a JSON object"):
+        c.read_record(write(tmp_path, "[1, 2]"))
+
+
+def test_a_plain_nnunet_model_gets_what_its_plans_give_and_says_what_is_missing(tmp_path):
+    plans = {
+        "original_median_spacing_after_transp": [2.5, 0.8, 0.7],
+        "foreground_intensity_properties_per_channel": {"0": {"percentile_00_5": -50, "percentile_99_5": 200}},
+    }
+    record = c.derived_record(plans, "2d", tmp_path / "plans.json")
+    assert record.in_plane_spacing_mm == (0.7, 0.8) and record.slice_spacing_mm == (2.5, 2.5)
+    assert record.foreground_hu == {"percentile_00_5": -50.0, "percentile_99_5": 200.0}
+    assert "calibration" in record.missing and "derived" in record.source
+    assessment = c.assess([], record, lesion_ml=1.0, has_classifier=True)
+    assert assessment.status == c.WARNED and "no competence record" in assessment.reasons[-1]
+
+
+def ct(shape=(20, 64, 64), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    volume = rng.normal(40, 20, shape)
+    volume[:, :8] = -1000  # air
+    return volume
+
+
+def test_a_label_map_is_not_a_ct():
+    record = c.parse_record(RECORD, Path("r"))
+    labels = np.zeros((20, 64, 64))
+    labels[5:10, 20:30, 20:30] = 1
+    labels[6:8, 22:25, 22:25] = 2
+    findings = c.check_input(labels, (0.8, 0.8, 2.0), record)
+    assert [f.severity for f in findings] == [c.WITHHELD]
+    assert "label map (3 distinct integer values)" in findings[0].reason
+    assert c.check_input(np.round(ct()), (0.8, 0.8, 2.0), record) == []  # an integer CT has many values
+
+
+def test_values_no_scanner_produces_are_not_hounsfield_units():
+    record = c.parse_record(RECORD, Path("r"))
+    findings = c.check_input(ct() * 1000, (0.8, 0.8, 2.0), record)
+    assert any("not Hounsfield units" in f.reason and f.severity == c.WITHHELD for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("spacing", "severity"),
+    [
+        ((0.8, 0.8, 2.0), None),
+        ((1.3, 1.3, 2.0), c.WARNED),
+        ((3.0, 3.0, 3.0), c.WITHHELD),
+        ((0.8, 0.8, 7.0), c.WITHHELD),
+    ],
+)
+def test_spacing_outside_the_trained_range_warns_and_far_outside_withholds(spacing, severity):
+    findings = c.check_input(ct(), spacing, c.parse_record(RECORD, Path("r")))
+    assert [f.severity for f in findings] == ([severity] if severity else [])
+    if severity:
+        assert "spacing" in findings[0].reason and "outside what the model was trained on" in findings[0].reason
+
+
+def test_output_checks():
+    record = c.parse_record(RECORD, Path("r"))
+    assert c.check_output(30, 3, 1, 90, record) == []
+    whole_abdomen = c.check_output(1022, 0, 0, 30, record)
+    assert whole_abdomen[0].severity == c.WITHHELD and "pancreas volume 1.02e+03 mL" in whole_abdomen[0].reason
+    two = c.check_output(30, 3, 2, 90, record)
+    assert [f.severity for f in two] == [c.WARNED] and "2 separate lesions" in two[0].reason
+    dark = c.check_output(30, 3, 1, -300, record)
+    assert dark[0].severity == c.WITHHELD and "unlike the training foreground (-12 to 145 HU)" in dark[0].reason
+    big_lesion = c.check_output(30, 40, 1, 90, record)
+    assert [f.severity for f in big_lesion] == [c.WARNED]
+
+
+def test_outcomes():
+    record = c.parse_record(RECORD, Path("r"))
+    answered = c.assess([], record, lesion_ml=2.0, has_classifier=True)
+    assert (answered.status, answered.lesion_found, answered.notice) == (c.ANSWERED, True, c.SYNTHETIC_NOTICE)
+    no_lesion = c.assess([], record, lesion_ml=0.05, has_classifier=True)
+    assert not no_lesion.lesion_found and no_lesion.reasons[0].startswith("no lesion found")
+    withheld = c.assess([c.Finding(c.WARNED, "w"), c.Finding(c.WITHHELD, "x")], record, 2.0, True)
+    assert withheld.status == c.WITHHELD and withheld.reasons == ["x", "w"]
+
+
+def test_calibration_and_the_uncertain_flag():
+    p = np.array([0.6, 0.3, 0.1])
+    sharper = calibrate(p, 0.5)
+    assert sharper[0] > 0.6 and sharper.sum() == pytest.approx(1) and np.argmax(sharper) == 0
+    np.testing.assert_allclose(calibrate(p, 1.0), p)
+    assert is_uncertain(None, 0.9, top_probability=0.8, uncertain_below=0.7) is False  # the calibrated rule decides
+    assert is_uncertain(None, 0.1, top_probability=0.6, uncertain_below=0.7) is True
+    assert is_uncertain(0.3, 0.1) is True and is_uncertain(None, 0.7) is True and is_uncertain(None, 0.5) is False
+
+
+def test_the_bundled_demo_model_carries_its_record(tmp_path):
+    from PancreasMultiTaskLib.engine.demo import demo_model_folder
+
+    record = c.read_record(demo_model_folder(tmp_path / "models") / c.COMPETENCE_FILE)
+    assert record.synthetic and record.normal_fraction == 0.0
+    assert record.in_plane_spacing_mm[0] >= 0.6 and record.in_plane_spacing_mm[1] <= 1.0
+    assert record.gland_volume_ml[1] < 60  # phantom glands, far from a whole abdomen
