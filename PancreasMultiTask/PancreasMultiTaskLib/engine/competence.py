@@ -337,3 +337,26 @@ def assess(findings: Sequence[Finding], record: CompetenceRecord, lesion_ml: flo
         )
     notice = SYNTHETIC_NOTICE if record.synthetic else None
     return Assessment(status, reasons, lesion_found, notice)
+
+
+def assess_case(
+    record: CompetenceRecord,
+    image: np.ndarray,
+    spacing_mm: Sequence[float],
+    labels: np.ndarray,
+    gland_ml: float,
+    lesion_ml: float,
+    has_classifier: bool,
+) -> Assessment:
+    """Every check on one case: the input as read (``image``, spacing (in-plane, in-plane, slice)) and the
+    labels predicted for it (same array shape), against the model's record."""
+    from scipy import ndimage
+
+    from .labels import LESION_LABEL
+
+    lesion = labels == LESION_LABEL
+    components = int(ndimage.label(lesion, structure=np.ones((3, 3, 3)))[1]) if lesion.any() else 0
+    gland = labels > 0
+    median = float(np.median(image[gland])) if gland.any() else None
+    findings = check_input(image, spacing_mm, record) + check_output(gland_ml, lesion_ml, components, median, record)
+    return assess(findings, record, lesion_ml, has_classifier)
