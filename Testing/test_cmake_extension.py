@@ -37,8 +37,9 @@ def test_configure_build_install(tmp_path: Path) -> None:
     top_level_py = sorted(p.name for p in installed.glob("*.py"))
     assert top_level_py == ["PancreasMultiTask.py"], "Slicer loads every top-level .py as a module"
     lib = REPO / "PancreasMultiTask" / "PancreasMultiTaskLib"
-    for source in lib.glob("*.py"):
-        assert (installed / "PancreasMultiTaskLib" / source.name).is_file(), source.name
+    for source in lib.rglob("*.py"):  # engine/, cli/, slicer/ keep their folders
+        relative = source.relative_to(lib)
+        assert (installed / "PancreasMultiTaskLib" / relative).is_file(), relative
     for relative in (
         "Resources/UI/PancreasMultiTask.ui",
         "Resources/Icons/PancreasMultiTask.png",
