@@ -1,0 +1,62 @@
+"""The bundled phantom-trained demo model on cases outside its competence: real scans, a label map, far spacing.
+
+None of them may come out ``answered``; an in-distribution phantom still is. Runs the real CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from PancreasMultiTaskLib.cli.main import main
+from PancreasMultiTaskLib.engine.competence import SYNTHETIC_NOTICE
+from PancreasMultiTaskLib.engine.demo import sample_case
+from PancreasMultiTaskLib.engine.result import CaseResult
+
+PUBLIC = Path(__file__).resolve().parent / "data" / "public"
+FAST = ["--device", "cpu", "--no-tta", "--progress", "none", "--precision", "float32"]
+
+
+def predict(path: Path, out: Path, capsys) -> tuple[CaseResult, str]:
+    assert main(["predict", "-i", str(path), "-o", str(out), *FAST]) == 0, capsys.readouterr().err
+    stdout = capsys.readouterr().out
+    case = next(p for p in out.iterdir() if (p / "result.json").is_file())
+    return CaseResult.read_json(case / "result.json"), stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["example_ct_sm.nii.gz", "example_mr_sm.nii.gz"])
+def test_real_scans_are_never_answered_by_the_phantom_model(name, tmp_path, capsys):
+    result, stdout = predict(PUBLIC / name, tmp_path / "out", capsys)
+    assert result.assessment.status == "withheld", result.assessment
+    assert result.subtype.predicted is None and result.subtype.probabilities == {}
+    assert any("spacing" in r for r in result.assessment.reasons)
+    assert "Subtype: withheld (" in stdout and SYNTHETIC_NOTICE in stdout
+    assert (tmp_path / "out" / name.removesuffix(".nii.gz") / "segmentation.nii.gz").is_file()  # still written
+
+
+def test_a_label_map_given_as_the_ct_is_withheld(tmp_path, capsys):
+    truth = sitk.ReadImage(str(next(sample_case().parent.glob("*_truth.nii.gz"))))
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(truth, str(path))
+    result, stdout = predict(path, tmp_path / "out", capsys)
+    assert result.assessment.status == "withheld"
+    assert result.assessment.reasons[0].startswith("the input looks like a label map")
+    assert "Subtype: withheld (the input looks like a label map" in stdout
+
+
+def test_far_spacing_is_withheld_and_the_sample_is_answered(tmp_path, capsys):
+    image = sitk.ReadImage(str(sample_case()))
+    result, stdout = predict(sample_case(), tmp_path / "sample", capsys)
+    assert result.assessment.status == "answered", result.assessment.reasons
+    assert result.subtype.predicted == "cystic-septated" and f"[{SYNTHETIC_NOTICE}]" in stdout
+    assert result.assessment.notice == SYNTHETIC_NOTICE
+    stretched = sitk.Image(image)
+    stretched.SetSpacing([s * 4 for s in image.GetSpacing()])
+    path = tmp_path / "stretched_0000.nii.gz"
+    sitk.WriteImage(stretched, str(path))
+    far, _ = predict(path, tmp_path / "far", capsys)
+    assert far.assessment.status == "withheld" and "spacing" in far.assessment.reasons[0]
+    assert np.isfinite(far.measurements.pancreas_volume_ml)
