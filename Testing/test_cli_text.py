@@ -33,10 +33,13 @@ def option_problems(parser: argparse.ArgumentParser) -> list[str]:
     return problems
 
 
-def test_every_predict_and_demo_option_has_help_with_its_default() -> None:
+def test_every_predict_demo_and_models_option_has_help_with_its_default() -> None:
     commands = subcommands(cli.build_parser())
-    assert set(commands) == {"predict", "demo"}
-    assert [p for name in ("predict", "demo") for p in option_problems(commands[name])] == []
+    assert set(commands) == {"predict", "demo", "models"}
+    actions = subcommands(commands["models"])
+    assert set(actions) == {"list", "add", "remove"}
+    parsers = [commands["predict"], commands["demo"], commands["models"], *actions.values()]
+    assert [p for parser in parsers for p in option_problems(parser)] == []
 
 
 def test_every_training_subcommand_option_has_help_with_its_default() -> None:
@@ -53,7 +56,9 @@ def test_help_checker_finds_a_missing_help() -> None:
     assert option_problems(parser) == ["x --bare: no help", "x --unsaid: help does not give the default"]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["predict", "--help"], ["demo", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["predict", "--help"], ["demo", "--help"], ["models", "--help"], ["models", "add", "--help"]]
+)
 def test_help_has_no_markup(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         cli.main(argv)

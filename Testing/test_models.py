@@ -114,7 +114,10 @@ def test_tampered_member_and_unlisted_member_are_refused(tmp_path):
     members[f"{NAME}/plans.json"] = b'{"evil": true}'
     manifest = {"format": MANIFEST_FORMAT, "version": 1, "name": NAME, "files": files}
     with pytest.raises(ModelInstallError, match="fails its SHA-256 check"):
-        import_model_zip(write_zip(tmp_path / "t.zip", members, manifest), tmp_path / "models")
+        verify_zip(write_zip(tmp_path / "t.zip", members, manifest))  # before anything is unpacked
+    with pytest.raises(ModelInstallError, match="fails its SHA-256 check"):
+        import_model_zip(tmp_path / "t.zip", tmp_path / "models")
+    assert not (tmp_path / "models" / NAME).exists()
     extra = {**_members(), f"{NAME}/extra.py": b"print(1)"}
     manifest = {"format": MANIFEST_FORMAT, "version": 1, "name": NAME, "files": files}
     with pytest.raises(ModelInstallError, match="not in manifest"):

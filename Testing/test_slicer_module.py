@@ -24,7 +24,7 @@ import slicer
 import slicer_stubs
 from model_factory import ct_volume
 from PancreasMultiTaskLib.slicer import scene as pmt_scene
-from PancreasMultiTaskLib.slicer.logic import segment_dice
+from PancreasMultiTaskLib.slicer.selftest import segment_dice
 from test_scene import oblique_direction
 
 REPO = Path(__file__).resolve().parents[1]

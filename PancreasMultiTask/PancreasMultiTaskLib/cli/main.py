@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .. import __version__
 from ..engine.options import BY_NAME, CLI, add_arguments, parse_values, prediction_options
+from . import models_command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SEGMENTATION_FILE = "segmentation.nii.gz"
@@ -150,20 +152,11 @@ def summary_name(part_id: int, num_parts: int) -> str:
 
 
 def resolve_model(value: str | None, sha256: str | None = None) -> Path:
-    """The model folder for ``-m``: a folder, or a model zip verified and installed as the Slicer module does.
+    """The model folder for ``-m``: a folder, a model zip (verified and installed as the Slicer module does), or
+    an installed model's name; see :func:`~PancreasMultiTaskLib.engine.models.resolve_model`."""
+    from ..engine.models import resolve_model as resolve
 
-    A zip is checked against ``sha256`` (the publisher's checksum) or the ``<zip>.sha256`` beside it.
-    """
-    if not value:
-        return default_model()
-    path = Path(value)
-    if path.is_file() and path.suffix.lower() == ".zip":
-        from ..engine.demo import installed_model_folder
-
-        return installed_model_folder(path, expected_sha256=sha256)
-    if sha256:
-        raise ValueError("--sha256 checks a model zip; -m names a folder")
-    return path
+    return resolve(value, sha256)
 
 
 def _summary_row(case_id: str, result, error: str = "") -> dict[str, object]:
@@ -280,15 +273,6 @@ def _is_dicom(path: Path) -> bool:
     return is_dicom_folder(path)
 
 
-def default_model() -> Path:
-    """The model used when ``-m`` is not given: ``$PANCREAS_MT_MODEL``, else the bundled demo model."""
-    if os.environ.get("PANCREAS_MT_MODEL"):
-        return Path(os.environ["PANCREAS_MT_MODEL"])
-    from ..engine.demo import demo_model_folder
-
-    return demo_model_folder()
-
-
 DESCRIPTION = "Predict pancreas, lesion and lesion subtype for CT volumes with an nnU-Net v2 model."
 
 
@@ -306,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show tracebacks instead of one-line errors (default: off)"
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{predict,demo}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{predict,demo,models}")
 
     predict = sub.add_parser(
         "predict",
@@ -371,8 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="pancreas-mt-demo", metavar="OUTDIR", help="output folder (default: %(default)s)"
     )
     device = BY_NAME["device"]
-    demo.add_argument("--device", default=device.default, choices=device.choices, help=device.help)
+    demo.add_argument(
+        "--device", default=device.default, choices=device.choices, help=f"{device.help} (default: %(default)s)"
+    )
     _add_preview_argument(demo)
+    models_command.add_parser(sub)
     return parser
 
 
@@ -385,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return run_demo(args)
+        if args.command == "models":
+            return models_command.run(args)
         reporter = Reporter(args.progress)
         failed = predict_cases(args, reporter)
         if args.preview:

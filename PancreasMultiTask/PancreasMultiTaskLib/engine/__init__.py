@@ -1,1 +1,2 @@
-"""The engine: model folders, options, prediction stages, results and file checks (imports nothing above it)."""
+"""The engine: options, model folders and the model store, prediction stages, results and file checks (imports
+nothing above it)."""

@@ -64,8 +64,10 @@ class TorchBackend:
 
 
 def graph_cache_dir() -> Path:
-    home = os.environ.get("PANCREAS_MT_HOME") or Path.home() / ".cache" / "pancreas-mt"
-    return Path(home) / "graphs"
+    """Exported graphs live in the store's ``graphs/`` folder (``$PANCREAS_MT_HOME/graphs`` when set)."""
+    from .models import store_home
+
+    return store_home() / "graphs"
 
 
 def _cpu_fingerprint() -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
-from .filelock import locked
 from .io import InputError
+from .models import MANIFEST, install_zip, is_bundled_copy
 
 
 def resources_dir() -> Path:
@@ -19,12 +20,6 @@ def resources_dir() -> Path:
     return next((c for c in candidates if (c / "DemoModel").is_dir()), candidates[0])
 
 
-def models_home() -> Path:
-    """Where imported models live for the CLI: ``$PANCREAS_MT_HOME/models`` or ``~/.cache/pancreas-mt/models``."""
-    home = os.environ.get("PANCREAS_MT_HOME") or Path.home() / ".cache" / "pancreas-mt"
-    return Path(home) / "models"
-
-
 def demo_zip() -> Path:
     zips = sorted((resources_dir() / "DemoModel").glob("*.zip"))
     if not zips:
@@ -32,36 +27,31 @@ def demo_zip() -> Path:
     return zips[0]
 
 
-def _installed(target: Path, manifest: dict) -> bool:
-    installed = target / "manifest.json"
+def bundled_zip() -> Path | None:
+    """The bundled demo model zip, or ``None`` where this installation has none."""
     try:
-        return installed.is_file() and json.loads(installed.read_text(encoding="utf-8")) == manifest
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
+        return demo_zip()
+    except InputError:
+        return None
+
+
+def demo_model_name() -> str | None:
+    """The name the bundled demo installs under (from its manifest), without installing it."""
+    archive = bundled_zip()
+    if archive is None:
+        return None
+    try:
+        with zipfile.ZipFile(archive) as handle:
+            return str(json.loads(handle.read(MANIFEST))["name"])
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return None
 
 
 def demo_model_folder(models_dir: Path | None = None) -> Path:
-    """The demo model, verified (SHA-256) and unpacked into the models folder on first use."""
-    return installed_model_folder(demo_zip(), models_dir)
-
-
-def installed_model_folder(archive: Path, models_dir: Path | None = None, expected_sha256: str | None = None) -> Path:
-    """A model zip verified (SHA-256, members) and installed into the models folder, or its installed copy.
-
-    Safe when several processes start at once: the install runs under a lock, and each process
-    checks again once it holds the lock, so only the first one unpacks.
-    """
-    from .models import import_model_zip, verify_zip
-
-    models_dir = models_dir or models_home()
-    manifest = verify_zip(archive, expected_sha256)
-    target = models_dir / manifest["name"]
-    if _installed(target, manifest):
-        return target
-    with locked(models_dir / f".{manifest['name']}.install.lock"):
-        if _installed(target, manifest):
-            return target
-        return import_model_zip(archive, models_dir, expected_sha256, overwrite=True)
+    """The demo model, verified (SHA-256) and unpacked into the store on first use; a newer bundled zip replaces
+    an older installed copy of it, never another model of the same name."""
+    archive = demo_zip()
+    return install_zip(archive, models_dir, replace=lambda folder: is_bundled_copy(folder, archive), source="bundled")
 
 
 def sample_case() -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -26,8 +25,6 @@ from .runner import CLI_MODULE, PredictionProcess, RunOutcome, child_environment
 
 MODULE_DIR = Path(__file__).resolve().parents[2]
 DEMO_MODEL_NAME = "Demo model (bundled)"
-MIN_SLICER_VERSION = (5, 10)
-MIN_PYTHON_VERSION = (3, 10)
 DOCUMENTATION_URL = "https://github.com/PancreasMultiTask/PancreasMultiTask#3d-slicer"
 # Lowest Dice the bundled demo model must reach on the bundled sample case (self-test, batch ctest, pytest).
 # Measured with the field-phantom demo model (2026-11-28) on its sample, phantom_s2_007, with mirroring (the
@@ -36,59 +33,14 @@ DEMO_SAMPLE_MIN_DICE: dict[str, float] = {"Pancreas": 0.96, "Lesion": 0.84}
 LOG_LINES = 500
 
 
-def version_problem(slicer_version: tuple[int, int], python_version: tuple[int, ...] = sys.version_info[:2]) -> str:
-    """One sentence saying why this Slicer cannot run the module ('' when it can)."""
-    if tuple(slicer_version[:2]) < MIN_SLICER_VERSION or tuple(python_version[:2]) < MIN_PYTHON_VERSION:
-        found = ".".join(map(str, slicer_version[:2]))
-        python = ".".join(map(str, python_version[:2]))
-        return (
-            f"PancreasMultiTask needs 3D Slicer {'.'.join(map(str, MIN_SLICER_VERSION))} or later "
-            f"(Python {'.'.join(map(str, MIN_PYTHON_VERSION))}+); this is Slicer {found} with Python {python}. "
-            "Install a newer Slicer to use this module."
-        )
-    return ""
-
-
 def store_home(cache_path: str | None) -> Path:
-    """The one model store of the GUI, the CLI and batch mode: ``$PANCREAS_MT_HOME``, else Slicer's cache folder,
-    else the CLI's default (``~/.cache/pancreas-mt``). Models live in its ``models/`` folder."""
-    if os.environ.get("PANCREAS_MT_HOME"):
-        return Path(os.environ["PANCREAS_MT_HOME"])
-    if cache_path:
-        return Path(cache_path) / "PancreasMultiTask"
-    from ..engine.demo import models_home
+    """The one model store of the GUI, the CLI and batch mode, resolved by the engine's
+    :func:`~PancreasMultiTaskLib.engine.models.store_home`: ``$PANCREAS_MT_HOME``, else the module's folder in
+    Slicer's cache (``cache_path``), else the CLI's default (``~/.cache/pancreas-mt``). Models live in its
+    ``models/`` folder."""
+    from ..engine.models import store_home as engine_store_home
 
-    return models_home().parent
-
-
-def segment_dice(segmentation_node: Any, segment_ids: dict[str, str], truth_volume: Any) -> dict[str, float]:
-    """Dice of the Pancreas (with Lesion) and Lesion segments against truth labels (1 pancreas, 2 lesion),
-    on the truth volume's grid."""
-    import numpy as np
-    import slicer
-    from vtk.util import numpy_support
-
-    def to_array(image: Any) -> Any:
-        dims = image.GetDimensions()
-        return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(dims[::-1])
-
-    truth = to_array(truth_volume.GetImageData())
-    scene = segmentation_node.GetScene()
-    dice = {}
-    for name, labels in (("Pancreas", (1, 2)), ("Lesion", (2,))):
-        ids = [segment_ids[name]] + ([segment_ids["Lesion"]] if name == "Pancreas" else [])
-        labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__dice__")
-        try:
-            slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
-                segmentation_node, ids, labelmap, truth_volume, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY
-            )
-            predicted = to_array(labelmap.GetImageData()) > 0
-        finally:
-            scene.RemoveNode(labelmap)
-        reference = np.isin(truth, labels)
-        total = int(predicted.sum() + reference.sum())
-        dice[name] = 1.0 if total == 0 else 2.0 * float(np.logical_and(predicted, reference).sum()) / total
-    return dice
+    return engine_store_home(Path(cache_path) / "PancreasMultiTask" if cache_path else None)
 
 
 class PredictionJob:
@@ -264,17 +216,9 @@ class PredictionLogic:
 
     def demoModelFolderName(self) -> str | None:
         """Folder name the bundled demo installs under (from its manifest), without installing it."""
-        archive = self.demoModelZip()
-        if archive is None:
-            return None
-        import json
-        import zipfile
+        from ..engine.demo import demo_model_name
 
-        try:
-            with zipfile.ZipFile(archive) as handle:
-                return str(json.loads(handle.read(self._models().MANIFEST))["name"])
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-            return None
+        return demo_model_name()
 
     def installedModels(self) -> dict[str, Path]:
         """Usable installed and registered models by name (broken ones: :meth:`brokenModels`)."""
@@ -310,23 +254,12 @@ class PredictionLogic:
             return self.demoModelPath()
         if name and Path(name).is_dir():
             return Path(name)
-        models = self.installedModels()
-        if name not in models:
-            broken = self.brokenModels().get(name)
-            if broken:
-                raise ValueError(f"The installed model {name!r} cannot be used: {broken}")
-            raise ValueError(f"No installed model named {name!r}; add it with 'Add model'.")
-        return models[name]
+        return Path(self._models().find_model(name, self.modelsDirectory()))
 
     def addModel(self, path: str | Path) -> Path:
-        """Install a model zip (SHA-256 and manifest checked) or register a model folder in place."""
-        path = Path(path)
-        models = self._models()
-        if path.is_file() and path.suffix.lower() == ".zip":
-            return Path(models.import_model_zip(path, self.modelsDirectory()))
-        if path.is_dir():
-            return Path(models.register_model_folder(path, self.modelsDirectory()).path)
-        raise ValueError(f"{path}: choose a model folder or a .zip file")
+        """Install a model zip (SHA-256 and manifest checked; a different model of the same name is refused) or
+        register a model folder in place, as ``pancreas-mt models add`` does."""
+        return Path(self._models().add_model(path, self.modelsDirectory())[0].path)
 
     def removeModel(self, name: str) -> None:
         """Delete an installed model, or forget a registered folder (its files stay)."""

@@ -536,17 +536,6 @@ def stored_result(scene: Any, nodes: SceneNodes) -> StoredResult:
     )
 
 
-def volume_study_item(scene: Any, volume_node: Any) -> int:
-    """Subject hierarchy item the results of ``volume_node`` go under (0 if the scene has no hierarchy)."""
-    import slicer
-
-    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
-    if sh is None:
-        return 0
-    item = sh.GetItemByDataNode(volume_node)
-    return sh.GetItemParent(item) if item else sh.GetSceneItemID()
-
-
 def save_scene_bundle(scene: Any, mrb_path: str | Path) -> Path:
     """Save ``scene`` with its data as a Slicer data bundle (``.mrb``) without the Slicer application."""
     import slicer

@@ -15,7 +15,36 @@ import slicer
 import vtk
 
 from . import dependencies
-from .logic import DEMO_MODEL_NAME, DEMO_SAMPLE_MIN_DICE, MODULE_DIR, PredictionLogic, segment_dice
+from .logic import DEMO_MODEL_NAME, DEMO_SAMPLE_MIN_DICE, MODULE_DIR, PredictionLogic
+
+
+def segment_dice(segmentation_node: Any, segment_ids: dict[str, str], truth_volume: Any) -> dict[str, float]:
+    """Dice of the Pancreas (with Lesion) and Lesion segments against truth labels (1 pancreas, 2 lesion),
+    on the truth volume's grid."""
+    import numpy as np
+    from vtk.util import numpy_support
+
+    def to_array(image: Any) -> Any:
+        dims = image.GetDimensions()
+        return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(dims[::-1])
+
+    truth = to_array(truth_volume.GetImageData())
+    scene = segmentation_node.GetScene()
+    dice = {}
+    for name, labels in (("Pancreas", (1, 2)), ("Lesion", (2,))):
+        ids = [segment_ids[name]] + ([segment_ids["Lesion"]] if name == "Pancreas" else [])
+        labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__dice__")
+        try:
+            slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+                segmentation_node, ids, labelmap, truth_volume, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY
+            )
+            predicted = to_array(labelmap.GetImageData()) > 0
+        finally:
+            scene.RemoveNode(labelmap)
+        reference = np.isin(truth, labels)
+        total = int(predicted.sum() + reference.sum())
+        dice[name] = 1.0 if total == 0 else 2.0 * float(np.logical_and(predicted, reference).sum()) / total
+    return dice
 
 
 class SelfTestSteps:
