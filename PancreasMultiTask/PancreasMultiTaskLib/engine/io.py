@@ -78,14 +78,17 @@ def case_folder_name(case_id: str) -> str:
     Safe means: a plain file name on Linux, macOS and Windows (no separator, control or reserved character, no
     trailing dot or space, no device name), not hidden (a leading dot is kept for our temporaries, and rules out
     ``.`` and ``..``), not a file OUTDIR holds beside the cases (``summary.csv``, ``index.html``...) and at most
-    255 bytes. Any other id becomes ``<id, unsafe characters as _, at most 100 bytes>-<8 hex of its SHA-256>``:
-    the same id always gets the same folder (so shards and reruns agree, which a running number ``case_<n>``
-    would not), and distinct ids get distinct folders.
+    255 bytes. Any other id becomes ``<id, unsafe characters as _, at most 100 bytes>-<8 hex of its SHA-256>``
+    (``_`` in front of a device name): the same id always gets the same folder, so shards and reruns agree,
+    which a running number ``case_<n>`` would not. Distinct ids get distinct folders but for a made-up clash
+    with an id that looks hashed, which the CLI refuses as it refuses duplicate ids.
     """
     if _is_safe_folder_name(case_id):
         return case_id
     stem = _UNSAFE_CHARS.sub("_", case_id.encode("utf-8", "replace").decode("utf-8")).strip(" .")
     stem = stem.encode("utf-8")[:_HASHED_STEM_BYTES].decode("utf-8", "ignore").rstrip(" .") or "case"
+    if _DEVICE_NAMES.fullmatch(stem.split(".")[0]):  # Windows reads "nul.txt-..." as the device NUL too
+        stem = f"_{stem}"
     return f"{stem}-{_short_hash(case_id)}"
 
 
