@@ -414,3 +414,23 @@ def test_a_failed_preview_or_sheet_says_why_and_the_batch_goes_on(multitask_mode
     assert "pancreas-mt: contact sheet failed: ValueError" in err
     index = (out / preview.INDEX_FILE).read_text(encoding="utf-8")
     assert "a: FAILED" in index and "Unknown symbol" in index and 'src="b/preview.png"' in index
+
+
+def test_a_failed_swap_puts_the_earlier_case_folder_back(tmp_path, monkeypatch):
+    """The last step (renaming the new folder into place) failing leaves the earlier output where it was."""
+    from PancreasMultiTaskLib.engine import io
+
+    case = tmp_path / "a"
+    case.mkdir()
+    (case / "result.json").write_text("earlier")
+    rename = os.replace
+
+    def failing(source, target):
+        if Path(source).name.startswith(".a.partial-"):
+            raise OSError(5, "Input/output error")
+        return rename(source, target)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError), io.atomic_folder(case) as tmp:
+        (tmp / "result.json").write_text("new")
+    assert listing(tmp_path) == ["a", "a/result.json"] and (case / "result.json").read_text() == "earlier"

@@ -159,6 +159,7 @@ def _folder_cases(item: str, folder: Path) -> list[Path]:
 
 
 def _listable(folder: Path) -> bool:
+    """Whether ``folder`` can be listed (GDCM says nothing when it cannot, and the case would vanish)."""
     try:
         with os.scandir(folder) as entries:
             next(entries, None)

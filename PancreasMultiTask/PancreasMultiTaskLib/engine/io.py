@@ -93,6 +93,7 @@ def case_folder_name(case_id: str) -> str:
 
 
 def _is_safe_folder_name(name: str) -> bool:
+    """Whether ``name`` can be a folder of OUTDIR as it is, on every system, beside our own files."""
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:  # undecodable bytes of a POSIX file name (surrogate escapes)
@@ -108,6 +109,7 @@ def _is_safe_folder_name(name: str) -> bool:
 
 
 def _short_hash(text: str) -> str:
+    """8 hex digits naming ``text`` (any POSIX file name, undecodable bytes included) in a shortened name."""
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
@@ -354,7 +356,11 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
             return
         with _locked_folder(path.parent, temporary_prefix(path.name, OLD_MARK)) as old:
             os.replace(path, old / path.name)
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                os.replace(old / path.name, path)  # the earlier output back in place, whole
+                raise
 
 
 @contextlib.contextmanager
