@@ -1,12 +1,14 @@
 """The bad-input suite: inputs ITK reads wrongly or not at all, each refused by the CLI with one line.
 
-``test_inputs_refused.py`` runs every case here through ``pancreas-mt predict`` and writes the table
-``Testing/bad_inputs_table.md`` (input, message, exit code) that the README links.
+``test_inputs_refused.py`` runs every case here through ``pancreas-mt predict`` and writes its table in
+``Testing/bad_inputs_table.md`` (input, message, exit code) that the README links; ``test_outputs_safe.py``
+writes the file's second table (hostile names and folders). Each test owns one section of the file.
 """
 
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,33 @@ from dicom_factory import write_series
 from model_factory import ct_volume
 
 Maker = Callable[[Path], Path]
+TABLE = Path(__file__).with_name("bad_inputs_table.md")
+
+
+def _marker(writer: str) -> str:
+    return f"<!-- Written by Testing/{writer} ("
+
+
+def table_section(writer: str) -> str:
+    """The section of ``bad_inputs_table.md`` that ``writer`` (a test file's name) wrote, or ''."""
+    text = TABLE.read_text(encoding="utf-8")
+    start = text.find(_marker(writer))
+    if start < 0:
+        return ""
+    end = text.find("<!-- Written by ", start + 1)
+    return text[start : end if end >= 0 else len(text)].rstrip("\n") + "\n"
+
+
+def write_table_section(writer: str, section: str) -> None:
+    """Replace ``writer``'s section of ``bad_inputs_table.md`` with ``section`` (appended if it has none)."""
+    text = TABLE.read_text(encoding="utf-8") if TABLE.exists() else ""
+    old = table_section(writer) if text else ""
+    if old:
+        start = text.find(_marker(writer))
+        text = text[:start] + section + text[start + len(old) :]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + section
+    TABLE.write_text(text, encoding="utf-8")
 
 
 def _volume() -> sitk.Image:
@@ -164,6 +193,19 @@ def not_an_image(tmp: Path) -> Path:
     return path
 
 
+def fifo_named_like_an_image(tmp: Path) -> Path:
+    """Opening a FIFO waits for a writer forever: it must be refused before anything opens it."""
+    path = tmp / "pipe.nii.gz"
+    os.mkfifo(path)
+    return path
+
+
+def broken_link(tmp: Path) -> Path:
+    path = tmp / "lost.nii.gz"
+    path.symlink_to(tmp / "gone.nii.gz")
+    return path
+
+
 #: (input as the table names it, how to make it, a phrase the message must hold)
 CASES: list[tuple[str, Maker, str]] = [
     ("`.nii.gz` cut to half its bytes", truncated_nii_gz, "truncated"),
@@ -184,4 +226,6 @@ CASES: list[tuple[str, Maker, str]] = [
     ("DICOM series missing a slice", dicom_missing_slice, "missing slice"),
     ("DICOM series with uneven slice spacing", dicom_uneven, "uneven slice spacing"),
     ("a file that is no image", not_an_image, "cannot read"),
+    ("a FIFO named like an image", fifo_named_like_an_image, "not a regular file (a FIFO)"),
+    ("a broken symbolic link named like an image", broken_link, "broken symbolic link"),
 ]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bad_input_cases import CASES
+from bad_input_cases import CASES, table_section, write_table_section
 from PancreasMultiTaskLib.cli.main import main
 
-TABLE = Path(__file__).with_name("bad_inputs_table.md")
+WRITER = Path(__file__).name
 
 
 def refuse(path: Path, out: Path, model: Path, capsys) -> tuple[int, str]:
@@ -44,5 +44,5 @@ def test_every_bad_input_is_refused_and_the_table_matches(multitask_model, tmp_p
         rows.append((what, err.replace(str(folder) + os.sep, ""), code))
     table = render(rows)
     if os.environ.get("PMT_WRITE_BAD_INPUTS_TABLE"):
-        TABLE.write_text(table, encoding="utf-8")
-    assert TABLE.read_text(encoding="utf-8") == table, "rerun with PMT_WRITE_BAD_INPUTS_TABLE=1 and commit the table"
+        write_table_section(WRITER, table)
+    assert table_section(WRITER) == table, "rerun with PMT_WRITE_BAD_INPUTS_TABLE=1 and commit the table"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ import SimpleITK as sitk
 from dicom_factory import write_series
 from model_factory import ct_volume
 from PancreasMultiTaskLib.cli import main as cli
-from PancreasMultiTaskLib.engine.io import atomic_path
+from PancreasMultiTaskLib.engine.io import PARTIAL_MARK, STALE_S, atomic_path, temporary_prefix
 from PancreasMultiTaskLib.engine.predictor import Predictor
 from PancreasMultiTaskLib.engine.result import CaseResult
 
@@ -109,9 +111,10 @@ def test_a_failed_rerun_keeps_the_old_case_whole_and_leftovers_are_cleared(
     assert {name: (out / "a" / name).read_bytes() for name in before} == before
     monkeypatch.undo()
 
-    leftover = out / ".a.partial-killed"  # what a run killed while writing leaves
+    leftover = out / f"{temporary_prefix('a', PARTIAL_MARK)}0123abcd"  # what a run killed while writing leaves
     leftover.mkdir()
     (leftover / "segmentation.nii.gz").write_bytes(b"half")
+    os.utime(leftover, (time.time() - 2 * STALE_S,) * 2)
     assert predict(multitask_model, out, image, extra=("--save-probabilities",)) == 0
     assert files(out) == ["a", "a/lesion_probability.nii.gz", "a/result.json", "a/segmentation.nii.gz"]
 
@@ -131,7 +134,7 @@ def test_an_unexpected_error_in_one_case_is_a_failed_row(multitask_model, three_
     with (out / "summary.csv").open() as handle:
         rows = {row["case_id"]: row for row in csv.DictReader(handle)}
     assert [rows[c]["status"] for c in "abc"] == ["ok", "failed", "ok"]
-    assert type(error).__name__ in rows["b"]["error"] or "out of memory" in rows["b"]["error"]
+    assert type(error).__name__ in rows["b"]["message"] or "out of memory" in rows["b"]["message"]
     assert (out / "a" / "result.json").is_file() and (out / "c" / "result.json").is_file()
     assert not (out / "b").exists()
 

@@ -79,7 +79,7 @@ def test_batch_two_cases_and_a_bad_file(tmp_path: Path) -> None:
         assert (folder / "scene.mrb").is_file()
     with open(out / "summary.csv", encoding="utf-8") as handle:
         rows = {r["case_id"]: r for r in csv.DictReader(handle)}
-    assert rows["caseA"]["status"] == "ok" and rows["caseA"]["predicted_subtype"] == "solid"
+    assert rows["caseA"]["status"] == "ok" and rows["caseA"]["subtype"] == "solid"
     assert rows["broken"]["status"] == "failed" and "cannot read image" in rows["broken"]["message"]
 
 
@@ -147,7 +147,7 @@ def test_batch_sample_case_with_the_demo_model(tmp_path: Path, monkeypatch: pyte
     with open(out / "summary.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["case_id"] for r in rows] == [sample["case_id"]]
-    assert rows[0]["predicted_subtype"] == sample["subtype_name"]
+    assert rows[0]["subtype"] == sample["subtype_name"]
     predicted = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "segmentation.nii.gz")))
     truth = sitk.GetArrayFromImage(sitk.ReadImage(str(REPO / "Resources" / "SampleData" / sample["truth"])))
     for name, labels in (("Pancreas", (1, 2)), ("Lesion", (2,))):

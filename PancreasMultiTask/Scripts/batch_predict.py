@@ -8,15 +8,15 @@ In Slicer::
 or with any Python that has the engine installed (``python batch_predict.py --input ... --output ...``).
 Per case it writes ``<output>/<case>/result.json``, ``segmentation.nii.gz`` (labels 0/1/2) and, where the
 MRML libraries are importable (Slicer, or slicer-core), ``segmentation.seg.nrrd`` with named segments and
-standard terminology; ``--save-scene`` adds ``scene.mrb``. ``summary.csv`` lists every case. The exit
-code is non-zero when any case failed; the other cases are still done. ``--model`` takes a model folder or
+standard terminology; ``--save-scene`` adds ``scene.mrb``. ``summary.csv`` lists every case, in the CLI's
+schema (``PancreasMultiTaskLib.cli.summary``), whatever the number of inputs. The exit code is non-zero when any
+case failed; the other cases are still done. ``--model`` takes a model folder or
 the name of a model in the store the Slicer module uses (so a model added in the GUI runs here by name).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import shutil
 import sys
 from pathlib import Path
@@ -26,6 +26,7 @@ MODULE_DIR = Path(__file__).resolve().parents[1]
 if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
+from PancreasMultiTaskLib.cli.summary import Row, case_row, summary_name, write_summary  # noqa: E402
 from PancreasMultiTaskLib.engine.options import BATCH, add_arguments, parse_values  # noqa: E402
 from PancreasMultiTaskLib.engine.result import CaseResult  # noqa: E402
 from PancreasMultiTaskLib.slicer import dependencies  # noqa: E402
@@ -33,17 +34,6 @@ from PancreasMultiTaskLib.slicer.logic import PredictionLogic  # noqa: E402
 from PancreasMultiTaskLib.slicer.runner import CLI_MODULE, PredictionProcess, predict_command  # noqa: E402
 
 MISSING_ENGINE_EXIT = 77  # ctest's SKIP_RETURN_CODE of the batch test
-SUMMARY_COLUMNS = [
-    "case_id",
-    "status",
-    "predicted_subtype",
-    "probability",
-    "uncertain",
-    "pancreas_volume_ml",
-    "lesion_volume_ml",
-    "lesion_max_axial_diameter_mm",
-    "message",
-]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -119,23 +109,29 @@ def write_seg_nrrd(result: CaseResult, result_dir: Path, save_scene: bool) -> li
     return written
 
 
-def summary_row(case: str, result: CaseResult | None, message: str = "") -> dict[str, Any]:
-    row: dict[str, Any] = {key: "" for key in SUMMARY_COLUMNS}
-    row.update(case_id=case, status="ok" if result is not None and not message else "failed", message=message)
-    if result is not None:
-        m = result.measurements
-        row.update(
-            pancreas_volume_ml=f"{m.pancreas_volume_ml:.3f}",
-            lesion_volume_ml=f"{m.lesion_volume_ml:.3f}",
-            lesion_max_axial_diameter_mm=f"{m.lesion_max_axial_diameter_mm:.2f}",
-        )
-        if result.subtype is not None:
-            row.update(
-                predicted_subtype=result.subtype.predicted,
-                probability=f"{result.subtype.probability:.4f}",
-                uncertain=str(result.subtype.uncertainty.uncertain).lower(),
-            )
-    return row
+def summary_rows(outcome, order: list[str], args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
+    """The summary's rows in the order the CLI reported the cases (writing each ``.seg.nrrd`` on the way), and
+    the failed cases with their reasons."""
+    failures = dict(outcome.errors)
+    mrml = _mrml_available()
+    rows: dict[str, Row] = {}
+    for case, result_path in outcome.results.items():
+        try:
+            result = CaseResult.read_json(result_path)
+        except ValueError as error:
+            failures[case] = str(error)
+            continue
+        message = ""
+        if mrml:
+            try:
+                write_seg_nrrd(result, Path(result_path).parent, args.save_scene)
+            except Exception as error:
+                message = f"segmentation.seg.nrrd not written: {error}"
+                print(f"[{case}] {message}", file=sys.stderr)
+        rows[case] = case_row(case, result, Path(result_path).parent.name, message)
+    rows.update({case: case_row(case, None, message=message) for case, message in failures.items()})
+    ranked = {case: i for i, case in enumerate(order)}
+    return sorted(rows.values(), key=lambda row: ranked.get(str(row["case_id"]), len(ranked))), failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = predict_command(args.input, output, options, python=python_executable(), module=args.cli_module)
 
+    order: list[str] = []
+
     def on_event(event: dict[str, Any]) -> None:
         kind = event.get("event")
+        if kind in ("case_done", "error") and event.get("case") is not None:
+            order.append(str(event["case"]))
         if kind == "progress":
             print(
                 f"[{event.get('case')}] {event.get('stage')} {100 * float(event.get('fraction', 0)):.0f}%", flush=True
@@ -175,30 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     outcome = process.wait()
 
-    rows = []
-    failures = dict(outcome.errors)
-    mrml = _mrml_available()
-    for case, result_path in sorted(outcome.results.items()):
-        try:
-            result = CaseResult.read_json(result_path)
-        except ValueError as error:
-            failures[case] = str(error)
-            continue
-        message = ""
-        if mrml:
-            try:
-                write_seg_nrrd(result, Path(result_path).parent, args.save_scene)
-            except Exception as error:
-                message = f"segmentation.seg.nrrd not written: {error}"
-                print(f"[{case}] {message}", file=sys.stderr)
-        rows.append(summary_row(case, result, message))
-    rows += [summary_row(case, None, message) for case, message in sorted(failures.items())]
-    if not (output / "summary.csv").exists() and rows:
-        output.mkdir(parents=True, exist_ok=True)
-        with open(output / "summary.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+    rows, failures = summary_rows(outcome, order, args)
+    if rows:  # replaces the CLI's, so that one schema results whatever the number of inputs
+        write_summary(output / summary_name(), rows)
 
     done = len(outcome.results)
     print(f"{done} case(s) done, {len(failures)} failed; results in {output}", flush=True)

@@ -1,8 +1,9 @@
 """``pancreas-mt``: predict pancreas, lesion and lesion subtype for CT volumes from the command line.
 
 ``predict`` runs a model folder over files, DICOM series folders, or folders of them; each case gets
-``OUTDIR/<case_id>/segmentation.nii.gz`` and ``result.json`` (written last, so its presence means the
-case is complete); several cases also give ``OUTDIR/summary.csv``. ``--progress json`` prints one
+``OUTDIR/<case folder>/segmentation.nii.gz`` and ``result.json`` (written last, so its presence means the
+case is complete; the folder is the case id, or a safe name for it: ``engine.io.case_folder_name``); a folder
+or several inputs also give ``OUTDIR/summary.csv`` (``cli.summary`` holds its schema). ``--progress json`` prints one
 JSON object a line on stdout for programs such as the Slicer module. Failures print a one-line
 reason and give a non-zero exit code; other cases still run.
 """
@@ -10,7 +11,6 @@ reason and give a non-zero exit code; other cases still run.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
@@ -23,12 +23,12 @@ from typing import TextIO
 from .. import __version__
 from ..engine.options import BY_NAME, CLI, add_arguments, parse_values, prediction_options
 from . import models_command
+from .summary import case_row, summary_name, write_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SEGMENTATION_FILE = "segmentation.nii.gz"
 PROBABILITY_FILE = "lesion_probability.nii.gz"
 RESULT_FILE = "result.json"
-SUMMARY_FILE = "summary.csv"
 
 
 # Where each stage's 0..1 fraction lies within a case's share of the overall bar (network passes dominate).
@@ -123,32 +123,56 @@ class Reporter:
 
 
 def expand_inputs(items: Sequence[str]) -> list[Path]:
-    """Image files and DICOM series folders named directly or found one level inside given folders."""
-    from ..engine.io import InputError, is_dicom_folder, is_image_file
+    """Image files and DICOM series folders named directly or found one level inside given folders.
+
+    Inside a folder, every entry named like an image (whatever it is: a FIFO or a broken link included) and
+    every sub-folder that cannot be read is a case too, so that it fails with its reason instead of vanishing.
+    """
+    from ..engine.io import InputError, is_dicom_folder
 
     cases: list[Path] = []
     for item in items:
         path = Path(os.path.abspath(item))  # `.` and `..` get their real names; symlinks keep theirs
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise InputError(f"{item}: no such file or folder")
-        if path.is_file() or is_dicom_folder(path):
+        if not path.is_dir() or is_dicom_folder(path):
             cases.append(path)
             continue
-        found = sorted(p for p in path.iterdir() if is_image_file(p) or (p.is_dir() and is_dicom_folder(p)))
+        found = _folder_cases(item, path)
         if not found:
             raise InputError(f"{item}: folder holds no images (.nii.gz, .nii, .nrrd, .mha) or DICOM series")
         cases.extend(found)
     return cases
 
 
+def _folder_cases(item: str, folder: Path) -> list[Path]:
+    """The cases one level inside ``folder``: image names, DICOM series folders, and folders that cannot be read."""
+    from ..engine.io import IMAGE_SUFFIXES, InputError, is_dicom_folder
+
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as error:
+        raise InputError(f"{item}: cannot read folder ({error.strerror or error})") from error
+    return [
+        p
+        for p in entries
+        if p.name.lower().endswith(IMAGE_SUFFIXES) or (p.is_dir() and (not _listable(p) or is_dicom_folder(p)))
+    ]
+
+
+def _listable(folder: Path) -> bool:
+    """Whether ``folder`` can be listed (GDCM says nothing when it cannot, and the case would vanish)."""
+    try:
+        with os.scandir(folder) as entries:
+            next(entries, None)
+    except OSError:
+        return False
+    return True
+
+
 def shard(cases: Sequence[Path], part_id: int, num_parts: int) -> list[Path]:
     """This part's cases: every ``num_parts``-th from ``part_id``, so parts are disjoint and cover all."""
     return list(cases[part_id::num_parts])
-
-
-def summary_name(part_id: int, num_parts: int) -> str:
-    """``summary.csv``, or ``summary_part<i>of<n>.csv`` for a shard, so shards in one folder never collide."""
-    return SUMMARY_FILE if num_parts == 1 else f"summary_part{part_id}of{num_parts}.csv"
 
 
 def resolve_model(value: str | None, sha256: str | None = None) -> Path:
@@ -159,37 +183,9 @@ def resolve_model(value: str | None, sha256: str | None = None) -> Path:
     return resolve(value, sha256)
 
 
-def _summary_row(case_id: str, result, error: str = "") -> dict[str, object]:
-    row: dict[str, object] = {"case_id": case_id, "status": "failed" if error else "ok", "error": error}
-    if result is not None:
-        m = result.measurements
-        row.update(
-            pancreas_volume_ml=m.pancreas_volume_ml,
-            lesion_volume_ml=m.lesion_volume_ml,
-            lesion_max_axial_diameter_mm=m.lesion_max_axial_diameter_mm,
-        )
-        if result.subtype is not None:
-            s = result.subtype
-            row.update(subtype=s.predicted, probability=round(s.probability, 4), uncertain=s.uncertainty.uncertain)
-            row.update({f"p_{name}": round(p, 4) for name, p in s.probabilities.items()})
-    return row
-
-
-def write_summary(path: Path, rows: list[dict[str, object]]) -> None:
-    from ..engine.io import atomic_path
-
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run every case; returns the number of failed cases."""
-    from ..engine.io import InputError, case_id_from_path, check_writable_folder
+    from ..engine.io import InputError, check_writable_folder
     from ..engine.orientation import check_code
     from ..engine.predictor import Predictor
 
@@ -201,24 +197,22 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
     if not inputs:
         raise InputError("no input given: name image files, DICOM folders or folders with -i (or after --)")
     cases = shard(expand_inputs(inputs), args.part_id, args.num_parts)
-    ids = [case_id_from_path(c) for c in cases]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise InputError(f"several inputs share the case id {duplicates[0]!r}; give them distinct names")
+    ids, folders = case_names(cases)
+    check_output_apart(Path(args.output), inputs, cases, folders)
     out = check_writable_folder(args.output)
     model_path = resolve_model(args.model, args.sha256)
     predictor = Predictor(model_path, options)
     reporter.event("start", cases=len(cases), model=str(model_path), device=str(predictor.device))
     rows, failed = [], 0
-    for path, case_id in zip(cases, ids, strict=True):
+    for path, case_id, folder in zip(cases, ids, folders, strict=True):
         try:
-            result = _predict_case(predictor, path, case_id, out, args, reporter)
-            rows.append(_summary_row(case_id, result))
-            reporter.event("case_done", case=case_id, result=str(out / case_id / RESULT_FILE), verdict=result.verdict())
+            result = _predict_case(predictor, path, case_id, out / folder, args, reporter)
+            rows.append(case_row(case_id, result, folder))
+            reporter.event("case_done", case=case_id, result=str(out / folder / RESULT_FILE), verdict=result.verdict())
         except Exception as error:  # one case's failure (even MemoryError) must not end the batch
             failed += 1
             message = _one_line(error)
-            rows.append(_summary_row(case_id, None, message))
+            rows.append(case_row(case_id, None, message=message))
             reporter.event("error", case=case_id, message=message)
             if reporter.mode != "json":
                 print(f"pancreas-mt: {case_id}: {message}", file=sys.stderr)
@@ -228,6 +222,50 @@ def predict_cases(args: argparse.Namespace, reporter: Reporter) -> int:
     return failed
 
 
+def case_names(cases: Sequence[Path]) -> tuple[list[str], list[str]]:
+    """Each case's id and output folder; refused when two share an id or a folder (compared ignoring case,
+    as macOS and Windows do, where one folder would replace the other)."""
+    from ..engine.io import InputError, case_folder_name, case_id_from_path
+
+    ids = [case_id_from_path(c) for c in cases]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise InputError(f"several inputs share the case id {duplicates[0]!r}; give them distinct names")
+    folders = [case_folder_name(i) for i in ids]
+    seen: dict[str, str] = {}
+    for case_id, folder in zip(ids, folders, strict=True):
+        other = seen.setdefault(folder.casefold(), case_id)
+        if other != case_id:
+            raise InputError(
+                f"inputs {other!r} and {case_id!r} would write the same case folder {folder!r} (names differing "
+                "only in letter case are one folder on macOS and Windows); rename one"
+            )
+    return ids, folders
+
+
+def check_output_apart(output: Path, inputs: Sequence[str], cases: Sequence[Path], folders: Sequence[str]) -> None:
+    """Refuse an OUTDIR that is an input folder, and any case folder that is, holds or lies in an input.
+
+    A case's folder is replaced whole when it is written, so it must never be where inputs are: with
+    ``-i D -o D`` a DICOM series folder ``D/x`` would be the output folder of case ``x``, and be replaced.
+    """
+    from ..engine.io import InputError
+
+    out = Path(os.path.realpath(output))
+    for item in inputs:
+        if Path(os.path.realpath(item)) == out and Path(item).is_dir() and not _is_dicom(Path(item)):
+            raise InputError(
+                f"{item}: the output folder is this input folder; case folders written among the inputs could "
+                "replace one (a DICOM series folder named like a case), so choose another -o (such as a sub-folder)"
+            )
+    sources = [Path(os.path.realpath(c)) for c in cases]
+    for folder in folders:
+        target = out / folder
+        for source in sources:
+            if target == source or target in source.parents or source in target.parents:
+                raise InputError(f"{source}: this input lies where its case folder {target} would be written")
+
+
 def _one_line(error: BaseException) -> str:
     """A failure as one line: its message, or its kind when it has none (``MemoryError``)."""
     text = str(error).strip()
@@ -235,15 +273,16 @@ def _one_line(error: BaseException) -> str:
         return f"out of memory{': ' + text if text else ''}"
     if isinstance(error, KeyError | IndexError) or not text:
         return f"internal error ({type(error).__name__}: {text}); rerun with --debug and report it"
-    return text.splitlines()[0]
+    return _reason(error)
 
 
-def _predict_case(predictor, path: Path, case_id: str, out: Path, args: argparse.Namespace, reporter: Reporter):
-    """Predict one case and write its outputs into a fresh folder swapped in whole for ``out/case_id``."""
+def _predict_case(predictor, path: Path, case_id: str, case_dir: Path, args: argparse.Namespace, reporter: Reporter):
+    """Predict one case and write its outputs into a fresh folder swapped in whole for ``case_dir``."""
     from ..engine.io import atomic_folder, read_case, remove_leftovers, write_image
 
     started = time.perf_counter()
-    remove_leftovers(out, case_id)
+    check_replaceable(case_dir)
+    remove_leftovers(case_dir.parent, case_dir.name)
     image, source = read_case(path, args.series)
     if source.note:
         reporter.event("series", case=case_id, series_instance_uid=source.series_instance_uid, message=source.note)
@@ -256,7 +295,7 @@ def _predict_case(predictor, path: Path, case_id: str, out: Path, args: argparse
     prediction = predictor.predict(image, case_id=case_id, input_path=str(path), progress=progress)
     result = prediction.result
     result.source = {"file": source.file, "series_instance_uid": source.series_instance_uid}
-    with atomic_folder(out / case_id) as folder:
+    with atomic_folder(case_dir) as folder:
         write_image(prediction.segmentation, folder / SEGMENTATION_FILE)
         result.segmentation_file = SEGMENTATION_FILE
         if prediction.lesion_probability is not None:
@@ -265,6 +304,21 @@ def _predict_case(predictor, path: Path, case_id: str, out: Path, args: argparse
         result.timings_s["total"] = round(time.perf_counter() - started, 3)
         result.write_json(folder / RESULT_FILE)
     return result
+
+
+def check_replaceable(case_dir: Path) -> None:
+    """Refuse to replace anything at ``case_dir`` but an earlier run's case folder (one holding ``result.json``).
+
+    A case folder is replaced whole; a file or a folder of someone else's that happens to have the case's
+    name in OUTDIR is left alone and the case fails, saying so.
+    """
+    from ..engine.io import InputError
+
+    if case_dir.is_symlink() or (case_dir.exists() and not (case_dir / RESULT_FILE).is_file()):
+        raise InputError(
+            f"{case_dir} exists and is no case folder of an earlier run (it holds no {RESULT_FILE}); "
+            "it is left alone: move it, or choose another -o"
+        )
 
 
 def _is_dicom(path: Path) -> bool:
@@ -297,8 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="segment and classify CT volumes",
         description="Segment pancreas and lesion and classify the lesion subtype. Each case gets "
-        "OUTDIR/<case>/segmentation.nii.gz and result.json (written last); several cases also give "
-        "OUTDIR/summary.csv. Failed cases print a one-line reason; the exit code is then 1.",
+        "OUTDIR/<case>/segmentation.nii.gz and result.json (written last); a folder or several inputs "
+        "also give OUTDIR/summary.csv. Failed cases print a one-line reason; the exit code is then 1.",
     )
     predict.add_argument(
         "-i",
@@ -386,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # one line for people; --debug for the traceback
         if args.debug:
             raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        message = _reason(error)
         if getattr(args, "progress", "") == "json":
             print(json.dumps({"event": "error", "case": None, "message": message}), flush=True)
         print(f"pancreas-mt: error: {message}", file=sys.stderr)
@@ -394,8 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def write_previews(output_dir: Path, reporter: Reporter) -> None:
-    """``preview.png`` for each finished case and, for several cases, the contact sheet; a preview that
-    cannot be drawn is reported on stderr and does not fail its case."""
+    """``preview.png`` for each finished case and, for several cases, the contact sheet and ``index.html``; a
+    preview that cannot be drawn is reported with its reason and fails neither its case nor the batch."""
     from .preview import SheetRow, write_case_preview, write_contact_sheet
 
     rows = []
@@ -405,13 +459,22 @@ def write_previews(output_dir: Path, reporter: Reporter) -> None:
             try:
                 preview = write_case_preview(Path(str(result)).parent)
                 reporter.event("preview", case=case, path=str(preview))
-            except (OSError, ValueError, RuntimeError) as failure:
-                error = f"preview failed: {str(failure).splitlines()[0] if str(failure) else type(failure).__name__}"
+            except Exception as failure:  # a picture must never end the batch
+                error = f"preview failed: {_reason(failure)}"
                 print(f"pancreas-mt: {case}: {error}", file=sys.stderr)
         rows.append(SheetRow(case, preview, error))
     if len(rows) > 1:
-        sheet = write_contact_sheet(output_dir, rows)
-        reporter.event("preview", case=None, path=str(sheet))
+        try:
+            sheet = write_contact_sheet(output_dir, rows)
+            reporter.event("preview", case=None, path=str(sheet))
+        except Exception as failure:  # index.html is written first and stays
+            print(f"pancreas-mt: contact sheet failed: {_reason(failure)}", file=sys.stderr)
+
+
+def _reason(error: BaseException) -> str:
+    """An error's first non-empty line, or its kind (matplotlib's parse errors start with a blank line)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -427,10 +490,10 @@ def run_demo(args: argparse.Namespace) -> int:
         write_previews(Path(args.output), reporter)
     if failed:
         return EXIT_FAILED
-    from ..engine.io import case_id_from_path
+    from ..engine.io import case_folder_name, case_id_from_path
     from ..engine.result import CaseResult
 
-    case_dir = Path(args.output) / case_id_from_path(image)
+    case_dir = Path(args.output) / case_folder_name(case_id_from_path(image))
     result = CaseResult.read_json(case_dir / RESULT_FILE)
     print(result.verdict())
     m = result.measurements

@@ -1,8 +1,9 @@
 """Preview pictures: a PNG per case to see at a glance whether a segmentation is sane, and a contact sheet.
 
-Drawn with matplotlib's Agg canvas (no display, no pyplot state). Views follow the radiological display
-convention: the patient's right on the image's left, anterior up (axial), superior up (coronal); pixels
-keep their physical aspect ratio. Outlines use the Slicer segments' colours.
+Drawn with matplotlib's Agg canvas (no display, no pyplot state). Names come from strangers' files (case,
+subtype and model names), so every text is drawn literally: ``$`` is escaped (no math text) and LaTeX is off.
+Views follow the radiological display convention: the patient's right on the image's left, anterior up (axial),
+superior up (coronal); pixels keep their physical aspect ratio. Outlines use the Slicer segments' colours.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def display_planes(image: sitk.Image, segmentation: sitk.Image) -> DisplayPlanes
     )
 
 
+def literal(text: object) -> str:
+    """``text`` as matplotlib draws it literally: a ``$`` pair would start math text (``p$\\foo$q`` fails to parse)."""
+    return str(text).replace("$", r"\$")
+
+
 def _slice_axis(result: CaseResult) -> tuple[list[int], str]:
     """Per-slice x values: the input's own slice index k (``index`` in result.json)."""
     entries = result.subtype.slices if result.subtype is not None else []
@@ -108,9 +114,11 @@ def case_figure(image: sitk.Image, segmentation: sitk.Image, result: CaseResult)
     grid = fig.add_gridspec(2, 3, height_ratios=(2.3, 1.0), width_ratios=(1.0, 1.0, 0.9), hspace=0.35, wspace=0.25)
     m = result.measurements
     fig.suptitle(
-        f"{result.case_id}: {result.verdict()}\nlesion {m.lesion_volume_ml:.1f} mL, largest axial diameter "
-        f"{m.lesion_max_axial_diameter_mm:.1f} mm; pancreas {m.pancreas_volume_ml:.1f} mL; "
-        f"model {result.provenance.model_name}, folds {', '.join(result.provenance.folds)}",
+        literal(
+            f"{result.case_id}: {result.verdict()}\nlesion {m.lesion_volume_ml:.1f} mL, largest axial diameter "
+            f"{m.lesion_max_axial_diameter_mm:.1f} mm; pancreas {m.pancreas_volume_ml:.1f} mL; "
+            f"model {result.provenance.model_name}, folds {', '.join(result.provenance.folds)}"
+        ),
         fontsize=10,
     )
 
@@ -143,13 +151,13 @@ def case_figure(image: sitk.Image, segmentation: sitk.Image, result: CaseResult)
     for probabilities in s.fold_probabilities.values():
         bars.plot([probabilities[n] for n in names], y, "k|", markersize=12)
     for i, name in enumerate(names):
-        bars.text(0.01, i - 0.34, f"{name}  {s.probabilities[name]:.2f}", fontsize=9, va="bottom")
+        bars.text(0.01, i - 0.34, literal(f"{name}  {s.probabilities[name]:.2f}"), fontsize=9, va="bottom")
     bars.set_yticks([])
     bars.set_ylim(len(names) - 0.5, -0.75)
     bars.set_xlim(0, 1)
     bars.set_xlabel("probability (bars: ensemble, ticks: folds)", fontsize=8)
     flag = "UNCERTAIN" if s.uncertainty.uncertain else "confident"
-    bars.set_title(f"{s.predicted} p = {s.probability:.2f}, {flag}", fontsize=9, fontweight="bold")
+    bars.set_title(literal(f"{s.predicted} p = {s.probability:.2f}, {flag}"), fontsize=9, fontweight="bold")
 
     x, axis_name = _slice_axis(result)
     if x:
@@ -158,11 +166,11 @@ def case_figure(image: sitk.Image, segmentation: sitk.Image, result: CaseResult)
         if weights.max() > 0:
             curve.fill_between(x, 0, weights / weights.max(), step="mid", color="0.85", label="pooling weight")
         for i, name in enumerate(names):
-            curve.plot(x, probabilities[:, i], marker=".", color=colours[i], label=name)
+            curve.plot(x, probabilities[:, i], marker=".", color=colours[i], label=literal(name))
         curve.axvline(planes.slice_k, color="0.3", linestyle="--", linewidth=0.8, label="axial view")
         curve.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(names) + 2, frameon=False)
     curve.set_ylim(0, 1.02)
-    curve.set_xlabel(f"{axis_name}    (case probabilities: {s.pooling_used} pooling)", fontsize=9)
+    curve.set_xlabel(literal(f"{axis_name}    (case probabilities: {s.pooling_used} pooling)"), fontsize=9)
     curve.set_ylabel("per-slice p", fontsize=9)
     return fig
 
@@ -178,6 +186,13 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
+def _plain_text():
+    """Matplotlib settings under which figures are made: no LaTeX (a user's matplotlibrc may turn it on)."""
+    import matplotlib
+
+    return matplotlib.rc_context({"text.usetex": False})
+
+
 def write_case_preview(case_dir: str | Path, image: sitk.Image | None = None) -> Path:
     """``case_dir/preview.png`` from the case's ``result.json``, its segmentation and the input image."""
     from ..engine.io import read_image
@@ -189,7 +204,8 @@ def write_case_preview(case_dir: str | Path, image: sitk.Image | None = None) ->
     segmentation = sitk.ReadImage(str(case_dir / result.segmentation_file))
     if image is None:
         image = read_image(result.input_path)
-    return save_figure(case_figure(image, segmentation, result), case_dir / PREVIEW_FILE)
+    with _plain_text():
+        return save_figure(case_figure(image, segmentation, result), case_dir / PREVIEW_FILE)
 
 
 @dataclass
@@ -203,11 +219,18 @@ class SheetRow:
 
 def write_contact_sheet(output_dir: str | Path, rows: list[SheetRow]) -> Path:
     """``previews.png``: one row per case (at most ``SHEET_MAX_ROWS``), failed cases marked, beside an
-    ``index.html`` that lists every case."""
+    ``index.html`` that lists every case (written first, so it is there even if the picture fails)."""
+    output_dir = Path(output_dir)
+    _write_index(output_dir, rows)
+    with _plain_text():
+        return save_figure(_sheet_figure(rows), output_dir / SHEET_FILE)
+
+
+def _sheet_figure(rows: list[SheetRow]):
+    """The contact sheet as a matplotlib Figure: a case's preview, or its name and why it has none."""
     from matplotlib.figure import Figure
     from matplotlib.image import imread
 
-    output_dir = Path(output_dir)
     shown = rows[:SHEET_MAX_ROWS]
     width_in = SHEET_ROW_WIDTH_PX / DPI
     row_in = width_in * PREVIEW_SIZE_PX[1] / PREVIEW_SIZE_PX[0]
@@ -223,13 +246,11 @@ def write_contact_sheet(output_dir: str | Path, rows: list[SheetRow]) -> Path:
         ax.set_axis_off()
         if row.error or row.preview is None:
             ax.add_patch(_failed_patch(ax))
-            text = f"{row.case_id}: FAILED\n{row.error or 'no preview'}"
+            text = literal(f"{row.case_id}: FAILED\n{row.error or 'no preview'}")
             ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
         else:
             ax.imshow(imread(row.preview), interpolation="antialiased")
-    save_figure(fig, output_dir / SHEET_FILE)
-    _write_index(output_dir, rows)
-    return output_dir / SHEET_FILE
+    return fig
 
 
 def _failed_patch(ax):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import glob
+import hashlib
 import os
+import re
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,15 +46,71 @@ class ImageSource:
 
 
 def case_id_from_path(path: str | Path) -> str:
-    """Case identifier of an image file or DICOM folder: its name without suffix or ``_0000`` channel tag."""
-    name = Path(path).name
+    """Case identifier of an image file or DICOM folder: its name without suffix or ``_0000`` channel tag.
+
+    Never empty, ``.`` or ``..``: a name that would give one (``.nii.gz``, ``...nii.gz``) keeps its whole
+    name, so every input has a name to report; ``case_folder_name`` makes any id a safe folder name.
+    """
+    full = name = Path(path).name
     for suffix in (".seg.nrrd", *IMAGE_SUFFIXES):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
     if len(name) > 5 and name[-5] == "_" and name[-4:].isdigit():
         name = name[:-5]
-    return name
+    if name in ("", ".", ".."):
+        name = full
+    return name or "unnamed"
+
+
+# Names OUTDIR holds beside the case folders (summary.csv, a shard's summary, the contact sheet and its page),
+# and names Windows keeps for devices: a case folder never takes one of them.
+_RESERVED_NAMES = re.compile(r"(summary(_part\d+of\d+)?\.csv|index\.html|previews\.png)", re.IGNORECASE)
+_DEVICE_NAMES = re.compile(r"(con|prn|aux|nul|com\d|lpt\d)(\..*)?", re.IGNORECASE)
+_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+NAME_MAX_BYTES = 255
+_HASHED_STEM_BYTES = 100
+
+
+def case_folder_name(case_id: str) -> str:
+    """The case's folder under OUTDIR: the case id itself where that is safe, else a sanitized name with a hash.
+
+    Safe means: a plain file name on Linux, macOS and Windows (no separator, control or reserved character, no
+    trailing dot or space, no device name), not hidden (a leading dot is kept for our temporaries, and rules out
+    ``.`` and ``..``), not a file OUTDIR holds beside the cases (``summary.csv``, ``index.html``...) and at most
+    255 bytes. Any other id becomes ``<id, unsafe characters as _, at most 100 bytes>-<8 hex of its SHA-256>``
+    (``_`` in front of a device name): the same id always gets the same folder, so shards and reruns agree,
+    which a running number ``case_<n>`` would not. Distinct ids get distinct folders but for a made-up clash
+    with an id that looks hashed, which the CLI refuses as it refuses duplicate ids.
+    """
+    if _is_safe_folder_name(case_id):
+        return case_id
+    stem = _UNSAFE_CHARS.sub("_", case_id.encode("utf-8", "replace").decode("utf-8")).strip(" .")
+    stem = stem.encode("utf-8")[:_HASHED_STEM_BYTES].decode("utf-8", "ignore").rstrip(" .") or "case"
+    if _DEVICE_NAMES.fullmatch(stem.split(".")[0]):  # Windows reads "nul.txt-..." as the device NUL too
+        stem = f"_{stem}"
+    return f"{stem}-{_short_hash(case_id)}"
+
+
+def _is_safe_folder_name(name: str) -> bool:
+    """Whether ``name`` can be a folder of OUTDIR as it is, on every system, beside our own files."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # undecodable bytes of a POSIX file name (surrogate escapes)
+        return False
+    return (
+        0 < size <= NAME_MAX_BYTES
+        and not name.startswith(".")
+        and not name.endswith((" ", "."))
+        and not _UNSAFE_CHARS.search(name)
+        and not _RESERVED_NAMES.fullmatch(name)
+        and not _DEVICE_NAMES.fullmatch(name)
+    )
+
+
+def _short_hash(text: str) -> str:
+    """8 hex digits naming ``text`` (any POSIX file name, undecodable bytes included) in a shortened name."""
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 def is_image_file(path: Path) -> bool:
@@ -74,8 +133,7 @@ def read_case(path: str | Path, series: str | None = None) -> tuple[sitk.Image, 
     ``InputError`` naming the file.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
+    check_readable(path)
     source = ImageSource(file=os.path.abspath(path))
     try:
         if path.is_dir():
@@ -103,8 +161,36 @@ def read_case(path: str | Path, series: str | None = None) -> tuple[sitk.Image, 
         raise InputError(str(error)) from error
     except RuntimeError as error:
         raise InputError(f"{path}: cannot read image ({_itk_reason(error)})") from error
+    except OSError as error:  # e.g. permission denied while the checks read the file
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from error
     check_image(image, path)
     return image, source
+
+
+_FILE_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+
+
+def check_readable(path: Path) -> None:
+    """Refuse, naming why, an input that is missing, a broken link, a FIFO or device, or an unreadable folder.
+
+    Checked before anything opens it: opening a FIFO would wait forever for a writer.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if path.is_symlink():
+            raise InputError(f"{path}: broken symbolic link (to {os.readlink(path)})") from error
+        if error.errno == errno.ENOENT:
+            raise InputError(f"{path}: no such file or folder") from error
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from error
+    if stat.S_ISDIR(mode):
+        try:
+            with os.scandir(path) as entries:
+                next(entries, None)
+        except OSError as error:
+            raise InputError(f"{path}: cannot read folder ({error.strerror or error})") from error
+    elif not stat.S_ISREG(mode):
+        raise InputError(f"{path}: not a regular file ({_FILE_KINDS.get(stat.S_IFMT(mode), 'a special file')})")
 
 
 def _itk_reason(error: RuntimeError) -> str:
@@ -238,6 +324,18 @@ def check_writable_folder(folder: str | Path) -> Path:
 
 
 PARTIAL_MARK, OLD_MARK = ".partial-", ".old-"
+LOCK_SUFFIX = ".lock"
+STALE_S = 120.0  # an unlocked temporary folder untouched this long belongs to no live run
+_TEMP_STEM_BYTES = 200  # ".<stem>.partial-<8 hex>.lock" stays under 255 bytes
+
+
+def temporary_prefix(name: str, mark: str) -> str:
+    """The start of ``atomic_folder``'s temporary names for ``name``: ``.<name><mark>`` (a long name shortened)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= _TEMP_STEM_BYTES:
+        return f".{name}{mark}"
+    stem = raw[: _TEMP_STEM_BYTES - 9].decode("utf-8", "ignore")
+    return f".{stem}~{_short_hash(name)}{mark}"
 
 
 @contextlib.contextmanager
@@ -246,32 +344,114 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
 
     Files of two runs never end up together: the old folder is moved aside, the new one renamed
     into place, then the old one removed. A failure (or a kill) leaves only hidden ``.partial-``
-    or ``.old-`` folders, which ``remove_leftovers`` clears on the next run.
+    or ``.old-`` folders, which ``remove_leftovers`` clears on a later run. While a run works in
+    them it holds a lock on a ``.lock`` file beside each, so no other run's cleanup removes them.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{PARTIAL_MARK}", dir=path.parent))
-    try:
+    with _locked_folder(path.parent, temporary_prefix(path.name, PARTIAL_MARK)) as tmp:
         yield tmp
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}{OLD_MARK}", dir=path.parent))
+        if not path.exists():
+            os.replace(tmp, path)
+            return
+        with _locked_folder(path.parent, temporary_prefix(path.name, OLD_MARK)) as old:
             os.replace(path, old / path.name)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                os.replace(old / path.name, path)  # the earlier output back in place, whole
+                raise
+
+
+@contextlib.contextmanager
+def _locked_folder(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new folder ``parent/<prefix><8 hex>``, locked through ``<folder>.lock`` until it is removed at the end."""
+    while True:
+        folder = parent / f"{prefix}{os.urandom(4).hex()}"
+        lock = folder.with_name(folder.name + LOCK_SUFFIX)
+        try:
+            handle = lock.open("xb")  # exclusive creation: the name is ours
+            break
+        except FileExistsError:
+            continue
+    try:
+        with handle:
+            _try_lock(handle)
+            folder.mkdir()
+            try:
+                yield folder
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)  # gone already when renamed into place
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+
+
+def _try_lock(handle) -> bool:
+    """Take an exclusive lock on an open file without waiting; ``False`` if another process holds it."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def remove_leftovers(folder: str | Path, name: str) -> None:
-    """Remove what an interrupted ``atomic_folder``/``atomic_path`` of ``folder/name`` left behind."""
+    """Remove what an interrupted ``atomic_folder`` of ``folder/name`` left behind, and nothing a live run uses.
+
+    Candidates are only the names ``atomic_folder`` gives ``name``'s temporaries (so never another case's
+    folder or temporaries), and of those only dead ones: nobody holds their lock, and neither they nor
+    their lock file changed for ``STALE_S`` seconds (which covers a run between creating a folder and
+    locking it).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return
-    for mark in (PARTIAL_MARK, OLD_MARK, "."):
-        for leftover in folder.glob(f".{glob.escape(name)}{mark}*"):
-            if leftover.is_dir() and mark != ".":
-                shutil.rmtree(leftover, ignore_errors=True)
-            elif leftover.is_file() and ".partial" in leftover.name:
-                leftover.unlink(missing_ok=True)
+    patterns = [re.escape(temporary_prefix(name, mark)) + r"[0-9a-f]{8}" for mark in (PARTIAL_MARK, OLD_MARK)]
+    pattern = re.compile(f"({'|'.join(patterns)})({re.escape(LOCK_SUFFIX)})?")
+    for leftover in sorted(folder.iterdir()):
+        match = pattern.fullmatch(leftover.name)
+        if match and not match.group(2):
+            _remove_if_dead(leftover, leftover.with_name(leftover.name + LOCK_SUFFIX))
+        elif match and not leftover.with_name(match.group(1)).exists():  # a lock whose folder is gone
+            _remove_if_dead(leftover.with_name(match.group(1)), leftover)
+
+
+def _remove_if_dead(leftover: Path, lock: Path) -> None:
+    """Remove ``leftover`` and its lock file if no live run holds the lock and both are stale."""
+    try:
+        handle = lock.open("rb")
+    except FileNotFoundError:
+        handle = None
+    except OSError:
+        return
+    try:
+        if handle is not None and not _try_lock(handle):
+            return
+        if _touched_within(STALE_S, leftover, lock):
+            return
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _touched_within(seconds: float, *paths: Path) -> bool:
+    """Whether any of ``paths`` that exist was modified less than ``seconds`` ago."""
+    now = time.time()
+    for path in paths:
+        try:
+            if now - path.lstat().st_mtime < seconds:
+                return True
+        except OSError:
+            continue
+    return False
