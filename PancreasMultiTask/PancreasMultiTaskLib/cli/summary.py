@@ -9,14 +9,21 @@ Columns, always in this order:
     empty for a failed case, as nothing of this run was written for it
 ``status``
     ``ok`` or ``failed``
+``assessment``
+    ``answered``, ``answered-with-warnings`` or ``withheld`` (``result.json``'s ``assessment.status``); empty for
+    a failed case
 ``subtype``, ``probability``, ``uncertain``
-    the predicted subtype, its probability (0..1, 4 decimals) and ``true``/``false``; empty for a failed case
-    and for a segmentation-only model
+    the predicted subtype, its probability (0..1, 4 decimals) and ``true``/``false``; empty for a failed case,
+    a segmentation-only model, a withheld answer and "no lesion found" (``subtype`` then says ``no lesion``)
 ``pancreas_volume_ml``, ``lesion_volume_ml``, ``lesion_max_axial_diameter_mm``
     the measurements (3, 3 and 2 decimals); empty for a failed case
 ``p_<subtype>`` ...
     each subtype's case probability (4 decimals), in the model's order; these columns exist when some case
     has a subtype (not for a segmentation-only model, nor when every case failed)
+``reasons``
+    the assessment's reasons, ``; ``-separated (why an answer was withheld or warned)
+``notice``
+    the model's notice beside every verdict (a synthetic model: ``synthetic demo model: not for clinical images``)
 ``message``
     why a case failed, or a note on an ``ok`` case (batch mode: ``segmentation.seg.nrrd not written: ...``)
 
@@ -38,6 +45,7 @@ LEADING_COLUMNS = (
     "case_id",
     "folder",
     "status",
+    "assessment",
     "subtype",
     "probability",
     "uncertain",
@@ -45,7 +53,7 @@ LEADING_COLUMNS = (
     "lesion_volume_ml",
     "lesion_max_axial_diameter_mm",
 )
-MESSAGE_COLUMN = "message"
+TRAILING_COLUMNS = ("reasons", "notice", "message")
 PROBABILITY_PREFIX = "p_"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -68,8 +76,12 @@ def case_row(case_id: str, result: CaseResult | None, folder: str = "", message:
     row["pancreas_volume_ml"] = round(float(m.pancreas_volume_ml), 3)
     row["lesion_volume_ml"] = round(float(m.lesion_volume_ml), 3)
     row["lesion_max_axial_diameter_mm"] = round(float(m.lesion_max_axial_diameter_mm), 2)
-    if result.subtype is not None:
-        s = result.subtype
+    a = result.assessment
+    row.update(assessment=a.status, reasons="; ".join(a.reasons), notice=a.notice or "")
+    s = result.subtype
+    if s is not None and s.predicted is None and a.status != "withheld" and not a.lesion_found:
+        row["subtype"] = "no lesion"
+    elif s is not None and s.predicted is not None:
         row.update(subtype=s.predicted, probability=round(float(s.probability), 4))
         row["uncertain"] = "true" if s.uncertainty.uncertain else "false"
         for name in s.names:
@@ -78,11 +90,11 @@ def case_row(case_id: str, result: CaseResult | None, folder: str = "", message:
 
 
 def columns(rows: Iterable[Row]) -> list[str]:
-    """The fixed columns, the ``p_<subtype>`` columns in the order first met, then ``message``."""
+    """The fixed columns, the ``p_<subtype>`` columns in the order first met, then reasons, notice and message."""
     probability_columns: list[str] = []
     for row in rows:
         probability_columns += [c for c in row if c.startswith(PROBABILITY_PREFIX) and c not in probability_columns]
-    return [*LEADING_COLUMNS, *probability_columns, MESSAGE_COLUMN]
+    return [*LEADING_COLUMNS, *probability_columns, *TRAILING_COLUMNS]
 
 
 def neutralized(cell: Cell) -> Cell:
