@@ -30,6 +30,7 @@ SCHEMA = [
     "case_id",
     "folder",
     "status",
+    "assessment",
     "subtype",
     "probability",
     "uncertain",
@@ -39,6 +40,8 @@ SCHEMA = [
     "p_solid",
     "p_rim-enhancing",
     "p_cystic",
+    "reasons",
+    "notice",
     "message",
 ]
 
