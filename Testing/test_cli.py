@@ -208,7 +208,8 @@ def test_result_json_round_trip_and_version_check(multitask_model, cases, tmp_pa
     result = CaseResult.read_json(path)
     assert CaseResult.from_dict(result.to_dict()) == result
     data = json.loads(path.read_text())
-    assert data["schema_version"] == "1.1"
+    assert data["schema_version"] == "1.2"
+    assert data["provenance"]["precision"] == "float32"  # auto, and the model has no passed bfloat16 check
     weights = [s["weight"] for s in data["subtype"]["slices"]]
     assert sum(weights) == pytest.approx(1.0)
     data["schema_version"] = "9.0"
