@@ -209,6 +209,7 @@ def test_result_json_round_trip_and_version_check(multitask_model, cases, tmp_pa
     assert CaseResult.from_dict(result.to_dict()) == result
     data = json.loads(path.read_text())
     assert data["schema_version"] == "1.2" and data["assessment"]["status"] in ("answered", "answered-with-warnings")
+    assert data["provenance"]["precision"] == "float32"  # auto, and the model has no passed bfloat16 check
     older = {k: v for k, v in data.items() if k != "assessment"} | {"schema_version": "1.1"}
     assert CaseResult.from_dict(older).assessment.status == "answered"  # files of 1.1 read as they were
     weights = [s["weight"] for s in data["subtype"]["slices"]]

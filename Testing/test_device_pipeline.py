@@ -1,4 +1,4 @@
-"""The device-resident prediction path (tiling, mirroring, accumulation, export) and the precision choice.
+"""The device-resident prediction path (tiling, mirroring, accumulation, export) and the stages' timings.
 
 The path is written in torch ops that run on any device, so these tests run it on the CPU; the test
 marked for CUDA compares a GPU run against the CPU where a GPU is present.
@@ -11,43 +11,13 @@ import pytest
 import SimpleITK as sitk
 import torch
 from model_factory import ct_volume
-from PancreasMultiTaskLib.engine.io import InputError
-from PancreasMultiTaskLib.engine.predictor import (
-    PredictionOptions,
-    Predictor,
-    _StageClock,
-    autocast_dtype,
-    cpu_bf16_units,
-    resolve_precision,
-)
+from PancreasMultiTaskLib.engine.predictor import STAGES, PredictionOptions, Predictor
+from PancreasMultiTaskLib.engine.stages import export_labels
+from PancreasMultiTaskLib.engine.window import StageClock
 
 
-def test_precision_resolution_is_a_pure_function_of_device_units_and_quality():
-    assert resolve_precision("auto", "cuda", bf16_units=False) == "float16"
-    assert resolve_precision("auto", "cpu", bf16_units=True, bf16_quality=True) == "bfloat16"
-    assert resolve_precision("auto", "cpu", bf16_units=True, bf16_quality=False) == "float32"
-    assert resolve_precision("auto", "cpu", bf16_units=False, bf16_quality=True) == "float32"
-    assert resolve_precision("auto", "mps", bf16_units=True, bf16_quality=True) == "float32"
-    assert resolve_precision("bfloat16", "cpu", bf16_units=False) == "bfloat16"
-    assert resolve_precision("float32", "cuda", bf16_units=False) == "float32"
-    with pytest.raises(ValueError, match="precision"):
-        resolve_precision("half", "cpu", bf16_units=False)
-    assert autocast_dtype("float32") is None
-    assert autocast_dtype("float16") is torch.float16
-    assert autocast_dtype("bfloat16") is torch.bfloat16
-    with pytest.raises(ValueError, match="precision"):
-        PredictionOptions(precision="fp8")
-
-
-def test_bf16_units_are_read_from_the_cpu_flags():
-    assert cpu_bf16_units("processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n")
-    assert cpu_bf16_units("flags\t\t: fpu avx512f avx512_bf16\n")
-    assert not cpu_bf16_units("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
-    assert not cpu_bf16_units("")
-
-
-def _fold_logits(model_path, batch_size, shape, seed, subtypes=False):
-    """One fold's logits and per-slice class probabilities through ``_predict_fold`` at a batch size."""
+def _fold_logits(model_path, batch_size, shape, seed):
+    """One fold's logits and per-slice class probabilities through the production window stage at a batch size."""
     options = PredictionOptions(device="cpu", folds=("0",), batch_size=batch_size, backend="torch")
     predictor = Predictor(model_path, options)
     image, _ = ct_volume(shape, seed=seed)
@@ -60,23 +30,19 @@ def _fold_logits(model_path, batch_size, shape, seed, subtypes=False):
         cm,
         predictor.model.dataset_json,
     )
-    data = torch.from_numpy(data)
-    logits = torch.zeros((predictor.model.label_manager.num_segmentation_heads, *data.shape[1:]))
-    class_out = np.zeros((data.shape[1], len(predictor.model.subtypes)), np.float32) if subtypes else None
     fractions = []
-    with torch.inference_mode():
-        predictor.backend.select_fold("0")
-        predictor._predict_fold(data, logits, class_out, fractions.append, None)
+    window = predictor.sliding_window(torch.from_numpy(data), fractions.append)
     assert fractions[-1] == 1.0 and fractions == sorted(fractions)
-    return logits, class_out
+    assert window.slice_probabilities.shape == (1, data.shape[1], len(predictor.model.subtypes))
+    return window.logits, window.slice_probabilities[0]
 
 
 @pytest.mark.parametrize("batch_size", [12, 40, 4000], ids=["3-tiles", "10-tiles-across-slices", "all-in-one"])
 def test_large_batches_across_origins_and_slices_equal_one_tile_at_a_time(multitask_model, batch_size):
     """Grouping tiles by origin over slice runs, in any batch size, adds the same logits and class softmaxes."""
     shape = (6, 90, 120)  # several tile origins per slice (patch is smaller than the slice)
-    one, class_one = _fold_logits(multitask_model, 4, shape, seed=5, subtypes=True)
-    many, class_many = _fold_logits(multitask_model, batch_size, shape, seed=5, subtypes=True)
+    one, class_one = _fold_logits(multitask_model, 4, shape, seed=5)
+    many, class_many = _fold_logits(multitask_model, batch_size, shape, seed=5)
     assert one.abs().max() > 0.1  # real logits, not an empty accumulator
     torch.testing.assert_close(many, one, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(class_many, class_one, atol=1e-6)
@@ -98,7 +64,7 @@ def test_export_on_the_device_equals_nnunets_export(plain_model):
     assert tuple(properties["shape_after_cropping_and_before_resampling"]) == data.shape[1:]  # the device branch
     assert properties["bbox_used_for_cropping"][1][0] == 3  # a crop to undo
     logits = torch.randn((3, *data.shape[1:]), generator=torch.Generator().manual_seed(0))
-    ours, probabilities = predictor._export(logits, properties)
+    ours, probabilities = export_labels(logits, properties, model, save_probabilities=False)
     expected = convert_predicted_logits_to_segmentation_with_correct_shape(
         logits.clone(), model.plans_manager, cm, model.label_manager, properties
     )
@@ -110,15 +76,24 @@ def test_export_on_the_device_equals_nnunets_export(plain_model):
 def test_stage_times_are_reported_and_only_labels_come_back(multitask_model):
     image, _ = ct_volume((6, 70, 90), seed=4)
     prediction = Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch")).predict(image)
-    for stage in ("preprocess", "upload", "tiles", "network", "accumulate", "predict", "export"):
-        assert prediction.timings[stage] >= 0.0, stage
-    assert prediction.timings["network"] <= prediction.timings["predict"]
-    assert set(prediction.result.timings_s) == {"preprocess", "predict", "export"}
+    timings = prediction.timings
+    for stage in (*STAGES, "upload", "tiles", "network", "accumulate", "preprocess", "predict", "export"):
+        assert timings[stage] >= 0.0, stage
+    assert timings["network"] <= timings["predict"] == timings["window"]
+    assert timings["classify"] > 0.0  # a multi-task model: the guided tiles ran
+    # The phases kept from schema 1.1 sum the stages they cover.
+    assert timings["preprocess"] == pytest.approx(
+        timings["check"] + timings["roi"] + timings["orient"] + timings["nnunet_preprocess"]
+    )
+    assert timings["export"] == pytest.approx(
+        timings["classify"] + timings["segmentation"] + timings["measure"] + timings["result"]
+    )
+    assert set(prediction.result.timings_s) == {*STAGES, "preprocess", "predict", "export"}
     assert prediction.segmentation.GetPixelID() == sitk.sitkUInt8
 
 
 def test_stage_clock_adds_up_repeated_stages():
-    clock = _StageClock(torch.device("cpu"))
+    clock = StageClock(torch.device("cpu"))
     for _ in range(3):
         with clock("network"):
             torch.ones(10).sum()
@@ -152,20 +127,6 @@ def test_bfloat16_runs_the_network_in_bfloat16_on_the_cpu(multitask_model):
     assert results["bfloat16"].result.subtype is not None
 
 
-def test_bfloat16_with_a_float32_only_backend_is_a_clear_error(multitask_model, monkeypatch):
-    pytest.importorskip("onnxruntime")
-    options = PredictionOptions(device="cpu", backend="onnxruntime", precision="bfloat16")
-    with pytest.raises(InputError, match="float32 only"):
-        Predictor(multitask_model, options)
-    # auto on a CPU with bfloat16 units: a float32-only runtime quietly runs float32.
-    monkeypatch.setattr("PancreasMultiTaskLib.engine.predictor.cpu_bf16_units", lambda: True)
-    options = PredictionOptions(device="cpu", backend="onnxruntime", folds=("0",))
-    assert Predictor(multitask_model, options).precision == "float32"
-    assert Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch", folds=("0",))).precision == (
-        "bfloat16"
-    )
-
-
 def test_openvino_gets_the_bfloat16_hint(multitask_model):
     pytest.importorskip("openvino")
     predictor = Predictor(multitask_model, PredictionOptions(device="cpu", backend="openvino", precision="bfloat16"))
@@ -178,7 +139,8 @@ def test_openvino_gets_the_bfloat16_hint(multitask_model):
 def test_cuda_pipeline_matches_the_cpu(multitask_model):
     """The same code on CUDA (float16 autocast, channels-last) against the CPU in float32."""
     image, _ = ct_volume((6, 90, 120), seed=8)
-    cpu = Predictor(multitask_model, PredictionOptions(device="cpu", backend="torch")).predict(image)
+    float32 = PredictionOptions(device="cpu", backend="torch", precision="float32")
+    cpu = Predictor(multitask_model, float32).predict(image)
     gpu_predictor = Predictor(multitask_model, PredictionOptions(device="cuda"))
     assert gpu_predictor.precision == "float16" and torch.backends.cudnn.benchmark
     gpu = gpu_predictor.predict(image)

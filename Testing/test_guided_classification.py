@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from model_factory import ct_volume
+from PancreasMultiTaskLib.engine.classify import guided_tiles
 from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
 
@@ -23,7 +24,7 @@ def test_tiles_are_centred_on_the_lesion_then_the_gland(predictor):
     lesion[0, 30:35, 70:75] = 0.9  # centre (32, 72)
     gland[0, :, :] = 0.8  # ignored where there is lesion
     gland[1, 10:15, 20:25] = 0.9  # centre (12, 22): the tile is clipped at the border
-    tiles = predictor._guided_tiles(data, lesion, gland)
+    tiles = guided_tiles(data, lesion, gland, predictor.patch_size)
     assert tiles.shape == (slices, 1, py, px)
 
     def window(z, y0, x0):

@@ -1,4 +1,4 @@
-"""``result.json`` provenance: the backend and the runtimes' versions in their own fields."""
+"""``result.json`` provenance: the backend, the precision and the runtimes' versions in their own fields."""
 
 from __future__ import annotations
 
@@ -29,12 +29,18 @@ def test_provenance_names_backend_and_runtime_versions(tmp_path: Path) -> None:
     assert p.backend == "torch" and p.device == "cpu (torch)"
     assert p.torch_version == torch.__version__ and p.nnunetv2_version == version("nnunetv2")
     assert p.openvino_version == installed("openvino") and p.onnxruntime_version == installed("onnxruntime")
-    assert set(result.timings_s) >= {"preprocess", "predict", "export"}
+    assert set(result.timings_s) >= {"preprocess", "predict", "export", "window", "classify", "measure"}
+    # The demo model has no competence record with a passed bfloat16 check: float32 under auto, on any CPU.
+    assert p.precision == "float32"
 
     path = result.write_json(tmp_path / "result.json")
     data = json.loads(path.read_text())
     assert data["provenance"]["backend"] == "torch" and data["provenance"]["torch_version"] == torch.__version__
+    assert data["provenance"]["precision"] == "float32" and data["schema_version"] == "1.2"
     assert CaseResult.read_json(path).provenance == p
+    del data["provenance"]["precision"]  # a result.json of schema 1.1 still reads
+    data["schema_version"] = "1.1"
+    assert CaseResult.from_dict(data).provenance.precision is None
     for key in ("backend", "torch_version", "nnunetv2_version", "openvino_version", "onnxruntime_version"):
         del data["provenance"][key]  # a result.json written before these fields still reads
     assert CaseResult.from_dict(data).provenance.backend is None

@@ -4,8 +4,10 @@ Both precisions run through the PyTorch backend on this CPU (torch autocast to b
 without bfloat16 units the arithmetic is emulated, but it is still bfloat16 rounding, so quality is
 measured even where speed is not). Prints per precision the mean lesion and pancreas Dice against
 the truth, the largest per-case Dice change, the label agreement between the two, subtype changes
-and the largest change of a case probability, and last whether bfloat16 passes the check that
-``--precision auto`` relies on (mean Dice moves by at most 0.005, no subtype changes).
+and the largest change of a case probability, and last whether bfloat16 passes the check (mean Dice
+moves by at most 0.005, no subtype changes). ``--precision auto`` takes bfloat16 on a CPU only for a
+model whose own ``competence.json`` records such a check as passed (``"bfloat16_check": {"passed": true}``);
+this script reports, it writes no record.
 
     python Testing/benchmarks/bf16_quality.py [--phantoms 12] [--seed 2] [--threads N]
 """
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace) -> None:
     import torch
     from pancreas_mt_training.metrics import segmentation_metrics
     from PancreasMultiTaskLib.engine.demo import demo_model_folder
-    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor, cpu_bf16_units
+    from PancreasMultiTaskLib.engine.precision import cpu_bf16_units
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -272,7 +272,7 @@ class OpenVinoBackend(ExportedGraphBackend):
 
     Precision is pinned (``INFERENCE_PRECISION_HINT``): float32 unless bfloat16 is asked for.
     OpenVINO's own default on CPUs with bfloat16 units is bfloat16, which the predictor uses only
-    where the held-out quality check allows it (``predictor.resolve_precision``).
+    for a model whose own record shows a passed bfloat16 check (``precision.resolve_precision``).
     """
 
     name = "openvino"

@@ -3,7 +3,8 @@
 Model files come from strangers: checkpoints are read with ``torch.load(weights_only=True)`` and an
 explicit allow-list, must hold finite weights and must lie inside the model folder; ``plans.json``
 is checked by ``plans_check`` (allow-listed classes, plain arguments, bounded sizes) before the
-network is built. Every problem is a ``ModelFolderError`` that names the file and field.
+network is built; the optional competence record (``competence.json``) is size-bounded, strict JSON
+and type-checked. Every problem is a ``ModelFolderError`` that names the file and field.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,12 @@ SAFE_CHECKPOINT_GLOBALS = [
 ]
 
 
+#: The model's competence record at the folder's root (optional; DESIGN.md "Competence record").
+COMPETENCE_FILE = "competence.json"
+#: The largest competence record read (it comes from strangers like every model file).
+MAX_COMPETENCE_BYTES = 1 << 20
+
+
 class ModelFolderError(ValueError):
     """A model folder or checkpoint that cannot be used; the message names file and field."""
 
@@ -60,6 +67,57 @@ def _read_json(path: Path, root: Path | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelFolderError(f"{path}: expected a JSON object")
     return data
+
+
+def _refuse_constant(name: str) -> None:
+    """NaN and Infinity are Python's extension of JSON, not JSON."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (a repeated key would let one reader see another value)."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"key {repeated!r} appears twice")
+    return record
+
+
+def _check_competence(record: dict[str, Any], path: Path) -> None:
+    """The keys prediction relies on have their types: ``bfloat16_check`` an object whose ``passed`` is a bool."""
+    check = record.get("bfloat16_check")
+    if check is None:
+        return
+    if not isinstance(check, dict):
+        raise ModelFolderError(f"{path}: 'bfloat16_check' must be an object, got {type(check).__name__}")
+    if not isinstance(check.get("passed"), bool):
+        raise ModelFolderError(f"{path}: 'bfloat16_check.passed' must be true or false, got {check.get('passed')!r}")
+
+
+def read_competence(folder: Path) -> dict[str, Any]:
+    """The model's competence record, ``{}`` when the folder has none; untrusted: bounded, strict, type-checked."""
+    path = folder / COMPETENCE_FILE
+    if not path.exists() and not path.is_symlink():
+        return {}
+    if not path.is_file():
+        raise ModelFolderError(f"{path}: not a regular file")
+    _inside(path, folder)
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_COMPETENCE_BYTES + 1)
+    except OSError as error:
+        raise ModelFolderError(f"{path}: cannot be read ({error})") from None
+    if len(raw) > MAX_COMPETENCE_BYTES:
+        raise ModelFolderError(f"{path}: larger than {MAX_COMPETENCE_BYTES} bytes, refused")
+    try:
+        record = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ModelFolderError(f"{path}: not valid JSON ({error})"[:300]) from None
+    if not isinstance(record, dict):
+        raise ModelFolderError(f"{path}: expected a JSON object")
+    _check_competence(record, path)
+    return record
 
 
 def _check_zip_crc(path: Path) -> None:
@@ -122,10 +180,17 @@ class ModelFolder:
     checkpoint_name: str = "checkpoint_final.pth"
     trainer_name: str = ""
     mirror_axes: tuple[int, ...] | None = (0, 1)
+    #: The competence record (``competence.json``), checked at open time; ``{}`` where the folder has none.
+    competence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def bfloat16_check_passed(self) -> bool:
+        """Whether the model's own record shows that a bfloat16 check on its validation data passed."""
+        return bool(self.competence.get("bfloat16_check", {}).get("passed", False))
 
     @property
     def subtypes(self) -> list[str] | None:
@@ -293,6 +358,7 @@ def open_model_folder(
         checkpoint_name=checkpoint_name,
         trainer_name=str(first.get("trainer_name", path.name.split("__")[0])),
         mirror_axes=mirror_axes,
+        competence=read_competence(path),
     )
     patch_size = model.configuration_manager.patch_size
     if len(patch_size) != 2:

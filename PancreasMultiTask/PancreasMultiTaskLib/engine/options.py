@@ -128,8 +128,8 @@ OPTIONS: tuple[Option, ...] = (
         "precision",
         str,
         "auto",
-        "the network's arithmetic; auto: float16 on CUDA, bfloat16 on CPUs with bfloat16 units where the held-out "
-        "quality check allowed it, else float32",
+        "the network's arithmetic; auto: float16 on CUDA, bfloat16 on CPUs with bfloat16 units for a model whose "
+        "competence.json records a passed bfloat16 check, else float32 as nnU-Net",
         choices=PRECISIONS,
         label="Precision",
     ),

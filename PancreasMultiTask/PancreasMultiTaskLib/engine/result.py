@@ -12,7 +12,9 @@ from .io import atomic_path
 SCHEMA_VERSION = "1.2"
 # 1.1: source, runtime versions, per-slice index k and position, classification.
 # 1.2: assessment (answered / answered-with-warnings / withheld, reasons, notice); a withheld subtype or "no lesion"
-#      has predicted, probability and the probabilities empty; fold_spread null where not measured (one fold).
+#      has predicted, probability and the probabilities empty; fold_spread null where not measured (one fold);
+#      provenance.precision; timings_s per stage (check, roi, orient, nnunet_preprocess, window, classify,
+#      segmentation, measure, result).
 
 
 @dataclass
@@ -92,10 +94,12 @@ class Measurements:
 
 @dataclass
 class Provenance:
-    """What produced the result: model, folds, test-time augmentation, device, backend and runtime versions.
+    """What produced the result: model, folds, test-time augmentation, device, backend, precision, runtime versions.
 
     ``backend`` is the runtime that ran the network (torch, openvino or onnxruntime); the runtimes' versions
     have their own fields (``None`` where not installed); ``versions`` holds the other packages'.
+    ``precision`` is the arithmetic the network ran in (float32, bfloat16 or float16; ``None`` in results
+    written before schema 1.2).
     """
 
     model_name: str
@@ -112,6 +116,7 @@ class Provenance:
     nnunetv2_version: str | None = None
     openvino_version: str | None = None
     onnxruntime_version: str | None = None
+    precision: str | None = None
 
 
 @dataclass
