@@ -17,13 +17,10 @@ import torch
 from model_factory import ct_volume
 from PancreasMultiTaskLib.engine import precision as precision_module
 from PancreasMultiTaskLib.engine.classify import TileClassifier
+from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE
+from PancreasMultiTaskLib.engine.competence import MAX_BYTES as MAX_COMPETENCE_BYTES
 from PancreasMultiTaskLib.engine.io import InputError
-from PancreasMultiTaskLib.engine.model_folder import (
-    COMPETENCE_FILE,
-    MAX_COMPETENCE_BYTES,
-    ModelFolderError,
-    open_model_folder,
-)
+from PancreasMultiTaskLib.engine.model_folder import ModelFolderError, open_model_folder
 from PancreasMultiTaskLib.engine.precision import autocast_dtype, cpu_bf16_units, decide_precision, resolve_precision
 from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 

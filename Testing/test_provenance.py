@@ -10,6 +10,7 @@ import pytest
 import torch
 from PancreasMultiTaskLib.engine.demo import demo_model_folder, sample_case
 from PancreasMultiTaskLib.engine.io import read_image
+from PancreasMultiTaskLib.engine.precision import cpu_bf16_units
 from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 from PancreasMultiTaskLib.engine.result import CaseResult
 
@@ -30,13 +31,14 @@ def test_provenance_names_backend_and_runtime_versions(tmp_path: Path) -> None:
     assert p.torch_version == torch.__version__ and p.nnunetv2_version == version("nnunetv2")
     assert p.openvino_version == installed("openvino") and p.onnxruntime_version == installed("onnxruntime")
     assert set(result.timings_s) >= {"preprocess", "predict", "export", "window", "classify", "measure"}
-    # The demo model has no competence record with a passed bfloat16 check: float32 under auto, on any CPU.
-    assert p.precision == "float32"
+    # The demo model's competence record shows a passed bfloat16 check: bfloat16 under auto where the CPU has the units.
+    expected = "bfloat16" if cpu_bf16_units() else "float32"
+    assert p.precision == expected
 
     path = result.write_json(tmp_path / "result.json")
     data = json.loads(path.read_text())
     assert data["provenance"]["backend"] == "torch" and data["provenance"]["torch_version"] == torch.__version__
-    assert data["provenance"]["precision"] == "float32" and data["schema_version"] == "1.2"
+    assert data["provenance"]["precision"] == expected and data["schema_version"] == "1.2"
     assert CaseResult.read_json(path).provenance == p
     del data["provenance"]["precision"]  # a result.json of schema 1.1 still reads
     data["schema_version"] = "1.1"

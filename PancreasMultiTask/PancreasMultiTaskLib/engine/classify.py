@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .competence import Calibration
 from .labels import output_channels
 from .model_folder import ModelFolder
 from .orientation import input_slice_indices
@@ -20,6 +21,7 @@ from .stages import Oriented, Preprocessed
 from .subtype import (
     MAX_FOLD_SPREAD,
     MAX_NORMALIZED_ENTROPY,
+    calibrate,
     fold_spread,
     is_uncertain,
     normalized_entropy,
@@ -113,6 +115,7 @@ def classify(
         [indices[i] for i in order],
         [positions[i] for i in order],
         mode,
+        model.competence.calibration,
     )
     return Classification(subtype, slice_probabilities)
 
@@ -173,12 +176,21 @@ def subtype_result(
     indices: Sequence[int],
     positions: Sequence[Sequence[float]],
     classification: str,
+    calibration: Calibration | None = None,
 ) -> SubtypeResult:
-    """Slices pooled into the case's subtype, per fold and over folds, with the per-slice record and uncertainty."""
+    """Slices pooled into the case's subtype, per fold and over folds, with the per-slice record and uncertainty.
+
+    A calibrated model's case and fold probabilities are temperature-scaled, and its ``uncertain`` flag is
+    its calibrated threshold; the per-slice probabilities stay as the network gave them.
+    """
     slice_probs = fold_slice_probs.mean(axis=0)
     weights, used = slice_weights(lesion_mass, gland_mass, pooling)
     case = pool(slice_probs, weights)
     per_fold = np.stack([pool(p, weights) for p in fold_slice_probs])
+    threshold = None
+    if calibration is not None:
+        case, per_fold = calibrate(case, calibration.temperature), calibrate(per_fold, calibration.temperature)
+        threshold = calibration.uncertain_below
     spread, entropy = fold_spread(per_fold), normalized_entropy(case)
     best = int(np.argmax(case))
     return SubtypeResult(
@@ -206,9 +218,10 @@ def subtype_result(
         uncertainty=Uncertainty(
             fold_spread=spread,
             normalized_entropy=entropy,
-            uncertain=is_uncertain(spread, entropy),
+            uncertain=is_uncertain(spread, entropy, float(case[best]), threshold),
             max_fold_spread=MAX_FOLD_SPREAD,
             max_normalized_entropy=MAX_NORMALIZED_ENTROPY,
+            uncertain_below=threshold,
         ),
         classification=classification,
     )

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .result import Assessment
+
 COMPETENCE_FILE = "competence.json"
 MAX_BYTES = 1 << 20  # a record is a few kB; refuse anything that could only be an attack
 SCHEMA = 1
@@ -113,8 +115,8 @@ def _range(data: Mapping[str, Any], name: str, source: Path, low: float, high: f
 def parse_record(data: Any, source: Path) -> CompetenceRecord:
     """A validated record from the JSON of ``competence.json``; every problem names the file and the field."""
     if not isinstance(data, dict):
-        raise CompetenceError(f"{source}: must hold a JSON object")
-    if data.get("schema") != SCHEMA:
+        raise CompetenceError(f"{source}: expected a JSON object")
+    if data.get("schema", SCHEMA) != SCHEMA:
         raise CompetenceError(f"{source}: schema {data.get('schema')!r} is not supported (expected {SCHEMA})")
     synthetic = data.get("synthetic")
     if synthetic is not None and not isinstance(synthetic, bool):
@@ -141,9 +143,13 @@ def parse_record(data: Any, source: Path) -> CompetenceRecord:
             else _number(calibration["target_error_rate"], "calibration.target_error_rate", source, 0, 1),
             cases=None if calibration.get("cases") is None else int(_number(calibration["cases"], "cases", source, 0)),
         )
-    bf16 = data.get("bfloat16_check") or {}
-    if not isinstance(bf16, dict) or not isinstance(bf16.get("passed", False), bool):
-        raise CompetenceError(f"{source}: bfloat16_check must be an object with passed: true or false")
+    bf16 = data.get("bfloat16_check")
+    if bf16 is None:
+        bf16 = {"passed": False}
+    if not isinstance(bf16, dict):
+        raise CompetenceError(f"{source}: 'bfloat16_check' must be an object, got {type(bf16).__name__}")
+    if not isinstance(bf16.get("passed"), bool):
+        raise CompetenceError(f"{source}: 'bfloat16_check.passed' must be true or false, got {bf16.get('passed')!r}")
     components = data.get("lesion_components_max")
     optional = {
         name: None if data.get(name) is None else _number(data[name], name, source, low, high)
@@ -165,22 +171,40 @@ def parse_record(data: Any, source: Path) -> CompetenceRecord:
         min_lesion_ml=optional["min_lesion_ml"],
         validation=validation,
         calibration=calibration,
-        bfloat16_check_passed=bool(bf16.get("passed", False)),
+        bfloat16_check_passed=bf16["passed"],
     )
 
 
+def _refuse_constant(name: str) -> None:
+    """NaN and Infinity are Python's extension of JSON, not JSON."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (a repeated key would let one reader see another value)."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"key {repeated!r} appears twice")
+    return record
+
+
 def read_record(path: Path) -> CompetenceRecord:
-    """Read and validate ``competence.json`` (bounded size, strict JSON)."""
+    """Read and validate ``competence.json``: a regular file, at most ``MAX_BYTES``, strict JSON, unique keys."""
+    if not path.is_file():
+        raise CompetenceError(f"{path}: not a regular file")
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise CompetenceError(f"{path}: {size} bytes; a competence record is at most {MAX_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        if isinstance(error, CompetenceError):
-            raise
-        raise CompetenceError(f"{path}: not a readable competence record ({error})") from error
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as error:
+        raise CompetenceError(f"{path}: cannot be read ({error})") from None
+    if len(raw) > MAX_BYTES:
+        raise CompetenceError(f"{path}: larger than {MAX_BYTES} bytes, refused")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise CompetenceError(f"{path}: not valid JSON ({error})"[:300]) from None
     return parse_record(data, path)
 
 
@@ -302,20 +326,6 @@ def _range_finding(
     return Finding(severity, f"{name} {value:.3g} {unit} is outside what the model was trained on ({seen})")
 
 
-@dataclass(frozen=True)
-class Assessment:
-    """The case's outcome: ``answered``, ``answered-with-warnings`` or ``withheld``, with every reason."""
-
-    status: str
-    reasons: list[str]
-    lesion_found: bool = True
-    notice: str | None = None
-
-    @property
-    def withheld(self) -> bool:
-        return self.status == WITHHELD
-
-
 def assess(findings: Sequence[Finding], record: CompetenceRecord, lesion_ml: float, has_classifier: bool) -> Assessment:
     """The outcome from the findings; a lesion below the record's minimum size is "no lesion found"."""
     reasons = [f.reason for f in findings if f.severity == WITHHELD]
@@ -336,7 +346,7 @@ def assess(findings: Sequence[Finding], record: CompetenceRecord, lesion_ml: flo
             0, f"no lesion found (predicted lesion {lesion_ml:.2f} mL; the model's minimum is {minimum:g} mL)"
         )
     notice = SYNTHETIC_NOTICE if record.synthetic else None
-    return Assessment(status, reasons, lesion_found, notice)
+    return Assessment(status=status, reasons=reasons, lesion_found=lesion_found, notice=notice)
 
 
 def assess_case(

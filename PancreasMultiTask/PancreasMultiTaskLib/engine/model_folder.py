@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import plans_check
+from .competence import COMPETENCE_FILE, CompetenceError, CompetenceRecord, derived_record, read_record
 from .network import NETWORK_CLASS_NAME
 from .plans_check import ALLOWED_IMPORTS, ALLOWED_NETWORK_CLASSES  # noqa: F401  (re-exported)
 
@@ -38,12 +39,6 @@ SAFE_CHECKPOINT_GLOBALS = [
     np.ndarray,
     torch.device,
 ]
-
-
-#: The model's competence record at the folder's root (optional; DESIGN.md "Competence record").
-COMPETENCE_FILE = "competence.json"
-#: The largest competence record read (it comes from strangers like every model file).
-MAX_COMPETENCE_BYTES = 1 << 20
 
 
 class ModelFolderError(ValueError):
@@ -69,55 +64,17 @@ def _read_json(path: Path, root: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def _refuse_constant(name: str) -> None:
-    """NaN and Infinity are Python's extension of JSON, not JSON."""
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are all different (a repeated key would let one reader see another value)."""
-    record = dict(pairs)
-    if len(record) != len(pairs):
-        seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"key {repeated!r} appears twice")
-    return record
-
-
-def _check_competence(record: dict[str, Any], path: Path) -> None:
-    """The keys prediction relies on have their types: ``bfloat16_check`` an object whose ``passed`` is a bool."""
-    check = record.get("bfloat16_check")
-    if check is None:
-        return
-    if not isinstance(check, dict):
-        raise ModelFolderError(f"{path}: 'bfloat16_check' must be an object, got {type(check).__name__}")
-    if not isinstance(check.get("passed"), bool):
-        raise ModelFolderError(f"{path}: 'bfloat16_check.passed' must be true or false, got {check.get('passed')!r}")
-
-
-def read_competence(folder: Path) -> dict[str, Any]:
-    """The model's competence record, ``{}`` when the folder has none; untrusted: bounded, strict, type-checked."""
+def read_competence(folder: Path, plans: dict[str, Any], configuration: str) -> CompetenceRecord:
+    """The model's competence record (untrusted: bounded, strict, every field checked); for a folder without
+    one, what ``plans.json`` gives, saying what is missing."""
     path = folder / COMPETENCE_FILE
     if not path.exists() and not path.is_symlink():
-        return {}
-    if not path.is_file():
-        raise ModelFolderError(f"{path}: not a regular file")
+        return derived_record(plans, configuration, folder / "plans.json")
     _inside(path, folder)
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_COMPETENCE_BYTES + 1)
-    except OSError as error:
-        raise ModelFolderError(f"{path}: cannot be read ({error})") from None
-    if len(raw) > MAX_COMPETENCE_BYTES:
-        raise ModelFolderError(f"{path}: larger than {MAX_COMPETENCE_BYTES} bytes, refused")
-    try:
-        record = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ModelFolderError(f"{path}: not valid JSON ({error})"[:300]) from None
-    if not isinstance(record, dict):
-        raise ModelFolderError(f"{path}: expected a JSON object")
-    _check_competence(record, path)
-    return record
+        return read_record(path)
+    except CompetenceError as error:
+        raise ModelFolderError(str(error)) from None
 
 
 def _check_zip_crc(path: Path) -> None:
@@ -180,8 +137,8 @@ class ModelFolder:
     checkpoint_name: str = "checkpoint_final.pth"
     trainer_name: str = ""
     mirror_axes: tuple[int, ...] | None = (0, 1)
-    #: The competence record (``competence.json``), checked at open time; ``{}`` where the folder has none.
-    competence: dict[str, Any] = field(default_factory=dict)
+    #: The model's limits (``competence.json``, checked at open time; derived from plans.json where absent).
+    competence: CompetenceRecord = field(default_factory=lambda: CompetenceRecord(source="none"))
 
     @property
     def name(self) -> str:
@@ -190,7 +147,7 @@ class ModelFolder:
     @property
     def bfloat16_check_passed(self) -> bool:
         """Whether the model's own record shows that a bfloat16 check on its validation data passed."""
-        return bool(self.competence.get("bfloat16_check", {}).get("passed", False))
+        return self.competence.bfloat16_check_passed
 
     @property
     def subtypes(self) -> list[str] | None:
@@ -358,7 +315,7 @@ def open_model_folder(
         checkpoint_name=checkpoint_name,
         trainer_name=str(first.get("trainer_name", path.name.split("__")[0])),
         mirror_axes=mirror_axes,
-        competence=read_competence(path),
+        competence=read_competence(path, plans, configuration),
     )
     patch_size = model.configuration_manager.patch_size
     if len(patch_size) != 2:

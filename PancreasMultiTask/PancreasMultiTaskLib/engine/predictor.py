@@ -28,6 +28,7 @@ import torch
 from .. import __version__
 from .backends import GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
 from .classify import Classification, TileClassifier, classify
+from .competence import assess_case
 from .io import InputError, check_image
 from .labels import output_labels
 from .model_folder import ModelFolder, open_model_folder
@@ -49,12 +50,23 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, float], None]
 
 #: The per-case stages in order; each has its own entry in ``result.timings_s``.
-STAGES = ("check", "roi", "orient", "nnunet_preprocess", "window", "classify", "segmentation", "measure", "result")
+STAGES = (
+    "check",
+    "roi",
+    "orient",
+    "nnunet_preprocess",
+    "window",
+    "classify",
+    "segmentation",
+    "measure",
+    "assess",
+    "result",
+)
 #: Phases of results before the stages were split out, kept with their meaning: the stages each sums.
 PHASES = {
     "preprocess": ("check", "roi", "orient", "nnunet_preprocess"),
     "predict": ("window",),
-    "export": ("classify", "segmentation", "measure", "result"),
+    "export": ("classify", "segmentation", "measure", "assess", "result"),
 }
 
 
@@ -255,6 +267,16 @@ class Predictor:
             del window  # its logits hold the device's memory
         with timed(timings, "measure"):
             measurements = measure(segmentation.labels, oriented)
+        with timed(timings, "assess"):
+            assessment = assess_case(
+                self.model.competence,
+                sitk.GetArrayViewFromImage(oriented.image),
+                oriented.image.GetSpacing(),
+                segmentation.labels,
+                measurements.pancreas_volume_ml,
+                measurements.lesion_volume_ml,
+                classification is not None,
+            )
         report("export", 1.0)
         with timed(timings, "result"):
             result = CaseResult(
@@ -265,7 +287,10 @@ class Predictor:
                 provenance=self._provenance(),
                 timings_s={},
                 subtype=classification.subtype if classification else None,
+                assessment=assessment,
             )
+            if assessment.withheld or not assessment.lesion_found:
+                result.withhold_subtype()  # the segmentation is still written; the subtype is not an answer
         timings.update({phase: sum(timings[s] for s in stages) for phase, stages in PHASES.items()})
         result.timings_s.update({key: round(timings[key], 3) for key in (*STAGES, *PHASES)})
         slice_probabilities = classification.slice_probabilities if classification else {}

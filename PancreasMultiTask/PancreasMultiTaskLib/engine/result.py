@@ -82,6 +82,10 @@ class Assessment:
     lesion_found: bool = True
     notice: str | None = None
 
+    @property
+    def withheld(self) -> bool:
+        return self.status == "withheld"
+
 
 @dataclass
 class Measurements:
