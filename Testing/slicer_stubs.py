@@ -74,7 +74,7 @@ class _QtStandIn:
 
 def _qt_module(name: str) -> types.ModuleType:
     module = types.ModuleType(name)
-    module.__getattr__ = lambda attr: _QtStandIn  # type: ignore[method-assign]
+    module.__getattr__ = lambda attr: _QtStandIn()  # type: ignore[method-assign]  # classes, enums (qt.Qt.X), ...
     return module
 
 
