@@ -121,11 +121,21 @@ def test_a_move_that_fails_half_way_loses_nothing(home: Path, monkeypatch: pytes
 
 def test_a_name_the_store_already_has_is_left_where_it_was(home: Path) -> None:
     old = old_store(home / "old", ("Same",))
-    models.add_model(model_zip(home / "other-zips", "Same"), store_home() / "models")
+    other = model_zip(home / "other-zips", "Same", extra={"Same/notes.txt": b"another model of that name"})
+    models.add_model(other, store_home() / "models")
     done = migrate_store(old, store_home())
     assert done.moved == [] and "Same" in done.left and done.registered == ["MyTrained"]
     assert (old / "models" / "Same").is_dir(), "kept: the user can remove or rename either"
     assert json.loads((store_home() / "models" / "registered.json").read_text())["MyTrained"]
+
+
+def test_the_same_install_in_both_stores_is_not_kept_twice(home: Path) -> None:
+    """The bundled demo, installed by the CLI and by Slicer before: one copy stays, the old folder goes."""
+    old = old_store(home / "old", ("Demo",))
+    models.add_model(model_zip(home / "again", "Demo"), store_home() / "models")
+    done = migrate_store(old, store_home())
+    assert done.duplicates == ["Demo"] and done.left == {} and not (old / "models").exists()
+    assert {m.name for m in list_models(store_home() / "models")} == {"Demo", "MyTrained"}
 
 
 def test_nothing_moves_into_a_store_the_user_named(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

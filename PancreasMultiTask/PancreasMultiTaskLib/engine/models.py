@@ -94,10 +94,15 @@ class Migration:
     moved: list[str] = dataclasses.field(default_factory=list)
     registered: list[str] = dataclasses.field(default_factory=list)
     left: dict[str, str] = dataclasses.field(default_factory=dict)
+    duplicates: list[str] = dataclasses.field(default_factory=list)
 
     def messages(self) -> list[str]:
         """One line per model moved or left behind, for a log."""
         lines = [f"Model {name} moved into the model store" for name in self.moved]
+        lines += [
+            f"Model {name} was already in the model store (same files); the old copy was removed"
+            for name in self.duplicates
+        ]
         lines += [f"Registered model {name} carried over into the model store" for name in self.registered]
         return lines + [f"Model {name} left where it was: {why}" for name, why in self.left.items()]
 
@@ -139,6 +144,10 @@ def migrate_store(old_home: str | Path, new_home: str | Path) -> Migration:
     new_models.mkdir(parents=True, exist_ok=True)
     with locked(new_models / ".migrate.lock"):
         for folder in sorted(p for p in old_models.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if _same_zip_install(folder, new_models / folder.name):
+                shutil.rmtree(folder)
+                done.duplicates.append(folder.name)
+                continue
             if (new_models / folder.name).exists() or folder.name in _read_registry(new_models):
                 done.left[folder.name] = f"the model store already has a model named {folder.name}"
                 continue
@@ -147,6 +156,15 @@ def migrate_store(old_home: str | Path, new_home: str | Path) -> Migration:
         _carry_registry(old_models, new_models, done)
         _remove_if_empty(old_models)
     return done
+
+
+def _same_zip_install(old: Path, new: Path) -> bool:
+    """Whether two folders are installs of the same zip (the same manifest, which holds every file's SHA-256)."""
+    try:
+        manifest = json.loads((old / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(manifest, dict) and same_install(new, manifest)
 
 
 def _move_model(folder: Path, models_dir: Path) -> None:
