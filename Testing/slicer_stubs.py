@@ -1,7 +1,7 @@
 """Stand-ins for the parts of Slicer that ``slicer-core`` (PyPI) lacks, and a bare MRML scene for tests.
 
 Only the Qt widget layer and Slicer's application classes are stood in for: ``qt``, ``ctk``, ``slicer.app``,
-``slicer.ScriptedLoadableModule`` and ``slicer.parameterNodeWrapper``. All MRML work runs for real.
+``slicer.ScriptedLoadableModule``, ``slicer.parameterNodeWrapper`` and ``slicer.i18n``. All MRML work runs for real.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class _QtStandIn:
 
 def _qt_module(name: str) -> types.ModuleType:
     module = types.ModuleType(name)
-    module.__getattr__ = lambda attr: _QtStandIn  # type: ignore[method-assign]
+    module.__getattr__ = lambda attr: _QtStandIn()  # type: ignore[method-assign]  # classes, enums (qt.Qt.X), ...
     return module
 
 
@@ -204,6 +204,16 @@ class ScriptedLoadableModuleTest(unittest.TestCase):
         pass
 
 
+def tr(text: str) -> str:
+    """Stand-in for ``slicer.i18n.tr``: Slicer translates through ``slicer.app.translate``; here no translation."""
+    return text
+
+
+def translate(context: str, text: str) -> str:
+    """Stand-in for ``slicer.i18n.translate``."""
+    return text
+
+
 def install(monkeypatch: Any, app_dir: Path) -> types.SimpleNamespace:
     """Install the stand-ins (through a pytest ``monkeypatch``) and a fresh ``slicer.mrmlScene``; returns the app."""
     import slicer
@@ -243,6 +253,12 @@ def install(monkeypatch: Any, app_dir: Path) -> types.SimpleNamespace:
         module.WithinRange = WithinRange  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", module)
         monkeypatch.setattr(slicer, "parameterNodeWrapper", module, raising=False)
+    if "slicer.i18n" not in sys.modules:
+        module = types.ModuleType("slicer.i18n")
+        module.tr = tr  # type: ignore[attr-defined]
+        module.translate = translate  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "slicer.i18n", module)
+        monkeypatch.setattr(slicer, "i18n", module, raising=False)
     monkeypatch.setattr(slicer, "mrmlScene", make_scene(), raising=False)
     monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(), raising=False)
     return app

@@ -16,8 +16,6 @@ import pytest
 import slicer
 import slicer_stubs
 import vtk
-from packaging.requirements import Requirement
-from packaging.version import Version
 from PancreasMultiTaskLib.slicer import dependencies
 from PancreasMultiTaskLib.slicer import scene as pmt_scene
 from test_slicer_module import MODULE_DIR, add_ct, fake_logic, sample_folder
@@ -87,78 +85,7 @@ def unittest_run(test):
     return result
 
 
-# Dependencies
-
-
-def test_shipped_requirements_are_met_here() -> None:
-    assert dependencies.problems(dependencies.read_requirements(REQUIREMENTS), include_optional=True) == []
-
-
-def test_an_old_nnunetv2_fails_the_version_check() -> None:
-    required = dependencies.read_requirements(REQUIREMENTS)
-    found = dependencies.problems(required, version_of=lambda n: Version("2.5.0") if n == "nnunetv2" else Version("99"))
-    assert [p.name for p in found] == ["nnunetv2"]
-    assert "nnunetv2 2.5.0 is installed, needs" in found[0].message()
-
-
-def test_optional_speed_ups_never_block() -> None:
-    required = dependencies.read_requirements(REQUIREMENTS)
-    assert any(dependencies.is_optional(r.name) for r in required)
-    found = dependencies.problems(
-        required, version_of=lambda n: None if dependencies.is_optional(n) else Version("2.8.1")
-    )
-    assert all(not dependencies.is_optional(p.name) for p in found)
-
-
-def test_torch_requirement_comes_from_nnunetv2_metadata() -> None:
-    spec = dependencies.torch_requirement("nnunetv2")
-    assert "!=2.9.*" in spec and not Requirement(f"torch{spec}").specifier.contains("2.9.1")
-
-
-def test_selective_install_never_touches_slicers_packages() -> None:
-    """Walking nnunetv2's real metadata as if nothing were installed: each package with --no-deps, never torch,
-    SimpleITK, numpy, vtk or requests; their requirements are handed back."""
-    calls: list[str] = []
-    skipped = dependencies.install_selective("nnunetv2>=2.8,<2.9", calls.append, needs_install=lambda r: True)
-    names = {Requirement(c.split(" --no-deps")[0]).name.lower() for c in calls}
-    assert all(c.endswith(" --no-deps") for c in calls)
-    assert "nnunetv2" in names and len(names) > 10
-    assert not names & {"torch", "torchvision", "simpleitk", "numpy", "vtk", "requests"}
-    assert any(s.startswith("torch") for s in skipped)
-
-
-def test_install_asks_first_and_passes_torch_requirement(
-    module: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    requirements = module.tmp / "requirements.txt"
-    requirements.write_text("nnunetv2>=99\nopenvino>=99\n")
-    logic = module.mod.PancreasMultiTaskLogic(modelsDirectory=module.tmp / "models")
-    monkeypatch.setattr(type(logic), "requirementsPath", staticmethod(lambda: requirements))
-    asked: list[str] = []
-    pip: list[str] = []
-    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", lambda text, title="": asked.append(text) or False)
-    monkeypatch.setattr(slicer.util, "pip_install", pip.append)
-    assert logic.installDependencies() is False and pip == []
-    assert "nnunetv2" in asked[0] and "MB" in asked[0] and "not replaced" in asked[0]
-
-    def pip_install(args: str) -> None:
-        if args.startswith("openvino"):
-            raise RuntimeError("no wheel")  # an optional speed-up that fails does not stop the install
-        pip.append(args)
-
-    torch_calls: list[dict] = []
-    stand_in = SimpleNamespace(
-        PyTorchUtilsLogic=lambda: SimpleNamespace(installTorch=lambda **kw: torch_calls.append(kw) or "ok")
-    )
-    monkeypatch.setitem(sys.modules, "PyTorchUtils", stand_in)
-    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", lambda text, title="": True)
-    monkeypatch.setattr(slicer.util, "pip_install", pip_install)
-    real = dependencies.installed_version
-    monkeypatch.setattr(dependencies, "installed_version", lambda n: None if n == "torch" else real(n))
-    with pytest.raises(RuntimeError, match="Still not met"):  # nnunetv2>=99 cannot be met
-        logic.installDependencies()
-    assert pip[0] == "nnunetv2>=99 --no-deps"
-    assert torch_calls == [{"askConfirmation": False, "torchVersionRequirement": dependencies.torch_requirement()}]
+# Dependencies: test_slicer_dependencies.py
 
 
 # Transforms, ROI, results in the scene
@@ -335,9 +262,9 @@ def panel(module: SimpleNamespace, models: list[str]):
     widget = module.mod.PancreasMultiTaskWidget()
     widget.logic = fake_logic(module)
     names = [
-        "applyButton", "statusLabel", "verdictLabel", "deviceUsedLabel", "subtypeTableView", "measurementsTableView",
-        "probabilityPlotWidget", "slicePlotWidget", "segmentationShow3DButton", "jumpToLesionButton",
-        "showProbabilityCheckBox", "logTextEdit", "progressBar", "parametersCollapsibleButton",
+        "applyButton", "statusLabel", "verdictLabel", "resultNoticeLabel", "deviceUsedLabel", "subtypeTableView",
+        "measurementsTableView", "probabilityPlotWidget", "slicePlotWidget", "segmentationShow3DButton",
+        "jumpToLesionButton", "showProbabilityCheckBox", "logTextEdit", "progressBar", "parametersCollapsibleButton",
     ]  # fmt: skip
     widget.ui = SimpleNamespace(modelComboBox=Combo(), **{n: Recorder() for n in names})
     widget.ui.modelComboBox.addItems(models)
@@ -358,16 +285,17 @@ def test_result_shown_restored_and_cleared(module: SimpleNamespace) -> None:
     widget = panel(module, [module.model])
     job = widget.logic.process(volume, module.model, waitForCompletion=True, timeout=120)
     widget._showResult(pmt_scene.stored_result(slicer.mrmlScene, job.nodes), job.deviceUsed)
-    assert widget.ui.verdictLabel.text == job.result.verdict()
+    assert widget.ui.verdictLabel.text == f"<b>{job.result.verdict()}</b>"
+    assert widget.ui.verdictLabel.styleSheet == "color: #1b7f3b;" and widget.ui.resultNoticeLabel.visible is False
     assert widget.ui.deviceUsedLabel.text == "Ran on cpu"
     segmentation = slicer.mrmlScene.GetNodeByID(job.nodes.segmentation_id)
     assert widget.ui.segmentationShow3DButton.called_setSegmentationNode == (segmentation,)
     assert widget.ui.jumpToLesionButton.enabled
     widget.onSceneEndClose()
-    assert widget.ui.verdictLabel.text == "No result yet." and widget.ui.deviceUsedLabel.text == ""
+    assert widget.ui.verdictLabel.text == "<b>No result yet.</b>" and widget.ui.deviceUsedLabel.text == ""
     assert widget.ui.segmentationShow3DButton.called_setSegmentationNode == (None,)
     widget._restoreResults()  # what a loaded scene triggers (EndImportEvent)
-    assert widget.ui.verdictLabel.text == job.result.verdict()
+    assert widget.ui.verdictLabel.text == f"<b>{job.result.verdict()}</b>"
 
 
 def test_background_run_log_reaches_the_panel(module: SimpleNamespace) -> None:

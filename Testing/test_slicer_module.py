@@ -479,9 +479,11 @@ def model_zip(root: Path, name: str = "TinyModel", extra: dict[str, bytes] | Non
 
 def test_models_import_list_and_remove(module: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PANCREAS_MT_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(module.tmp / "home"))  # the default store is in the user's home, not the cache
     logic = module.mod.PancreasMultiTaskLogic()
-    assert logic.modelsDirectory() == Path(slicer.app.cachePath) / "PancreasMultiTask" / "models"
-    assert logic.childEnvironment()["PANCREAS_MT_HOME"] == str(Path(slicer.app.cachePath) / "PancreasMultiTask")
+    home = module.tmp / "home" / ".PancreasMultiTask"
+    assert logic.modelsDirectory() == home / "models" and not home.is_relative_to(slicer.app.cachePath)
+    assert logic.childEnvironment()["PANCREAS_MT_HOME"] == str(home)
     installed = logic.addModel(model_zip(module.tmp / "zips"))
     assert installed == logic.modelsDirectory() / "TinyModel" and (installed / "dataset.json").is_file()
     registered_source = model_folder(module.tmp / "elsewhere", "MyTrained")

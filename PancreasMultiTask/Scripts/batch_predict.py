@@ -49,7 +49,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def store_logic() -> PredictionLogic:
-    """The model store the Slicer module uses (Slicer's cache folder inside Slicer)."""
+    """The model store the Slicer module and the CLI use; inside Slicer, models earlier releases kept in Slicer's
+    cache folder are moved into it first."""
     cache = None
     if _in_slicer():
         import slicer

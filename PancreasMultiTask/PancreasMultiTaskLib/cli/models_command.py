@@ -1,6 +1,6 @@
 """``pancreas-mt models``: list, add and remove the models of the store the Slicer module and batch mode use too.
 
-The store is ``$PANCREAS_MT_HOME/models`` (default ``~/.cache/pancreas-mt/models``), resolved by
+The store is ``$PANCREAS_MT_HOME/models`` (default ``~/.PancreasMultiTask/models``), resolved by
 :func:`~PancreasMultiTaskLib.engine.models.models_home`; all the work is done by ``engine/models.py``. A model
 installed here is usable as ``pancreas-mt predict -m NAME`` and, in the same store, by the Slicer module.
 """
@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser(
         "models",
         help="list, add or remove installed models (the store the Slicer module uses too)",
-        description="Manage the model store ($PANCREAS_MT_HOME/models, default ~/.cache/pancreas-mt/models). "
+        description="Manage the model store ($PANCREAS_MT_HOME/models, default ~/.PancreasMultiTask/models). "
         "An installed model is used by name: pancreas-mt predict -m NAME.",
     )
     actions = models.add_subparsers(dest="models_command", required=True, metavar="{list,add,remove}")

@@ -2,7 +2,7 @@
 in a background process, and its result loaded into the MRML scene.
 
 Imports MRML classes (``slicer``) only inside functions, never ``qt``, ``ctk`` or ``slicer.app``: the module
-file passes what it needs from the application (the cache path, the Python executable).
+file passes what it needs from the application (the old cache path, the Python executable).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..engine.options import BY_NAME, slicer_parameters, slicer_value
 from ..engine.result import CaseResult
 from . import dependencies
 from . import scene as pmt_scene
+from .devices import DeviceChoice, DeviceProbe, FoundDevices, device_choices
 from .runner import CLI_MODULE, PredictionProcess, RunOutcome, child_environment, predict_command
 
 MODULE_DIR = Path(__file__).resolve().parents[2]
@@ -33,14 +34,14 @@ DEMO_SAMPLE_MIN_DICE: dict[str, float] = {"Pancreas": 0.96, "Lesion": 0.84}
 LOG_LINES = 500
 
 
-def store_home(cache_path: str | None) -> Path:
-    """The one model store of the GUI, the CLI and batch mode, resolved by the engine's
-    :func:`~PancreasMultiTaskLib.engine.models.store_home`: ``$PANCREAS_MT_HOME``, else the module's folder in
-    Slicer's cache (``cache_path``), else the CLI's default (``~/.cache/pancreas-mt``). Models live in its
-    ``models/`` folder."""
-    from ..engine.models import store_home as engine_store_home
+def store_home(cache_path: str | None = None) -> Path:
+    """The one model store of the GUI, the CLI and batch mode (``$PANCREAS_MT_HOME``, else
+    ``~/.PancreasMultiTask``; see :func:`~PancreasMultiTaskLib.engine.models.store_home`), never in Slicer's cache,
+    which Settings > Cache > "Clear cache" deletes. ``cache_path`` is Slicer's cache folder, where earlier releases
+    kept the module's store: its models are moved into the store on first start."""
+    from ..engine.models import open_store
 
-    return engine_store_home(Path(cache_path) / "PancreasMultiTask" if cache_path else None)
+    return open_store([Path(cache_path) / "PancreasMultiTask"] if cache_path else [])
 
 
 class PredictionJob:
@@ -162,6 +163,7 @@ class PredictionLogic:
     """Runs predictions and manages the model store; usable without the widget (batch mode, tests)."""
 
     def __init__(self, modelsDirectory: str | Path | None = None, cachePath: str | None = None) -> None:
+        """``cachePath``: Slicer's cache folder, only to move the models earlier releases kept there."""
         self.home = store_home(cachePath)
         self._modelsDirectory = Path(modelsDirectory) if modelsDirectory else self.home / "models"
         self.cliModule = CLI_MODULE
@@ -178,17 +180,27 @@ class PredictionLogic:
 
     @classmethod
     def dependencyProblems(cls) -> list[dependencies.Problem]:
-        """Required packages missing or in a wrong version (torch first); optional speed-ups are not listed."""
+        """Required packages missing or in a wrong version: torch first (checked against nnunetv2's requirement),
+        then every line of ``requirements.txt``, Slicer's own packages included; optional speed-ups not listed."""
         required = dependencies.read_requirements(cls.requirementsPath())
-        found = []
-        if dependencies.installed_version("torch") is None:
-            found.append(dependencies.Problem("torch", "from the PyTorch extension", None))
-        return found + dependencies.problems(required)
+        torch = dependencies.torch_problem()
+        return ([torch] if torch is not None else []) + dependencies.problems(required)
 
     @classmethod
     def missingDependencies(cls) -> list[str]:
         """Names of the required packages that are missing or in a wrong version."""
         return [problem.name for problem in cls.dependencyProblems()]
+
+    # Devices
+
+    def startDeviceProbe(self) -> DeviceProbe:
+        """Look for CUDA and MPS devices in a child process (torch stays out of Slicer's process)."""
+        return DeviceProbe(self.pythonExecutable)
+
+    @staticmethod
+    def deviceChoices(found: FoundDevices | None) -> list[DeviceChoice]:
+        """The device list to offer: ``auto`` saying what it resolves to, the CPU, and the devices found."""
+        return device_choices(found)
 
     # Models
 

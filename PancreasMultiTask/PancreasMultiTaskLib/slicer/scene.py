@@ -7,14 +7,17 @@ node only the Pancreas and Lesion segments.
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..engine.labels import LABEL_COLORS, LESION_LABEL, PANCREAS_LABEL, SERIES_COLORS
-from ..engine.result import CaseResult
+from ..engine.result import CaseResult, SliceEntry
+from .panel import VerdictDisplay, verdict_display
 
 TERMINOLOGY_CONTEXT = "Segmentation category and type - DICOM master list"
 ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"
@@ -139,7 +142,7 @@ def load_result_into_scene(
             measurements_table_id=_add_measurements_table(add_node, result).GetID(),
         )
         if result.subtype is not None and result.subtype.predicted is not None:  # withheld: no tables, no charts
-            _add_subtype_nodes(add_node, result, nodes)
+            _add_subtype_nodes(add_node, result, nodes, slice_axis_title(volume_node, result.subtype.slices))
         if probability_path is not None:
             probability = _read_volume(scene, probability_path, "vtkMRMLScalarVolumeNode", temporary=False)
             probability.SetName(scene.GenerateUniqueName(f"{case} lesion probability"))
@@ -340,13 +343,65 @@ def _add_measurements_table(add_node: Any, result: CaseResult) -> Any:
     for row, values in enumerate(rows):
         _set_row(table, row, list(values))
     node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "Verdict", result.verdict())
-    node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "Status", result.assessment.status)
+    _set_assessment_attributes(node, result)
     if result.subtype is not None and result.subtype.predicted is not None:
         node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "PredictedSubtype", result.subtype.predicted)
     node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "ModelName", result.provenance.model_name)
     table.Modified()
     node.SetLocked(True)
     return node
+
+
+def _set_assessment_attributes(node: Any, result: CaseResult) -> None:
+    """The assessment on the measurements table, so a saved scene shows the same verdict, colour and notice."""
+    a = result.assessment
+    node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "Status", a.status)
+    node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "Reasons", json.dumps(list(a.reasons)))
+    node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "LesionFound", "1" if a.lesion_found else "0")
+    node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "Notice", a.notice or "")
+    node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "HasSubtype", "1" if result.subtype is not None else "0")
+
+
+def slice_axis_title(volume_node: Any, slices: Sequence[SliceEntry]) -> str:
+    """The per-slice chart's x axis: the input's own voxel axis the entries are indexed along (``I``, ``J`` or
+    ``K``), e.g. ``Input slice index along I`` for a volume stored SPR, whose axial slices step along I."""
+    return f"Input slice index along {slice_axis_letter(_ijk_to_world_ras(volume_node), slices)}"
+
+
+def slice_axis_letter(ijk_to_ras: Sequence[Sequence[float]], slices: Sequence[SliceEntry]) -> str:
+    """The voxel axis whose direction (a column of ``ijk_to_ras``, 3x3) the slices' LPS centres step along; without
+    two positioned slices, the axis nearest the patient's superior-inferior direction (the axial slices' normal)."""
+    step = _slice_step_ras(slices)
+    columns = [[ijk_to_ras[r][c] for r in range(3)] for c in range(3)]
+    target = step if step is not None else [0.0, 0.0, 1.0]
+    scores = [abs(sum(a * b for a, b in zip(col, target, strict=True))) / (math.hypot(*col) or 1.0) for col in columns]
+    return "IJK"[scores.index(max(scores))]
+
+
+def _slice_step_ras(slices: Sequence[SliceEntry]) -> list[float] | None:
+    """The RAS step from one slice's centre to the next (``None`` without two positioned slices)."""
+    placed = [e for e in slices if e.position_mm is not None]
+    if len(placed) < 2 or placed[-1].index == placed[0].index:
+        return None
+    first, last = placed[0], placed[-1]
+    lps = [(b - a) / (last.index - first.index) for a, b in zip(first.position_mm, last.position_mm, strict=True)]
+    return [-lps[0], -lps[1], lps[2]]
+
+
+def _ijk_to_world_ras(volume_node: Any) -> list[list[float]]:
+    """The volume's IJK-to-RAS direction in world coordinates (its linear parent transform applied, as the
+    exported input the positions come from)."""
+    import vtk
+
+    matrix, world = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    parent = volume_node.GetParentTransformNode()
+    if parent is not None and parent.IsTransformToWorldLinear():
+        to_world = vtk.vtkMatrix4x4()
+        parent.GetMatrixTransformToWorld(to_world)
+        vtk.vtkMatrix4x4.Multiply4x4(to_world, matrix, world)
+        matrix = world
+    return [[matrix.GetElement(r, c) for c in range(3)] for r in range(3)]
 
 
 def slice_index_k(entry: Any) -> int:
@@ -359,7 +414,7 @@ def fold_column(fold: str) -> str:
     return f"Fold {fold}"
 
 
-def _add_subtype_nodes(add_node: Any, result: CaseResult, nodes: SceneNodes) -> None:
+def _add_subtype_nodes(add_node: Any, result: CaseResult, nodes: SceneNodes, axis_title: str) -> None:
     import slicer
 
     subtype = result.subtype
@@ -409,7 +464,7 @@ def _add_subtype_nodes(add_node: Any, result: CaseResult, nodes: SceneNodes) -> 
         slices,
         f"{case} per-slice subtype probabilities chart",
         f"{case}: subtype probability per axial slice ({subtype.pooling_used} pooling)",
-        ("Slice", "Input slice index (k)"),
+        ("Slice", axis_title),
         {f"{case} per-slice {name}": name for name in subtype.names},
         slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter,
     )
@@ -480,7 +535,7 @@ def _place_in_study(scene: Any, volume_node: Any, nodes: list[Any]) -> None:
 
 @dataclass
 class StoredResult:
-    """A result found in a scene (e.g. one loaded from a saved .mrb): its verdict and its nodes."""
+    """A result found in a scene (e.g. one loaded from a saved .mrb): its verdict, assessment and nodes."""
 
     case_id: str
     verdict: str
@@ -489,6 +544,40 @@ class StoredResult:
     segmentation: Any = None
     probability_volume: Any = None
     charts: list[Any] = field(default_factory=list)
+    status: str = "answered"
+    reasons: list[str] = field(default_factory=list)
+    lesion_found: bool = True
+    notice: str = ""
+    has_subtype: bool = True
+    predicted: str | None = None
+
+    def display(self, tr: Callable[[str], str] = str) -> VerdictDisplay:
+        """The verdict as the panel shows it (text, colour, notice)."""
+        return verdict_display(
+            self.verdict, status=self.status, reasons=self.reasons, lesion_found=self.lesion_found,
+            notice=self.notice, has_subtype=self.has_subtype, predicted=self.predicted, tr=tr,
+        )  # fmt: skip
+
+
+def _assessment_of(measurements: Any) -> dict[str, Any]:
+    """The assessment fields stored on a measurements table (scenes saved before they existed: answered)."""
+
+    def attribute(name: str) -> str | None:
+        return measurements.GetAttribute(NODE_ATTRIBUTE_PREFIX + name)
+
+    try:
+        reasons = [str(r) for r in json.loads(attribute("Reasons") or "[]")]
+    except (ValueError, TypeError):
+        reasons = []
+    return {
+        "verdict": attribute("Verdict") or "",
+        "status": attribute("Status") or "answered",
+        "reasons": reasons,
+        "lesion_found": attribute("LesionFound") != "0",
+        "notice": attribute("Notice") or "",
+        "has_subtype": attribute("HasSubtype") != "0",
+        "predicted": attribute("PredictedSubtype") or None,
+    }
 
 
 def find_results(scene: Any) -> list[StoredResult]:
@@ -510,12 +599,12 @@ def find_results(scene: Any) -> list[StoredResult]:
         results.append(
             StoredResult(
                 case_id=case,
-                verdict=measurements[-1].GetAttribute(NODE_ATTRIBUTE_PREFIX + "Verdict"),
                 measurements_table=measurements[-1],
                 probabilities_table=probabilities[-1] if probabilities else None,
                 segmentation=(nodes.get("vtkMRMLSegmentationNode") or [None])[-1],
                 probability_volume=(nodes.get("vtkMRMLScalarVolumeNode") or [None])[-1],
                 charts=nodes.get("vtkMRMLPlotChartNode", []),
+                **_assessment_of(measurements[-1]),
             )
         )
     return results
@@ -527,12 +616,12 @@ def stored_result(scene: Any, nodes: SceneNodes) -> StoredResult:
     charts = [scene.GetNodeByID(i) for i in (nodes.probabilities_chart_id, nodes.slices_chart_id) if i]
     return StoredResult(
         case_id=measurements.GetAttribute(NODE_ATTRIBUTE_PREFIX + "CaseId") or "",
-        verdict=measurements.GetAttribute(NODE_ATTRIBUTE_PREFIX + "Verdict") or "",
         measurements_table=measurements,
         probabilities_table=scene.GetNodeByID(nodes.probabilities_table_id) if nodes.probabilities_table_id else None,
         segmentation=scene.GetNodeByID(nodes.segmentation_id),
         probability_volume=scene.GetNodeByID(nodes.probability_volume_id) if nodes.probability_volume_id else None,
         charts=charts,
+        **_assessment_of(measurements),
     )
 
 

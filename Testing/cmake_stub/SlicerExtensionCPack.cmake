@@ -1,1 +1,0 @@
-# CPack is not exercised by the stand-in.

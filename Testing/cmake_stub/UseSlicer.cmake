@@ -1,8 +1,0 @@
-if(NOT DEFINED BUILD_TESTING)
-  set(BUILD_TESTING ON)
-endif()
-if(BUILD_TESTING)
-  enable_testing()
-endif()
-include(${CMAKE_CURRENT_LIST_DIR}/SlicerMacroBuildScriptedModule.cmake)
-include(${CMAKE_CURRENT_LIST_DIR}/SlicerMacroPythonTesting.cmake)
