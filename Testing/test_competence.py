@@ -167,3 +167,21 @@ def test_the_bundled_demo_model_carries_its_record(tmp_path):
     assert record.synthetic and record.normal_fraction == 0.0
     assert record.in_plane_spacing_mm[0] >= 0.6 and record.in_plane_spacing_mm[1] <= 1.0
     assert record.gland_volume_ml[1] < 60  # phantom glands, far from a whole abdomen
+
+
+def test_without_its_own_record_a_model_only_warns_except_for_what_is_not_a_ct(tmp_path):
+    derived = c.derived_record({"original_median_spacing_after_transp": [2.0, 0.8, 0.8]}, "2d", tmp_path / "plans.json")
+    far = c.assess(c.check_input(ct(), (3.0, 3.0, 3.0), derived), derived, lesion_ml=1.0, has_classifier=True)
+    assert far.status == c.WARNED and far.reasons[0].startswith("in-plane spacing 3 mm")
+    labels = np.zeros((20, 64, 64))
+    labels[5:10, 20:30, 20:30] = 1
+    label_map = c.assess(c.check_input(labels, (0.8, 0.8, 2.0), derived), derived, lesion_ml=1.0, has_classifier=True)
+    assert label_map.status == c.WITHHELD and "label map" in label_map.reasons[0]
+
+
+def test_withholding_reasons_come_before_no_lesion_and_warnings():
+    record = c.parse_record(RECORD, Path("r"))
+    findings = [c.Finding(c.WARNED, "a warning"), c.Finding(c.WITHHELD, "why withheld")]
+    assessment = c.assess(findings, record, lesion_ml=0.0, has_classifier=True)
+    assert assessment.reasons[0] == "why withheld" and assessment.reasons[1].startswith("no lesion found")
+    assert assessment.reasons[2] == "a warning"

@@ -36,6 +36,10 @@ OTHER_VALUES = {
     "batch_size": 3,
     "series": "1.2.3",
     "roi": [-1.5e-05, -20.0, 3.0, 10.0, 20.0, 60.5],
+    "roi_ras": [-10.0, -20.0, 3.0, 10.0, 20.0, 60.5],
+    "roi_mask": "/masks/pancreas.nii.gz",
+    "roi_label": 7,
+    "roi_margin": 15.0,
 }
 
 

@@ -68,6 +68,8 @@ def test_batch_writes_a_contact_sheet_with_the_failed_case_marked(batch: Path) -
     index = (batch / INDEX_FILE).read_text(encoding="utf-8")
     assert "broken: FAILED" in index and "cannot read image" in index
     assert 'src="alpha/preview.png"' in index and 'src="beta/preview.png"' in index
+    # every verdict stands beside its picture, with the synthetic model's notice
+    assert index.count("synthetic demo model: not for clinical images") == 2
     assert not (batch / "broken" / PREVIEW_FILE).exists()
 
 

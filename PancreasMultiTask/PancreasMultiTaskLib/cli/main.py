@@ -453,19 +453,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def write_previews(output_dir: Path, reporter: Reporter) -> None:
     """``preview.png`` for each finished case and, for several cases, the contact sheet and ``index.html``; a
     preview that cannot be drawn is reported with its reason and fails neither its case nor the batch."""
+    from ..engine.result import CaseResult
     from .preview import SheetRow, write_case_preview, write_contact_sheet
 
     rows = []
     for case, result, error in reporter.outcomes:
-        preview = None
+        preview, verdict = None, ""
         if result is not None:
             try:
+                verdict = CaseResult.read_json(Path(str(result))).verdict()
                 preview = write_case_preview(Path(str(result)).parent)
                 reporter.event("preview", case=case, path=str(preview))
             except Exception as failure:  # a picture must never end the batch
                 error = f"preview failed: {_reason(failure)}"
                 print(f"pancreas-mt: {case}: {error}", file=sys.stderr)
-        rows.append(SheetRow(case, preview, error))
+        rows.append(SheetRow(case, preview, error, verdict))
     if len(rows) > 1:
         try:
             sheet = write_contact_sheet(output_dir, rows)

@@ -215,6 +215,8 @@ class SheetRow:
     case_id: str
     preview: Path | None
     error: str = ""
+    #: The case's verdict line (with the model's notice), written beside its picture in ``index.html``.
+    verdict: str = ""
 
 
 def write_contact_sheet(output_dir: str | Path, rows: list[SheetRow]) -> Path:
@@ -268,7 +270,10 @@ def _write_index(output_dir: Path, rows: list[SheetRow]) -> Path:
             items.append(f'<section class="failed"><h2>{name}: FAILED</h2><p>{html.escape(row.error)}</p></section>')
         else:
             link = html.escape(os.path.relpath(row.preview, output_dir).replace(os.sep, "/"))
-            items.append(f'<section><h2>{name}</h2><a href="{link}"><img src="{link}" width="900"></a></section>')
+            verdict = f"<p>{html.escape(row.verdict)}</p>" if row.verdict else ""
+            items.append(
+                f'<section><h2>{name}</h2>{verdict}<a href="{link}"><img src="{link}" width="900"></a></section>'
+            )
     page = (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>pancreas-mt previews</title>'
         "<style>body{font-family:sans-serif} .failed{background:#eee;border:2px solid #000;padding:4px}</style>"

@@ -39,7 +39,10 @@ ANSWERED, WARNED, WITHHELD = "answered", "answered-with-warnings", "withheld"
 LABEL_MAP_MAX_VALUES = 32
 #: Values a CT in Hounsfield units never holds (beyond any scanner's padding value of -3024 and metal's 3071+).
 HU_FLOOR, HU_CEILING = -4000.0, 32000.0
-#: A spacing this many times outside the trained range withholds; anything outside it warns.
+#: A value this many times outside the trained range warns (training sets are samples: a held-out case of the
+#: same kind may lie a little beyond their extremes).
+RANGE_MARGIN = 1.2
+#: A spacing this many times outside the trained range withholds.
 SPACING_FACTOR = 2.0
 #: A gland or lesion volume this many times outside the trained range withholds (gland) or warns (lesion).
 VOLUME_FACTOR = 3.0
@@ -233,10 +236,14 @@ def derived_record(plans: Mapping[str, Any], configuration: str, source: Path) -
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Finding:
-    """One check's outcome: ``withhold`` keeps the subtype back, ``warn`` gives it with the reason."""
+    """One check's outcome: ``withheld`` keeps the subtype back, a warning gives it with the reason.
+
+    ``model_independent`` findings (not a CT at all) hold for any model; the others compare with the record.
+    """
 
     severity: str
     reason: str
+    model_independent: bool = False
 
 
 def check_input(array: np.ndarray, spacing_mm: Sequence[float], record: CompetenceRecord) -> list[Finding]:
@@ -251,7 +258,9 @@ def check_input(array: np.ndarray, spacing_mm: Sequence[float], record: Competen
         if len(distinct) <= LABEL_MAP_MAX_VALUES:
             findings.append(
                 Finding(
-                    WITHHELD, f"the input looks like a label map ({len(distinct)} distinct integer values), not a CT"
+                    WITHHELD,
+                    f"the input looks like a label map ({len(distinct)} distinct integer values), not a CT",
+                    model_independent=True,
                 )
             )
     low, high = float(sample.min()), float(sample.max())
@@ -261,6 +270,7 @@ def check_input(array: np.ndarray, spacing_mm: Sequence[float], record: Competen
                 WITHHELD,
                 f"values {low:.0f} to {high:.0f} are not Hounsfield units (a CT lies within "
                 f"{HU_FLOOR:.0f} to {HU_CEILING:.0f})",
+                model_independent=True,
             )
         )
     in_plane, slice_ = max(spacing_mm[:2]), float(spacing_mm[2])
@@ -319,7 +329,7 @@ def _range_finding(
     if trained is None:
         return None
     low, high = trained
-    if low <= value <= high:
+    if low / RANGE_MARGIN <= value <= high * RANGE_MARGIN:
         return None
     seen = f"{low:.3g} {unit}" if low == high else f"{low:.3g} to {high:.3g} {unit}"
     severity = far if (value < low / factor or value > high * factor) else WARNED
@@ -327,26 +337,25 @@ def _range_finding(
 
 
 def assess(findings: Sequence[Finding], record: CompetenceRecord, lesion_ml: float, has_classifier: bool) -> Assessment:
-    """The outcome from the findings; a lesion below the record's minimum size is "no lesion found"."""
-    reasons = [f.reason for f in findings if f.severity == WITHHELD]
-    reasons += [f.reason for f in findings if f.severity != WITHHELD]
+    """The outcome from the findings; a lesion below the record's minimum size is "no lesion found".
+
+    A model without its own record (``missing`` says what) has only estimated limits: what they find warns,
+    and only a model-independent finding (not a CT) withholds. Reasons: withholding ones first.
+    """
     if record.missing:
-        reasons.append(f"the model has no competence record: not checked: {', '.join(record.missing)}")
-    status = (
-        WITHHELD
-        if any(f.severity == WITHHELD for f in findings)
-        else WARNED
-        if findings or record.missing
-        else ANSWERED
-    )
+        findings = [f if f.model_independent else Finding(WARNED, f.reason) for f in findings]
+    withheld = [f.reason for f in findings if f.severity == WITHHELD]
+    warnings = [f.reason for f in findings if f.severity != WITHHELD]
+    if record.missing:
+        warnings.append(f"the model has no competence record: not checked: {', '.join(record.missing)}")
     minimum = record.min_lesion_ml or 0.0
     lesion_found = lesion_ml > minimum
+    no_lesion = []
     if has_classifier and not lesion_found:
-        reasons.insert(
-            0, f"no lesion found (predicted lesion {lesion_ml:.2f} mL; the model's minimum is {minimum:g} mL)"
-        )
+        no_lesion = [f"no lesion found (predicted lesion {lesion_ml:.2f} mL; minimum {minimum:g} mL)"]
+    status = WITHHELD if withheld else WARNED if warnings else ANSWERED
     notice = SYNTHETIC_NOTICE if record.synthetic else None
-    return Assessment(status=status, reasons=reasons, lesion_found=lesion_found, notice=notice)
+    return Assessment(status=status, reasons=withheld + no_lesion + warnings, lesion_found=lesion_found, notice=notice)
 
 
 def assess_case(

@@ -25,6 +25,8 @@ CLASSIFICATION_MODES = ("guided", "tiles")
 PRECISIONS = ("auto", "float32", "bfloat16")
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 CHECKPOINTS = ("final", "best")
+#: ``--roi`` words besides a box.
+ROI_MODES = ("full", "auto")
 
 
 @dataclass(frozen=True)
@@ -185,13 +187,47 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "roi",
+        str,
+        None,
+        "where to predict: full, the whole volume; auto, the body (air and the CT table cut away; no localizer "
+        "model yet, so the gland itself is not looked for); or a box X0 Y0 Z0 X1 Y1 Z1 in physical LPS millimetres, "
+        "as 6 numbers or --roi=x0,y0,z0,x1,y1,z1 (default: full)",
+        applies=(CLI, BATCH),
+        many=True,
+        metavar="full|auto|X0 Y0 Z0 X1 Y1 Z1",
+    ),
+    Option(
+        "roi_ras",
         float,
         None,
-        "box in physical LPS millimetres to predict in, as 6 numbers or --roi=x0,y0,z0,x1,y1,z1 (default: whole "
-        "volume)",
+        "a box in RAS millimetres, as Slicer displays coordinates: X0 Y0 Z0 X1 Y1 Z1 or --roi-ras=x0,...",
         applies=(CLI, BATCH),
         many=True,
         metavar="X0 Y0 Z0 X1 Y1 Z1",
+    ),
+    Option(
+        "roi_mask",
+        str,
+        None,
+        "predict inside the box of a mask from another tool (e.g. TotalSegmentator's pancreas), plus --roi-margin",
+        applies=(CLI, BATCH),
+        metavar="FILE",
+    ),
+    Option(
+        "roi_label",
+        int,
+        None,
+        "the --roi-mask label to use (default: every non-zero voxel)",
+        applies=(CLI, BATCH),
+        metavar="N",
+    ),
+    Option(
+        "roi_margin",
+        float,
+        10.0,
+        "millimetres added around the --roi-mask box",
+        applies=(CLI, BATCH),
+        metavar="MM",
     ),
     # Engine-only settings: used by benchmarks, evaluation and tests, offered by no front end.
     Option("tile_step_size", float, 0.5, "sliding-window step as a fraction of the patch", applies=()),
@@ -225,8 +261,12 @@ class _Checked:
         for item in dataclasses.fields(self):  # type: ignore[arg-type]
             BY_NAME[item.name].check(getattr(self, item.name))
         roi = getattr(self, "roi", None)
-        if roi is not None and len(roi) != 6:
-            raise ValueError(f"roi needs 6 numbers (x0 y0 z0 x1 y1 z1), got {len(roi)}")
+        if isinstance(roi, str) and roi not in ROI_MODES:
+            raise ValueError(f"roi must be {' or '.join(ROI_MODES)} or 6 numbers (x0 y0 z0 x1 y1 z1), got {roi!r}")
+        for name in ("roi", "roi_ras"):
+            box = getattr(self, name, None)
+            if box is not None and not isinstance(box, str) and len(box) != 6:
+                raise ValueError(f"{name} needs 6 numbers (x0 y0 z0 x1 y1 z1), got {len(box)}")
         batch_size = getattr(self, "batch_size", None)
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -294,7 +334,9 @@ def parse_values(namespace: argparse.Namespace | Mapping[str, Any], front_end: s
         value = source.get(option.name, option.default)
         if option.many and value is not None:
             words = _words(value if isinstance(value, list | tuple) else [value])
-            if option.kind is float:
+            if option.name == "roi" and len(words) == 1 and words[0] in ROI_MODES:
+                value = words[0]
+            elif option.kind is float or option.name == "roi":
                 try:
                     value = [float(w) for w in words]
                 except ValueError as error:
@@ -331,7 +373,9 @@ def to_argv(values: Mapping[str, Any]) -> list[str]:
         option.check(value)
         if option.kind is bool:
             argv.append(option.cli_flag)
-        elif option.many and option.kind is float:
+        elif option.name == "roi" and isinstance(value, str):
+            argv.append(f"{option.cli_flag}={value}")
+        elif option.many and option.name in ("roi", "roi_ras"):
             argv.append(option.cli_flag + "=" + ",".join(repr(float(v)) for v in value))
         elif option.many:
             argv += [option.cli_flag, *[str(v) for v in value]]

@@ -35,6 +35,7 @@ from .model_folder import ModelFolder, open_model_folder
 from .options import CLASSIFICATION_MODES, PRECISIONS, PredictionOptions  # noqa: F401 (re-exported)
 from .precision import BF16_BACKENDS, decide_precision
 from .result import CaseResult, Provenance
+from .roi import RoiChoice, choose_roi
 from .stages import Oriented, Preprocessed, crop_to_roi, export, measure, orient, preprocess, timed, torch_threads
 from .window import (  # noqa: F401 (PredictionCancelled re-exported)
     CancelToken,
@@ -247,7 +248,9 @@ class Predictor:
         with timed(timings, "check"):
             check_image(image, input_path or case_id)
         with timed(timings, "roi"):
-            crop = crop_to_roi(image, self.options.roi)
+            o = self.options
+            roi = choose_roi(image, o.roi, o.roi_ras, o.roi_mask, o.roi_label, o.roi_margin)
+            crop = crop_to_roi(image, roi)
         with timed(timings, "orient"):
             oriented = orient(crop, self.options.orientation or self.model.orientation)
         report("preprocess", 0.0)
@@ -284,7 +287,7 @@ class Predictor:
                 input_path=str(input_path),
                 labels=output_labels(self.model.dataset_json),
                 measurements=measurements,
-                provenance=self._provenance(),
+                provenance=self._provenance(roi),
                 timings_s={},
                 subtype=classification.subtype if classification else None,
                 assessment=assessment,
@@ -305,7 +308,7 @@ class Predictor:
             case, window, oriented, self.model, options.classification, options.pooling, self.tile_classifier()
         )
 
-    def _provenance(self) -> Provenance:
+    def _provenance(self, roi: RoiChoice) -> Provenance:
         from importlib.metadata import version
 
         return Provenance(
@@ -324,7 +327,8 @@ class Predictor:
                 "numpy": np.__version__,
                 "python": platform.python_version(),
             },
-            roi=list(map(float, self.options.roi)) if self.options.roi is not None else None,
+            roi=roi.box_lps,
+            roi_how=roi.how,
             backend=self.backend.name,
             torch_version=torch.__version__,
             nnunetv2_version=version("nnunetv2"),

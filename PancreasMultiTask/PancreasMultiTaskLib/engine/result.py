@@ -114,7 +114,9 @@ class Provenance:
     tta: bool
     device: str
     versions: dict[str, str]
+    #: The region predicted in, as an LPS box in mm (``None``: the whole volume), and how it was found.
     roi: list[float] | None = None
+    roi_how: str | None = None
     backend: str | None = None
     torch_version: str | None = None
     nnunetv2_version: str | None = None

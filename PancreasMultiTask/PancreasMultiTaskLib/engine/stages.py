@@ -8,23 +8,20 @@ them in order and times each (``result.timings_s``).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 import torch
 
-from .io import InputError
 from .labels import LESION_LABEL, output_channels
 from .measurements import max_axial_diameter_mm, volume_ml
 from .model_folder import ModelFolder
 from .orientation import axial_axis, orientation_code, to_input_orientation, to_model_orientation
 from .result import Measurements
-
-Region = tuple[slice, slice, slice]
+from .roi import Region, RoiChoice
 
 
 @dataclass(frozen=True)
@@ -90,31 +87,11 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def crop_to_roi(image: sitk.Image, roi: Sequence[float] | None) -> Crop:
-    """The roi stage: the voxels inside a physical LPS box (the whole input without one)."""
-    if roi is None:
+def crop_to_roi(image: sitk.Image, choice: RoiChoice) -> Crop:
+    """The roi stage: the voxels of the chosen region (``roi.py``; the whole input without one)."""
+    if choice.region is None:
         return Crop(image, None, image)
-    region = roi_region(image, roi)
-    return Crop(image, region, image[region])
-
-
-def roi_region(image: sitk.Image, roi: Sequence[float]) -> Region:
-    """Index slices (x, y, z) of the voxels inside a physical box; a clear error if it misses the volume."""
-    lo, hi = np.minimum(roi[:3], roi[3:]), np.maximum(roi[:3], roi[3:])
-    corners = [
-        image.TransformPhysicalPointToContinuousIndex(tuple(map(float, c)))
-        for c in itertools.product(*zip(lo, hi, strict=True))
-    ]
-    first = np.maximum(np.floor(np.min(corners, axis=0) + 0.5), 0).astype(int)
-    last = np.minimum(np.ceil(np.max(corners, axis=0) - 0.5), np.array(image.GetSize()) - 1).astype(int)
-    if np.any(last < first):
-        raise InputError(
-            f"ROI {list(map(float, roi))} (LPS mm) lies outside the volume (size {image.GetSize()}, "
-            f"origin {tuple(round(o, 1) for o in image.GetOrigin())})"
-        )
-    if last[2] == first[2]:
-        raise InputError(f"ROI {list(map(float, roi))} covers a single slice; the engine needs a 3D region")
-    return tuple(slice(int(a), int(b) + 1) for a, b in zip(first, last, strict=True))
+    return Crop(image, choice.region, image[choice.region])
 
 
 def place(part: sitk.Image, full: sitk.Image, region: Region | None, pixel: int) -> sitk.Image:
