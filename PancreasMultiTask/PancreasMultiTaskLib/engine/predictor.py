@@ -31,6 +31,7 @@ from .. import __version__
 from .backends import GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
 from .io import InputError, check_image
 from .labels import LESION_LABEL, output_channels, output_labels
+from .limits import check_resampled_size
 from .measurements import max_axial_diameter_mm, volume_ml
 from .model_folder import ModelFolder, ModelFolderError, open_model_folder
 from .options import CLASSIFICATION_MODES, PRECISIONS, PredictionOptions  # noqa: F401 (re-exported)
@@ -535,6 +536,7 @@ class Predictor:
         work = image[region] if region is not None else image
         code = self.options.orientation or model.orientation
         oriented = to_model_orientation(work, code)
+        check_resampled_size(oriented, model, input_path or case_id)
 
         report_stage("preprocess", 0.0)
         threads = torch.get_num_threads()
