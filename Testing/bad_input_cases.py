@@ -16,7 +16,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
-from dicom_factory import write_series
+from dicom_factory import add_unreadable_entry, write_series
 from model_factory import ct_volume
 
 Maker = Callable[[Path], Path]
@@ -206,6 +206,127 @@ def broken_link(tmp: Path) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------------------------------
+# Files and names from strangers (issue 23): headers naming other files, disagreeing forms, bombs, sizes.
+# The headers declare 8 x 8 x 4 bytes, fewer than any /etc/passwd holds: read, it would come back as a volume.
+def _metaimage(tmp: Path, name: str, data_file: str) -> Path:
+    path = tmp / name
+    path.write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 8 8 4\nElementType = MET_UCHAR\nElementSpacing = 0.8 0.8 2\n"
+        f"ElementDataFile = {data_file}\n"
+    )
+    return path
+
+
+def _nrrd(tmp: Path, name: str, field: str, padding: str = "") -> Path:
+    path = tmp / name
+    path.write_text(f"NRRD0004\n{padding}type: uchar\ndimension: 3\nsizes: 8 8 4\nencoding: raw\n{field}\n\n")
+    return path
+
+
+def metaimage_naming_etc_passwd(tmp: Path) -> Path:
+    return _metaimage(tmp, "passwd.mha", "/etc/passwd")
+
+
+def metaimage_pattern_form(tmp: Path) -> Path:
+    return _metaimage(tmp, "pattern.mha", "/etc/pass%s 1 2 1")  # MetaIO's list form: a segmentation fault
+
+
+def metaimage_list_form(tmp: Path) -> Path:
+    return _metaimage(tmp, "list.mhd", "LIST")
+
+
+def metaimage_link_leading_out(tmp: Path) -> Path:
+    (tmp / "slices.raw").symlink_to("/etc/passwd")
+    return _metaimage(tmp, "linked.mhd", "slices.raw")
+
+
+def nrrd_naming_etc_passwd(tmp: Path) -> Path:
+    return _nrrd(tmp, "passwd.nrrd", "data file: /etc/passwd")
+
+
+def nrrd_climbing_out(tmp: Path) -> Path:
+    (tmp.parent / f"{tmp.name}-secret.raw").write_bytes(bytes(range(256)))
+    return _nrrd(tmp, "climb.nrrd", f"datafile: ../{tmp.name}-secret.raw")
+
+
+def nrrd_long_header(tmp: Path) -> Path:
+    return _nrrd(tmp, "padded.nrrd", "data file: /etc/passwd", padding="# padding\n" * 8000)
+
+
+def _nifti_forms(tmp: Path, name: str, qform: np.ndarray, sform: np.ndarray) -> Path:
+    image = nib.Nifti1Image(sitk.GetArrayFromImage(_volume()).transpose(2, 1, 0), None)
+    image.set_qform(qform, 1)
+    image.set_sform(sform, 2)
+    path = tmp / name
+    nib.save(image, path)
+    return path
+
+
+def nifti_sform_5mm_pixdim_07mm(tmp: Path) -> Path:
+    return _nifti_forms(tmp, "sform5mm.nii.gz", np.diag([0.7, 0.7, 2.0, 1.0]), np.diag([5.0, 0.7, 2.0, 1.0]))
+
+
+def nifti_qform_sform_turned(tmp: Path) -> Path:
+    turned = np.array([[0.0, -0.8, 0, 0], [0.8, 0, 0, 0], [0, 0, 2.0, 0], [0, 0, 0, 1]])
+    return _nifti_forms(tmp, "turned.nii.gz", np.diag([0.8, 0.8, 2.0, 1.0]), turned)
+
+
+def nifti_gzip_bomb(tmp: Path) -> Path:
+    """About 1 MB of gzip members: a 48 x 40 x 8 header and volume, then 1 GiB of zeros."""
+    header = nib.Nifti1Header()
+    header.set_data_shape((48, 40, 8))
+    header.set_data_dtype(np.int16)
+    header.set_zooms((0.8, 0.8, 2.0))
+    header["vox_offset"] = 352
+    volume = sitk.GetArrayFromImage(sitk.Cast(_volume(), sitk.sitkInt16)).tobytes()
+    path = tmp / "bomb.nii.gz"
+    path.write_bytes(gzip.compress(header.binaryblock + bytes(4) + volume) + gzip.compress(bytes(1 << 20), 9) * 1023)
+    return path
+
+
+def complex_nifti(tmp: Path) -> Path:
+    path = tmp / "complex.nii.gz"
+    array = sitk.GetArrayFromImage(_volume()).transpose(2, 1, 0).astype(np.complex64)
+    nib.save(nib.Nifti1Image(array, np.diag([0.8, 0.8, 2.0, 1.0])), path)
+    return path
+
+
+def _spaced(tmp: Path, name: str, spacing: float) -> Path:
+    path = tmp / name
+    image = ct_volume((22, 142, 148), spacing_xyz=(spacing,) * 3, seed=9)[0]
+    sitk.WriteImage(sitk.Cast(image, sitk.sitkInt16), str(path))
+    return path
+
+
+def spacing_30mm(tmp: Path) -> Path:
+    return _spaced(tmp, "spacing30.nii.gz", 30.0)
+
+
+def spacing_1e4mm(tmp: Path) -> Path:
+    return _spaced(tmp, "spacing1e4.nii.gz", 1e4)
+
+
+def _dicom_with(tmp: Path, folder: str, kind: str) -> Path:
+    path = write_series(ct_volume((16, 40, 48), seed=9)[0], tmp / folder, "1.2.3.4.7")
+    add_unreadable_entry(path, "zz_slice.dcm", kind)
+    return path
+
+
+def dicom_dangling_link(tmp: Path) -> Path:
+    return _dicom_with(tmp, "dicom-link", "link")
+
+
+def dicom_fifo(tmp: Path) -> Path:
+    return _dicom_with(tmp, "dicom-fifo", "fifo")
+
+
+def dicom_damaged_file(tmp: Path) -> Path:
+    path = write_series(ct_volume((16, 40, 48), seed=9)[0], tmp / "dicom-damaged", "1.2.3.4.8")
+    (path / "extra.dcm").write_bytes(next(path.glob("*.dcm")).read_bytes()[:300])
+    return path
+
+
 #: (input as the table names it, how to make it, a phrase the message must hold)
 CASES: list[tuple[str, Maker, str]] = [
     ("`.nii.gz` cut to half its bytes", truncated_nii_gz, "truncated"),
@@ -228,4 +349,20 @@ CASES: list[tuple[str, Maker, str]] = [
     ("a file that is no image", not_an_image, "cannot read"),
     ("a FIFO named like an image", fifo_named_like_an_image, "not a regular file (a FIFO)"),
     ("a broken symbolic link named like an image", broken_link, "broken symbolic link"),
+    ("MetaImage naming `/etc/passwd` as its data file", metaimage_naming_etc_passwd, "absolute path"),
+    ("MetaImage with the file-pattern form `/etc/pass%s 1 2 1` (ITK crashes)", metaimage_pattern_form, "pattern"),
+    ("MetaImage with the LIST form", metaimage_list_form, "file list"),
+    ("MetaImage whose data file is a link to `/etc/passwd`", metaimage_link_leading_out, "link leading out"),
+    ("NRRD with `data file: /etc/passwd`", nrrd_naming_etc_passwd, "absolute path"),
+    ("NRRD with `datafile: ../...`", nrrd_climbing_out, "climbing out"),
+    ("NRRD header padded past 64 KiB", nrrd_long_header, "longer than"),
+    ("NIfTI whose sform says 5 mm, pixdim 0.7 mm", nifti_sform_5mm_pixdim_07mm, "pixdim"),
+    ("NIfTI whose qform and sform point different ways", nifti_qform_sform_turned, "disagree"),
+    ("gzip bomb: 1 MB of `.nii.gz` holding 1 GiB", nifti_gzip_bomb, "more than"),
+    ("NIfTI of complex voxels", complex_nifti, "complex64"),
+    ("22x142x148 voxels of 30 mm", spacing_30mm, "resampled"),
+    ("22x142x148 voxels of 10,000 mm", spacing_1e4mm, "resampled"),
+    ("DICOM series with a dangling link", dicom_dangling_link, "zz_slice.dcm is a link to a missing file"),
+    ("DICOM series with a FIFO", dicom_fifo, "zz_slice.dcm is a FIFO"),
+    ("DICOM series with a damaged file", dicom_damaged_file, "extra.dcm is a DICOM file GDCM placed in no series"),
 ]

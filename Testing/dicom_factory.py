@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,3 +46,15 @@ def write_series(
         writer.SetFileName(str(folder / f"{prefix}{series_uid[-3:]}_{n:03d}.dcm"))
         writer.Execute(plane)
     return folder
+
+
+def add_unreadable_entry(folder: Path, name: str, kind: str) -> Path:
+    """Put an entry GDCM cannot read into a series folder: a dangling ``link`` or a ``fifo`` (root can't bypass)."""
+    path = folder / name
+    if kind == "link":
+        path.symlink_to(folder / "no-such-slice.dcm")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        raise ValueError(kind)
+    return path

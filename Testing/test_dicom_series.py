@@ -1,16 +1,19 @@
-"""DICOM folders: the series rule (CT first, then most slices), --series, the UID in result.json, gaps refused."""
+"""DICOM folders: the series rule (CT first, then most slices), --series, the UID in result.json, gaps refused,
+every entry accounted for."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from dicom_factory import write_series
+from dicom_factory import add_unreadable_entry, write_series
 from model_factory import ct_volume
 from PancreasMultiTaskLib.cli.main import main
-from PancreasMultiTaskLib.engine.io import InputError, read_case
+from PancreasMultiTaskLib.engine.dicom import DicomError, Series, check_slice_count
+from PancreasMultiTaskLib.engine.io import InputError, is_dicom_folder, read_case
 
 MAIN, LOCALIZER, NOISE = (
     "1.2.826.0.1.3680043.2.1125.100",
@@ -88,3 +91,34 @@ def test_folder_of_nifti_files_shows_no_itk_warning(volume, multitask_model, tmp
                  "--device", "cpu", "--no-tta", "--folds", "0", "--progress", "none"])  # fmt: skip
     err = capfd.readouterr().err
     assert code == 0 and "WARNING" not in err and "No Series" not in err and "itk" not in err.lower()
+
+
+@pytest.mark.parametrize(("kind", "what"), [("link", "a link to a missing file"), ("fifo", "a FIFO (named pipe)")])
+def test_an_entry_gdcm_cannot_read_is_refused_by_name(kind, what, tmp_path):
+    """GDCM drops every file listed after such an entry: 16 slices became 13 with no gap to see."""
+    volume, _ = ct_volume((16, 40, 48), seed=4)
+    folder = write_series(volume, tmp_path / "series", MAIN)
+    for n in range(3):
+        add_unreadable_entry(folder, f"zz{n}.dcm", kind)
+    assert is_dicom_folder(folder)  # judged without opening the FIFO
+    with pytest.raises(InputError, match=rf"series: zz0\.dcm is {re.escape(what)}; GDCM would silently drop"):
+        read_case(folder)
+
+
+def test_every_entry_is_accounted_for(volume, tmp_path):
+    folder = write_series(volume, tmp_path / "series", MAIN)
+    (folder / "notes").mkdir()  # a subfolder is not read, and costs no slice
+    (folder / "README.txt").write_text("not DICOM")
+    (folder / "DICOMDIR").write_bytes(bytes(128) + b"DICM")
+    image, _ = read_case(folder)
+    assert image.GetSize() == volume.GetSize()
+    (folder / "damaged.dcm").write_bytes(next(folder.glob("*_000.dcm")).read_bytes()[:300])
+    with pytest.raises(InputError, match=r"damaged\.dcm is a DICOM file GDCM placed in no series"):
+        read_case(folder)
+
+
+def test_a_slice_count_short_of_the_files_is_refused(tmp_path):
+    series = Series(MAIN, "CT", [str(tmp_path / f"{n}.dcm") for n in range(16)])
+    check_slice_count(tmp_path, series, 16, 16)
+    with pytest.raises(DicomError, match="read 13 slices from 16 files holding 16; refusing, as slices were lost"):
+        check_slice_count(tmp_path, series, 13, 16)

@@ -1,4 +1,8 @@
-"""Image input and output: files and DICOM series through SimpleITK, checks, atomic writes."""
+"""Image input and output: files and DICOM series through SimpleITK, checks, atomic writes.
+
+Inputs are read in a child process (``isolation``), so that a reader crashing on a stranger's file
+fails that case only; ``read_case_here`` is what the child runs.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +22,27 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .dicom import DicomError, choose_series, find_series, read_series
+from .dicom import (
+    DicomError,
+    check_all_placed,
+    check_entries,
+    choose_series,
+    find_series,
+    has_dicom_files,
+    read_series,
+)
 from .file_checks import FileCheckError, check_file, check_header_geometry
+from .isolation import read_isolated
 
 # ITK's own warnings ("No Series were found", "unexpected scales in sform", ...) are not for the
 # user's screen; what matters is checked here and said in our own words.
 sitk.ProcessObject.SetGlobalWarningDisplay(False)
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+#: ITK's reader for each accepted file ending: left to itself ITK picks a reader by the file's content
+#: (GDCM for any DICOM bytes, GE readers, ...), past the checks made for the format the name says.
+IMAGE_IOS = {".nii.gz": "NiftiImageIO", ".nii": "NiftiImageIO", ".nrrd": "NrrdImageIO"}
+IMAGE_IOS.update({".mha": "MetaImageIO", ".mhd": "MetaImageIO"})
 
 
 class InputError(ValueError):
@@ -118,7 +135,8 @@ def is_image_file(path: Path) -> bool:
 
 
 def is_dicom_folder(path: Path) -> bool:
-    return path.is_dir() and bool(find_series(path))
+    """A folder holding a DICOM file, judged by bytes: GDCM never parses a stranger's file in this process."""
+    return path.is_dir() and has_dicom_files(path)
 
 
 def read_image(path: str | Path, series: str | None = None) -> sitk.Image:
@@ -129,7 +147,18 @@ def read_image(path: str | Path, series: str | None = None) -> sitk.Image:
 def read_case(path: str | Path, series: str | None = None) -> tuple[sitk.Image, ImageSource]:
     """Read an image file or a DICOM folder (its series by the rule, or ``series``) and say what was read.
 
-    Files are checked before ITK reads their pixels (``file_checks``); every refusal is an
+    The read runs in a child process (``isolation``): a crash there is an ``InputError`` for this input. A
+    missing, unreadable or special entry (FIFO, broken link) is refused here first, with no child started.
+    """
+    check_readable(Path(path))
+    return read_isolated(path, series)
+
+
+def read_case_here(path: str | Path, series: str | None = None) -> tuple[sitk.Image, ImageSource]:
+    """``read_case`` in this process: the reading child's work.
+
+    Files are checked before ITK reads their pixels (``file_checks``) and read by the ITK reader their
+    name says; DICOM folders have every entry accounted for (``dicom``). Every refusal is an
     ``InputError`` naming the file.
     """
     path = Path(path)
@@ -137,7 +166,9 @@ def read_case(path: str | Path, series: str | None = None) -> tuple[sitk.Image, 
     source = ImageSource(file=os.path.abspath(path))
     try:
         if path.is_dir():
+            check_entries(path)
             found = find_series(path)
+            check_all_placed(path, found)
             chosen = choose_series(path, found, series)
             source.series_instance_uid = chosen.uid
             if len(found) > 1:
@@ -149,8 +180,10 @@ def read_case(path: str | Path, series: str | None = None) -> tuple[sitk.Image, 
         else:
             if series is not None:
                 raise InputError(f"{path}: --series applies to DICOM folders, not to a file")
+            image_io = _image_io(path)
             check_file(path)
             reader = sitk.ImageFileReader()
+            reader.SetImageIO(image_io)
             reader.SetFileName(str(path))
             reader.ReadImageInformation()
             check_header_geometry(
@@ -193,13 +226,27 @@ def check_readable(path: Path) -> None:
         raise InputError(f"{path}: not a regular file ({_FILE_KINDS.get(stat.S_IFMT(mode), 'a special file')})")
 
 
+def _image_io(path: Path) -> str:
+    """The ITK reader for ``path``'s name; a FIFO, device or unknown format is refused before anything opens it."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise InputError(f"{path}: not a regular file")
+    name = path.name.lower()
+    for suffix, image_io in IMAGE_IOS.items():
+        if name.endswith(suffix):
+            return image_io
+    raise InputError(f"{path}: not an image file ({', '.join(IMAGE_SUFFIXES)}) or a DICOM folder")
+
+
+_ITK_PREFIX = re.compile(r"^(itk::)?(ITK )?ERROR: \w+\(0x[0-9a-fA-F]+\):\s*")
+
+
 def _itk_reason(error: RuntimeError) -> str:
-    """The informative part of an ITK exception, without file names and line numbers of ITK's sources."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    """The informative part of an ITK exception, without ITK's source lines and object addresses."""
+    lines = [_ITK_PREFIX.sub("", line.strip()) for line in str(error).splitlines() if line.strip()]
     for line in lines:
-        if line.startswith("Reason:") and "No such file" not in line:
+        if line.startswith("Reason:") and not any(word in line for word in ("No such file", "Success")):
             return line.removeprefix("Reason:").strip()
-    useful = [line for line in lines if not line.startswith(("Exception thrown", "ITK ERROR", "/"))]
+    useful = [line for line in lines if not line.startswith(("Exception thrown", "/"))]
     return (useful or lines or ["unreadable"])[-1]
 
 
@@ -210,6 +257,10 @@ def check_image(image: sitk.Image, name: str | Path) -> None:
     size = image.GetSize()
     if min(size) < 1 or (size[2] == 1):
         raise InputError(f"{name}: expected a 3D volume, got size {size} (a single slice)")
+    if image.GetPixelID() in (sitk.sitkComplexFloat32, sitk.sitkComplexFloat64):
+        raise InputError(
+            f"{name}: complex voxel values ({image.GetPixelIDTypeAsString()}); a CT volume holds real numbers"
+        )
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
             f"{name}: expected one channel, got {image.GetNumberOfComponentsPerPixel()} components per voxel"

@@ -23,6 +23,7 @@ from torch import nn
 from . import plans_check
 from .competence import COMPETENCE_FILE, CompetenceError, CompetenceRecord, derived_record, read_record
 from .network import NETWORK_CLASS_NAME
+from .orientation import check_code
 from .plans_check import ALLOWED_IMPORTS, ALLOWED_NETWORK_CLASSES  # noqa: F401  (re-exported)
 
 #: What nnU-Net checkpoints pickle besides tensors and plain containers: numpy scalars in the
@@ -41,6 +42,10 @@ SAFE_CHECKPOINT_GLOBALS = [
 ]
 
 
+#: Largest ``dataset.json`` or ``plans.json`` parsed (nnU-Net's are kilobytes): a bigger one is refused unread.
+MAX_JSON_BYTES = 4 << 20
+
+
 class ModelFolderError(ValueError):
     """A model folder or checkpoint that cannot be used; the message names file and field."""
 
@@ -55,6 +60,10 @@ def _read_json(path: Path, root: Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise ModelFolderError(f"{path}: missing (a model folder needs dataset.json and plans.json)")
     _inside(path, root)
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise ModelFolderError(
+            f"{path}: {path.stat().st_size:,} bytes, more than the {MAX_JSON_BYTES:,} a model file may hold"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
@@ -249,6 +258,16 @@ def _plans_manager():
     return PlansManager
 
 
+def _check_orientation(value: object, dataset_file: Path) -> None:
+    """Refuse an ``orientation`` that is not a code such as LPS here, in our words, not later in ITK's."""
+    if value in (None, ""):
+        return
+    try:
+        check_code(value if isinstance(value, str) else repr(value))
+    except ValueError as error:
+        raise ModelFolderError(f"{dataset_file}: field 'orientation': {error}") from None
+
+
 def _configuration_name(path: Path, checkpoint: dict[str, Any]) -> str:
     parts = path.name.split("__")
     if len(parts) == 3:
@@ -276,6 +295,7 @@ def open_model_folder(
     if not isinstance(dataset_json["channel_names"], dict):
         raise ModelFolderError(f"{path / 'dataset.json'}: 'channel_names' must map indices to names")
     plans_check.check_labels(dataset_json, ModelFolderError, path / "dataset.json")
+    _check_orientation(dataset_json.get("orientation"), path / "dataset.json")
     if "configurations" not in plans:
         raise ModelFolderError(f"{path / 'plans.json'}: field 'configurations' missing")
     plans_check.check_plans_header(plans, ModelFolderError, path / "plans.json")

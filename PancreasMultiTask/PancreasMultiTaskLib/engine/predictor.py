@@ -31,6 +31,7 @@ from .classify import Classification, TileClassifier, classify
 from .competence import assess_case
 from .io import InputError, check_image
 from .labels import output_labels
+from .limits import check_resampled_size
 from .model_folder import ModelFolder, open_model_folder
 from .options import CLASSIFICATION_MODES, PRECISIONS, PredictionOptions  # noqa: F401 (re-exported)
 from .precision import BF16_BACKENDS, decide_precision
@@ -253,6 +254,7 @@ class Predictor:
             crop = crop_to_roi(image, roi)
         with timed(timings, "orient"):
             oriented = orient(crop, self.options.orientation or self.model.orientation)
+            check_resampled_size(oriented.image, self.model, input_path or case_id)  # before any allocation
         report("preprocess", 0.0)
         with torch_threads(self._threads()):
             with timed(timings, "nnunet_preprocess"):
