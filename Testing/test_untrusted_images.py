@@ -120,6 +120,13 @@ def _child(script: str):
     return lambda path, series: [sys.executable, "-c", script]
 
 
+def _scan(tmp_path: Path) -> Path:
+    """A file for the stand-in reader (the parent refuses a missing input before any child starts)."""
+    path = tmp_path / "scan.nii.gz"
+    path.write_bytes(b"read by the stand-in child only")
+    return path
+
+
 @pytest.mark.parametrize(
     ("script", "phrase"),
     [
@@ -134,14 +141,14 @@ def _child(script: str):
 )
 def test_a_failing_reader_is_an_input_error_naming_the_input(script, phrase, monkeypatch, tmp_path):
     monkeypatch.setattr(isolation, "_child_command", _child(script))
-    refused(tmp_path / "scan.nii.gz", phrase)
+    refused(_scan(tmp_path), phrase)
 
 
 def test_a_hanging_reader_is_stopped(monkeypatch, tmp_path):
     monkeypatch.setattr(isolation, "_child_command", _child("import time; time.sleep(60)"))
     monkeypatch.setattr(isolation, "READ_TIMEOUT_S", 1)
     started = time.monotonic()
-    refused(tmp_path / "scan.nii.gz", "reading took longer than 1 s")
+    refused(_scan(tmp_path), "reading took longer than 1 s")
     assert time.monotonic() - started < 30
 
 
