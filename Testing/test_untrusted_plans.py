@@ -167,6 +167,10 @@ def test_import_name_outside_the_allow_list_is_never_built(multitask_model, tmp_
             lambda c: arch_kwargs(c).update(norm_op_kwargs={"eps": {"nested": 1}}),
             r"norm_op_kwargs must map names to plain",
         ),
+        (
+            lambda c: arch_kwargs(c).update(norm_op_kwargs={"eps": 1e-5, "affine": True, "device": "cuda:7"}),
+            r"norm_op_kwargs may not set \['device'\]",
+        ),
         (lambda c: arch_kwargs(c).update(evil=1), r"arch_kwargs\.evil is not an argument"),
         (lambda c: arch_kwargs(c).update(num_classes=5), r"arch_kwargs\.num_classes is not an argument"),
         (lambda c: arch_kwargs(c).update(conv_bias={"a": 1}), r"arch_kwargs\.conv_bias must be a plain JSON value"),
@@ -201,6 +205,25 @@ def test_arguments_and_names_outside_the_allow_list_are_refused(multitask_model,
 def test_sizes_are_bounded_before_anything_is_allocated(multitask_model, tmp_path, edit, match):
     error = refused(edit_plans(copy_model(multitask_model, tmp_path), edit), match)
     assert "plans.json" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("names", "match"),
+    [
+        ({"0": 1, "1": "b", "2": "c"}, "non-empty strings"),
+        ({"0": "", "1": "b", "2": "c"}, "non-empty strings"),
+        ({"0": "a", "1": "A", "2": "c"}, "must differ"),
+        ({"0": "x" * 65, "1": "b", "2": "c"}, "at most 64"),
+    ],
+)
+def test_subtype_names_are_distinct_non_empty_strings(multitask_model, tmp_path, names, match):
+    """Non-string or repeated names gave ``Subtype: None`` with probabilities summing to 0.8."""
+    folder = copy_model(multitask_model, tmp_path)
+    dataset = json.loads((folder / "dataset.json").read_text())
+    dataset["subtypes"] = names
+    (folder / "dataset.json").write_text(json.dumps(dataset))
+    with pytest.raises(ModelFolderError, match=rf"dataset\.json: 'subtypes' names .*{match}"):
+        open_model_folder(folder)
 
 
 def test_number_of_classes_is_bounded(multitask_model, tmp_path):

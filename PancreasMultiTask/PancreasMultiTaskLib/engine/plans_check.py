@@ -61,6 +61,9 @@ MIN_PATCH, MAX_PATCH = 4, 2048
 MIN_SPACING, MAX_SPACING = 0.1, 20.0  # mm; below 0.1 mm a CT slice resamples to tens of thousands of voxels
 MAX_LABELS = 255  # the output is uint8
 MAX_SUBTYPES = 64
+MAX_NAME = 64  # characters of a subtype name (a column of summary.csv, a bar of the chart)
+#: ``*_kwargs`` keys that would put tensors on another device or in another type than the engine chose.
+FORBIDDEN_KWARGS = frozenset({"device", "dtype"})
 
 _DOTTED = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 _PLAIN = (str, int, float, bool, type(None))
@@ -156,6 +159,8 @@ def check_network(arch: dict, patch_size: Sequence[int], error: Error, source: P
         elif key.endswith("_kwargs"):
             if value is not None and not (isinstance(value, dict) and all(is_plain(v) for v in value.values())):
                 raise error(f"{source}: arch_kwargs.{key} must map names to plain JSON values")
+            if value and FORBIDDEN_KWARGS & set(value):
+                raise error(f"{source}: arch_kwargs.{key} may not set {sorted(FORBIDDEN_KWARGS & set(value))}")
             resolved[key] = dict(value) if value is not None else None
         elif not is_plain(value):
             raise error(f"{source}: arch_kwargs.{key} must be a plain JSON value (number, string, list)")
@@ -274,6 +279,12 @@ def check_labels(dataset_json: dict, error: Error, source: Path) -> None:
         and set(subtypes) == {str(i) for i in range(len(subtypes))}
     ):
         raise error(f"{source}: 'subtypes' must map '0'..'N-1' (2..{MAX_SUBTYPES} entries) to names")
+    if subtypes is not None:
+        names = list(subtypes.values())
+        if not all(isinstance(n, str) and 0 < len(n.strip()) <= MAX_NAME for n in names):
+            raise error(f"{source}: 'subtypes' names must be non-empty strings of at most {MAX_NAME} characters")
+        if len({n.strip().casefold() for n in names}) != len(names):
+            raise error(f"{source}: 'subtypes' names must differ from each other, got {names!r}"[:300])
 
 
 def check_mirror_axes(axes: Any, dims: int, error: Error, source: Path) -> tuple[int, ...] | None:
