@@ -155,3 +155,20 @@ def test_log_without_terminal_has_no_carriage_return(tmp_path: Path) -> None:
     quiet = subprocess.run([*command, "--progress", "none"], capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert quiet.stdout == outtext  # the verdict and the output paths, nothing else
+
+
+def test_a_long_stage_prints_its_progress_every_few_seconds_in_a_log() -> None:
+    """A stage of minutes (the sliding window over a whole CT) must not leave a log silent."""
+    now = [0.0]
+    log = io.StringIO()
+    reporter = cli.Reporter("bar", stream=log, verdicts=False, clock=lambda: now[0])
+    reporter.event("start", cases=1)
+    for second in range(13):
+        now[0] = float(second)
+        reporter.event("progress", case="ct", stage="predict", fraction=second / 12)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "pancreas-mt: ct (1/1): predict"
+    assert lines[1:] == [
+        "pancreas-mt: ct (1/1): predict 42% (run 43%)",
+        "pancreas-mt: ct (1/1): predict 83% (run 77%)",
+    ]

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -31,6 +31,9 @@ PROBABILITY_FILE = "lesion_probability.nii.gz"
 RESULT_FILE = "result.json"
 
 
+#: In a log (stderr not a terminal), a stage that runs this long gets a line with its progress this often.
+LOG_INTERVAL_S = 5.0
+
 # Where each stage's 0..1 fraction lies within a case's share of the overall bar (network passes dominate).
 STAGE_SPANS = {"preprocess": (0.0, 0.1), "predict": (0.1, 0.9), "export": (0.9, 1.0)}
 
@@ -44,8 +47,16 @@ class Reporter:
     event stream).
     """
 
-    def __init__(self, mode: str, stream: TextIO | None = None, verdicts: bool = True) -> None:
+    def __init__(
+        self,
+        mode: str,
+        stream: TextIO | None = None,
+        verdicts: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.mode = mode
+        self.clock = clock
+        self._printed_at = 0.0
         self.stream = stream if stream is not None else sys.stderr
         self.verdicts = verdicts
         self.overall = 0.0
@@ -102,11 +113,16 @@ class Reporter:
     def _show_progress(self, fields: dict[str, object]) -> None:
         case, stage = fields["case"], fields["stage"]
         position = f"{min(self._finished + 1, self._cases)}/{self._cases}"
-        if not self.terminal:  # a log: one line per stage and case, never a carriage return
+        if not self.terminal:  # a log: a line when a stage starts, then one every few seconds; no carriage return
             line = f"pancreas-mt: {case} ({position}): {stage}"
+            now = self.clock()
             if line != self._shown:
-                self._shown = line
+                self._shown, self._printed_at = line, now
                 print(line, file=self.stream, flush=True)
+            elif now - self._printed_at >= LOG_INTERVAL_S:
+                self._printed_at = now
+                fraction = min(max(float(fields.get("fraction", 0.0)), 0.0), 1.0)
+                print(f"{line} {100 * fraction:.0f}% (run {100 * self.overall:.0f}%)", file=self.stream, flush=True)
             return
         filled = int(30 * self.overall)
         bar = f"\r{case} ({position}) {stage:<10} [{'#' * filled:<30}] {100 * self.overall:3.0f}%"
