@@ -514,8 +514,15 @@ class PancreasMultiTaskWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             if not job.cancelled:
                 slicer.util.errorDisplay(_("Prediction failed: {error}").format(error=job.error))
             return
+        stored = pmt_scene.stored_result(slicer.mrmlScene, job.nodes)
         self.ui.statusLabel.text = _("Done.")
-        self._showResult(pmt_scene.stored_result(slicer.mrmlScene, job.nodes), job.deviceUsed)
+        if stored.roi is not None and self._parameterNode.roi is None:
+            # The region auto found becomes the panel's ROI: the user can adjust it and Apply again inside it.
+            self._parameterNode.roi = stored.roi
+            self.ui.statusLabel.text = _(
+                "Done. The region was found automatically: adjust '{roi}' and Apply to re-run."
+            ).format(roi=stored.roi.GetName())
+        self._showResult(stored, job.deviceUsed)
         slicer.util.setSliceViewerLayers(background=job.volumeNode, fit=False)
 
     # Results

@@ -310,3 +310,41 @@ def test_terminology_entry_format() -> None:
         "Segmentation category and type - DICOM master list~SCT^123037004^Anatomical Structure"
         "~SCT^15776009^Pancreas~^^~Anatomic codes - DICOM master list~^^~^^"
     )
+
+
+@pytest.mark.parametrize(
+    ("how", "expect_node"),
+    [
+        ("auto: body crop, then the localizer's gland box + 20 mm", True),
+        ("box given in RAS mm [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]", False),
+    ],
+)
+def test_a_region_found_by_auto_becomes_an_roi_node_in_the_same_place(case: dict, how: str, expect_node: bool) -> None:
+    from PancreasMultiTaskLib.slicer.logic import PredictionLogic
+
+    scene = make_scene()
+    volume = load_volume(scene, case["ct"])
+    result = case["result"]
+    box = [-12.5, -30.0, 4.0, 20.0, 6.5, 18.0]
+    result.provenance.roi, result.provenance.roi_how = box, how
+    nodes = pmt_scene.load_result_into_scene(scene, volume, result, case["dir"])
+
+    assert (nodes.roi_id is not None) == expect_node
+    assert scene.GetNumberOfNodesByClass("vtkMRMLMarkupsROINode") == int(expect_node)
+    if expect_node:
+        roi = scene.GetNodeByID(nodes.roi_id)
+        assert roi.GetName() == "case1 ROI (auto)"
+        assert roi.GetAttribute("PancreasMultiTask.RoiHow") == how
+        # Read back the way a re-run reads the panel's ROI: the same LPS box goes to the engine.
+        assert PredictionLogic.roiBoundsLPS(roi) == pytest.approx(box)
+        assert pmt_scene.stored_result(scene, nodes).roi is roi
+        assert pmt_scene.find_results(scene)[-1].roi is roi
+
+
+def test_a_whole_volume_result_adds_no_roi_node(case: dict) -> None:
+    scene = make_scene()
+    volume = load_volume(scene, case["ct"])
+    result = case["result"]
+    result.provenance.roi, result.provenance.roi_how = None, "auto: body crop found nothing to cut away"
+    nodes = pmt_scene.load_result_into_scene(scene, volume, result, case["dir"])
+    assert nodes.roi_id is None and scene.GetNumberOfNodesByClass("vtkMRMLMarkupsROINode") == 0

@@ -352,3 +352,26 @@ def test_user_visible_strings_are_wrapped_for_translation() -> None:
     assert [b for b in bare if b.strip("'\"")] == []
     source = (MODULE_DIR / "PancreasMultiTask.py").read_text()
     assert "from slicer.i18n import tr as _" in source and '_("Apply")' in source
+
+
+def test_the_region_auto_found_becomes_the_panels_roi_for_the_next_run(module: SimpleNamespace) -> None:
+    volume = add_ct(module)
+    result = make_result("auto", with_probabilities=False)
+    result.provenance.roi, result.provenance.roi_how = [-5.0, -6.0, 0.0, 5.0, 6.0, 4.0], "auto: body crop + localizer"
+    nodes = load(volume, result_folder(module.tmp, result, module.tmp / "CT.nrrd"))
+    widget = panel(module, [module.model])
+    widget.ui.advancedCollapsibleButton = Recorder()
+    widget._timer = Recorder()
+    params = widget.logic.getParameterNode()
+    params.inputVolume = volume
+    widget.setParameterNode(params)
+    assert params.roi is None
+    job = SimpleNamespace(error="", cancelled=False, nodes=nodes, deviceUsed="cpu", volumeNode=volume)
+    widget._onFinished(job)
+    assert params.roi is not None and params.roi.GetID() == nodes.roi_id
+    assert "Apply to re-run" in widget.ui.statusLabel.text
+    # A region the user gave stays theirs: the next result does not replace it.
+    mine = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "mine")
+    params.roi = mine
+    widget._onFinished(job)
+    assert params.roi is mine

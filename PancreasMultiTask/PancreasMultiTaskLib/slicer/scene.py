@@ -17,6 +17,7 @@ from typing import Any
 
 from ..engine.labels import LABEL_COLORS, LESION_LABEL, PANCREAS_LABEL, SERIES_COLORS
 from ..engine.result import CaseResult, SliceEntry
+from ..engine.roi import lps_to_ras
 from .panel import VerdictDisplay, verdict_display
 
 TERMINOLOGY_CONTEXT = "Segmentation category and type - DICOM master list"
@@ -91,6 +92,7 @@ class SceneNodes:
     slices_chart_id: str | None = None
     plot_series_ids: list[str] = field(default_factory=list)
     probability_volume_id: str | None = None
+    roi_id: str | None = None
     created_ids: list[str] = field(default_factory=list)
 
 
@@ -141,6 +143,8 @@ def load_result_into_scene(
             segment_ids={},
             measurements_table_id=_add_measurements_table(add_node, result).GetID(),
         )
+        roi = _add_found_roi(add_node, result)
+        nodes.roi_id = roi.GetID() if roi is not None else None
         if result.subtype is not None and result.subtype.predicted is not None:  # withheld: no tables, no charts
             _add_subtype_nodes(add_node, result, nodes, slice_axis_title(volume_node, result.subtype.slices))
         if probability_path is not None:
@@ -352,6 +356,27 @@ def _add_measurements_table(add_node: Any, result: CaseResult) -> Any:
     return node
 
 
+def _add_found_roi(add_node: Any, result: CaseResult) -> Any:
+    """The region the engine found by itself (``--roi auto``) as a markups ROI the user can adjust and re-run
+    in; ``None`` when the region was given (it is already the user's) or was the whole volume.
+
+    The engine's box is in world LPS (the input was exported in world coordinates), so the node is placed in
+    world RAS, under no transform.
+    """
+    provenance = result.provenance
+    if provenance is None or provenance.roi is None or not (provenance.roi_how or "").startswith("auto"):
+        return None
+    ras = lps_to_ras(provenance.roi)
+    low = [min(ras[i], ras[i + 3]) for i in range(3)]
+    high = [max(ras[i], ras[i + 3]) for i in range(3)]
+    node = add_node("vtkMRMLMarkupsROINode", f"{result.case_id} ROI (auto)")
+    node.CreateDefaultDisplayNodes()
+    node.SetXYZ([(a + b) / 2 for a, b in zip(low, high, strict=True)])
+    node.SetRadiusXYZ([(b - a) / 2 for a, b in zip(low, high, strict=True)])
+    node.SetAttribute(NODE_ATTRIBUTE_PREFIX + "RoiHow", provenance.roi_how)
+    return node
+
+
 def _set_assessment_attributes(node: Any, result: CaseResult) -> None:
     """The assessment on the measurements table, so a saved scene shows the same verdict, colour and notice."""
     a = result.assessment
@@ -550,6 +575,8 @@ class StoredResult:
     notice: str = ""
     has_subtype: bool = True
     predicted: str | None = None
+    #: The region found by ``--roi auto`` as a markups ROI node (``None`` when the user gave the region).
+    roi: Any = None
 
     def display(self, tr: Callable[[str], str] = str) -> VerdictDisplay:
         """The verdict as the panel shows it (text, colour, notice)."""
@@ -604,6 +631,7 @@ def find_results(scene: Any) -> list[StoredResult]:
                 segmentation=(nodes.get("vtkMRMLSegmentationNode") or [None])[-1],
                 probability_volume=(nodes.get("vtkMRMLScalarVolumeNode") or [None])[-1],
                 charts=nodes.get("vtkMRMLPlotChartNode", []),
+                roi=(nodes.get("vtkMRMLMarkupsROINode") or [None])[-1],
                 **_assessment_of(measurements[-1]),
             )
         )
@@ -621,6 +649,7 @@ def stored_result(scene: Any, nodes: SceneNodes) -> StoredResult:
         segmentation=scene.GetNodeByID(nodes.segmentation_id),
         probability_volume=scene.GetNodeByID(nodes.probability_volume_id) if nodes.probability_volume_id else None,
         charts=charts,
+        roi=scene.GetNodeByID(nodes.roi_id) if nodes.roi_id else None,
         **_assessment_of(measurements),
     )
 
