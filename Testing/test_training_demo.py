@@ -30,8 +30,19 @@ def test_the_sample_is_the_case_with_the_median_lesion_dice_not_the_best():
 def test_headline_gives_accuracy_with_its_interval_the_padding_drop_and_the_baseline():
     held = _held({"a": 0.8}, {"guided": 1.0, "uniform": 0.35}, ci=(0.94, 1.0))
     padded = _held({"a": 0.8}, {"guided": 0.95, "uniform": 0.333})
-    text = "\n".join(demo_headline(held, padded, {"intensity (HU mean + std)": 0.317, "volume": 0.333}, 90))
+    baseline = [
+        {
+            "baseline": "HU",
+            "features": "HU mean, std, volume",
+            "accuracy": 0.317,
+            "accuracy_ci95": [0.2, 0.45],
+            "f_beta": 0.3,
+            "n_train": 90,
+            "n_test": 60,
+        }
+    ]
+    text = "\n".join(demo_headline(held, padded, baseline))
     assert "| guided | 100.0% (94.0%-100.0%) | 95.0% | +5.0 |" in text
     assert "| uniform | 35.0% (94.0%-100.0%) | 33.3% | +1.7 |" in text
-    assert "intensity (HU mean + std) 31.7%, volume 33.3%" in text and "90 training phantoms" in text
+    assert "| HU | HU mean, std, volume | 31.7% (20.0%-45.0%) | 0.300 | 90 / 60 |" in text
     assert "folds 0" in text and "segmentation mirroring off" in text

@@ -1,4 +1,5 @@
-"""``pancreas-mt-train``: phantoms, convert, plan, train, evaluate, ablation, competence, export, import, demo-model.
+"""``pancreas-mt-train``: phantoms, convert, plan, train, evaluate, baselines, ablation, competence, export, import,
+demo-model.
 
 nnU-Net's folders come from its usual environment variables (``nnUNet_raw``,
 ``nnUNet_preprocessed``, ``nnUNet_results``). Errors end the command with a one-line reason and
@@ -133,6 +134,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         raise ValueError("evaluate needs --cv and/or --held-out")
     report = write_report(results, args.output, args.title)
     print(f"Wrote {report} and {Path(args.output) / 'metrics.json'}")
+
+
+def _cmd_baselines(args: argparse.Namespace) -> None:
+    import json
+
+    from PancreasMultiTaskLib.engine.io import atomic_path
+
+    from .baseline import baseline_table, run_baselines
+    from .evaluate import generic_cases
+
+    results = run_baselines(generic_cases(args.train, skip_normal=True), generic_cases(args.test, skip_normal=True))
+    print("\n".join(baseline_table(results)))
+    if args.json:
+        with atomic_path(Path(args.json)) as tmp:
+            tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print(f"Wrote {args.json}")
 
 
 def _cmd_ablation(args: argparse.Namespace) -> None:
@@ -332,6 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="PancreasMultiTask evaluation", help="report title (default: %(default)s)")
     p.add_argument("-o", "--output", required=True, help="folder for report.md, metrics.json and figures; required")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "baselines", help="HU and radiomics baselines on the true lesion masks (logistic regression), held-out"
+    )
+    p.add_argument(
+        "--train", required=True, help="phantoms folder (images/, labels/, subtypes.csv) to fit on; required"
+    )
+    p.add_argument("--test", required=True, help="phantoms folder to score on; required")
+    p.add_argument("--json", help="also write the results to this JSON file (default: print only)")
+    p.set_defaults(func=_cmd_baselines)
 
     p = sub.add_parser("ablation", help="the paper's ablation table on one fold")
     p.add_argument("dataset_id", type=int, help="nnU-Net dataset number")

@@ -68,10 +68,13 @@ def held_out_cases(raw_dataset: str | Path) -> list[EvalCase]:
     return cases
 
 
-def generic_cases(folder: str | Path) -> list[EvalCase]:
-    """Cases of a generic phantom folder (``images/``, ``labels/``, ``subtypes.csv``), as stored."""
+def generic_cases(folder: str | Path, skip_normal: bool = False) -> list[EvalCase]:
+    """Cases of a generic phantom folder (``images/``, ``labels/``, ``subtypes.csv``), as stored.
+
+    ``skip_normal``: leave out the cases ``subtypes.csv`` marks as having no lesion, instead of refusing them.
+    """
     folder = Path(folder)
-    labels = read_subtypes_csv(folder / "subtypes.csv")
+    labels = read_subtypes_csv(folder / "subtypes.csv", skip_normal=skip_normal)
     cases = [
         EvalCase(case_id, folder / "images" / f"{case_id}_0000.nii.gz", folder / "labels" / f"{case_id}.nii.gz", s)
         for case_id, s in sorted(labels.items())

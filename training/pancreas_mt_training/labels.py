@@ -15,14 +15,19 @@ import numpy as np
 from PancreasMultiTaskLib.engine.io import atomic_path
 
 SUBTYPES_CSV = "subtypes.csv"
+#: How ``subtypes.csv`` may mark a case without a lesion (a normal gland): no subtype, or the word ``normal``.
+NO_SUBTYPE = ("", "normal")
 
 
 class SubtypeLabelError(ValueError):
     """A subtypes.csv or dataset.json that cannot be used; the message names the file and the problem."""
 
 
-def read_subtypes_csv(path: str | Path, num_subtypes: int | None = None) -> dict[str, int]:
-    """Read ``case_id,subtype`` rows into a dict, checking header, duplicates and index range."""
+def read_subtypes_csv(path: str | Path, num_subtypes: int | None = None, skip_normal: bool = False) -> dict[str, int]:
+    """Read ``case_id,subtype`` rows into a dict, checking header, duplicates and index range.
+
+    ``skip_normal``: leave out the rows of cases without a lesion (:data:`NO_SUBTYPE`) instead of refusing them.
+    """
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -40,6 +45,8 @@ def read_subtypes_csv(path: str | Path, num_subtypes: int | None = None) -> dict
             problems.append(f"line {line}: expected 'case_id,subtype'")
             continue
         case_id, value = row[0].strip(), row[1].strip()
+        if skip_normal and value.lower() in NO_SUBTYPE:
+            continue
         try:
             subtype = int(value)
         except ValueError:
