@@ -15,6 +15,8 @@ import numpy as np
 from PancreasMultiTaskLib.engine.io import atomic_path
 
 SUBTYPES_CSV = "subtypes.csv"
+#: Subtype value of a case without a lesion: it trains the segmentation only, never the classifier.
+NO_SUBTYPE = -1
 
 
 class SubtypeLabelError(ValueError):
@@ -22,7 +24,10 @@ class SubtypeLabelError(ValueError):
 
 
 def read_subtypes_csv(path: str | Path, num_subtypes: int | None = None) -> dict[str, int]:
-    """Read ``case_id,subtype`` rows into a dict, checking header, duplicates and index range."""
+    """Read ``case_id,subtype`` rows into a dict, checking header, duplicates and index range.
+
+    ``-1`` (:data:`NO_SUBTYPE`) marks a case without a lesion.
+    """
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -45,8 +50,11 @@ def read_subtypes_csv(path: str | Path, num_subtypes: int | None = None) -> dict
         except ValueError:
             problems.append(f"line {line}: subtype {value!r} of {case_id} is not an integer index")
             continue
-        if subtype < 0 or (num_subtypes is not None and subtype >= num_subtypes):
-            problems.append(f"line {line}: subtype {subtype} of {case_id} is outside 0..{(num_subtypes or 1) - 1}")
+        if (subtype < 0 and subtype != NO_SUBTYPE) or (num_subtypes is not None and subtype >= num_subtypes):
+            problems.append(
+                f"line {line}: subtype {subtype} of {case_id} is outside 0..{(num_subtypes or 1) - 1}"
+                f" (or {NO_SUBTYPE}: no lesion)"
+            )
         elif case_id in labels:
             problems.append(f"line {line}: case {case_id} listed twice")
         else:
