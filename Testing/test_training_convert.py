@@ -136,3 +136,20 @@ def test_cli_convert_and_one_line_error(generic, tmp_path, capsys):
     assert main([*argv, "--subtypes", str(generic / "bad.csv")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "bad.csv" in err and "case_id,subtype" in err
+
+
+def test_cases_without_a_lesion_convert_with_subtype_minus_one(generic, tmp_path):
+    rows = (generic / "subtypes.csv").read_text().splitlines()
+    first = rows[1].split(",")[0]
+    (generic / "subtypes.csv").write_text("\n".join([rows[0], f"{first},-1", *rows[2:]]) + "\n")
+    cases, names = collect_generic(generic / "images", generic / "labels", generic / "subtypes.csv")
+    assert names == ["subtype0", "subtype1", "subtype2"]
+    assert {c.case_id: c.subtype for c in cases}[first] == -1
+    target = convert_cases(cases, tmp_path / "Dataset127_N", names)
+    assert read_subtypes_csv(target / "subtypes.csv", 3)[first] == -1
+    named = tmp_path / "named.csv"
+    named.write_text(
+        "case_id,subtype\n" + "\n".join(f"{c.case_id},{'-1' if c.subtype < 0 else 'abc'[c.subtype]}" for c in cases)
+    )
+    cases, names = collect_generic(generic / "images", generic / "labels", named)
+    assert "-1" not in names and {c.case_id: c.subtype for c in cases}[first] == -1

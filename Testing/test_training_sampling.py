@@ -68,3 +68,20 @@ def test_tiles_without_lesion_carry_no_class_loss_by_default_and_their_case_subt
     assert class_loss_mask(tiles, "all", 16, None).tolist() == [True] * 4
     regions = torch.stack([(tiles[:, 0] > 0), (tiles[:, 0] == 2)], 1).float()  # pancreas (1, 2), lesion (2)
     assert class_loss_mask(regions, "lesion", 16, 1).tolist() == [False, False, False, True]
+
+
+def test_tiles_of_cases_without_a_subtype_never_carry_the_class_loss():
+    """Normal cases (subtype -1 in subtypes.csv) train the segmentation only, whatever the tile mode."""
+    import torch
+    from pancreas_mt_training.labels import NO_SUBTYPE
+    from pancreas_mt_training.trainer import class_loss_mask
+
+    tiles = torch.zeros(4, 1, 32, 32)
+    tiles[:, 0, :10, :10] = 1
+    tiles[2:, 0, 10:20, 10:20] = 2
+    subtypes = torch.tensor([0, NO_SUBTYPE, 2, NO_SUBTYPE])
+    assert class_loss_mask(tiles, "all", 16, None, subtypes).tolist() == [True, False, True, False]
+    assert class_loss_mask(tiles, "foreground", 16, None, subtypes).tolist() == [True, False, True, False]
+    assert class_loss_mask(tiles, "lesion", 16, None, subtypes).tolist() == [False, False, True, False]
+    regions = torch.stack([(tiles[:, 0] > 0), (tiles[:, 0] == 2)], 1).float()
+    assert class_loss_mask(regions, "lesion", 16, 1, subtypes).tolist() == [False, False, True, False]

@@ -12,11 +12,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PancreasMultiTaskLib.engine.network import ABLATIONS
 
 from .losses import AUGMENTATIONS, PRESETS
+from .phantoms import GENERATORS
+from .phantoms_abdomen import STRESS, AbdomenParams, stress_params
 
 EPILOG = "Each subcommand has its own --help."
 
@@ -25,6 +28,16 @@ def _shape(values: Sequence[int]) -> tuple[int, int, int]:
     if len(values) != 3:
         raise argparse.ArgumentTypeError("--shape needs three numbers: Z Y X")
     return tuple(values)  # type: ignore[return-value]
+
+
+def _abdomen_params(args: argparse.Namespace) -> AbdomenParams:
+    """The abdomen generator's ranges: defaults, then the stress set, then an explicit normal fraction."""
+    params = AbdomenParams(slices=args.slices)
+    if args.stress:
+        params = stress_params(args.stress, params)
+    if args.normal_fraction is not None:
+        params = replace(params, normal_fraction=args.normal_fraction)
+    return params
 
 
 def _cmd_phantoms(args: argparse.Namespace) -> None:
@@ -39,6 +52,7 @@ def _cmd_phantoms(args: argparse.Namespace) -> None:
         generator=args.generator,
         orientation=args.orientation,
         field_size=tuple(args.field_size),
+        abdomen=_abdomen_params(args),
     )
     print(f"Wrote {args.count} {args.generator} phantoms (seed {args.seed}, {args.layout} layout) to {out}")
 
@@ -258,10 +272,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--count", type=int, default=30, help="number of phantoms (default: %(default)s)")
     p.add_argument(
         "--generator",
-        choices=("field", "centred"),
-        default="field",
-        help="field: whole fields of view, subtypes differ by morphology only; centred: the earlier lesion-centred"
-        " crops (see phantoms.py) (default: %(default)s)",
+        choices=GENERATORS,
+        default="abdomen",
+        help="abdomen: whole 512x512 abdominal CT fields with organs, normal cases and overlapping subtype cues"
+        " (see phantoms_abdomen.py); field: smaller fields of fat and bowel, subtypes differ by morphology only"
+        " (the demo model's); centred: the earlier lesion-centred crops (default: %(default)s)",
+    )
+    p.add_argument(
+        "--slices",
+        type=int,
+        default=AbdomenParams.slices,
+        help="abdomen only: slices per case, each 1-5 mm thick (default: %(default)s, a z-extent of 32-160 mm)",
+    )
+    p.add_argument(
+        "--normal-fraction",
+        type=float,
+        help=f"abdomen only: fraction of cases without a lesion, subtype -1 in subtypes.csv"
+        f" (default: {AbdomenParams.normal_fraction}; 0 for the stress sets about lesions)",
+    )
+    p.add_argument(
+        "--stress",
+        choices=sorted(STRESS),
+        help="abdomen only: a stress set: small (3-5 mm) or large (25-40 mm) lesions, edge lesions, global HU"
+        " offset +-60 or +-100, noise2 (noise x2), thick5 (5 mm slices), inplane05 (0.5 mm in-plane)"
+        " (default: none)",
     )
     p.add_argument(
         "--shape",

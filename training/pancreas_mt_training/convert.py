@@ -3,7 +3,8 @@
 Two source layouts:
 
 * **generic**: a folder of images (``<case>_0000.nii.gz`` or ``<case>.nii.gz``), a folder of labels
-  (``<case>.nii.gz``) and a CSV ``case_id,subtype`` (subtype as index or name);
+  (``<case>.nii.gz``) and a CSV ``case_id,subtype`` (subtype as index or name; ``-1`` for a case
+  without a lesion, which trains the segmentation only);
 * **paper**: ``train/subtype{k}/<case>_0000.nii.gz`` beside ``<case>.nii.gz`` (and ``validation/...``,
   which becomes the held-out ``imagesTs``/``labelsTs``).
 
@@ -32,7 +33,7 @@ from PancreasMultiTaskLib.engine.io import (
     write_image,
 )
 
-from .labels import write_subtypes_csv
+from .labels import NO_SUBTYPE, write_subtypes_csv
 
 LABELS = {"background": 0, "pancreas": 1, "lesion": 2}
 REGION_LABELS = {"background": 0, "pancreas": [1, 2], "lesion": 2}
@@ -83,7 +84,7 @@ def collect_generic(
             count = max((int(v) for v in raw.values()), default=-1) + 1
             names = [f"subtype{i}" for i in range(count)]
         else:
-            names = sorted(set(raw.values()))
+            names = sorted(set(raw.values()) - {str(NO_SUBTYPE)})
     names = list(names)
     index = {name: i for i, name in enumerate(names)}
     image_files = {case_id_from_path(p): p for p in _image_files(images)}
@@ -102,7 +103,7 @@ def collect_generic(
             problems.append(f"{case_id}: no subtype in {subtypes_csv}")
             continue
         subtype = int(value) if value.lstrip("-").isdigit() else index.get(value, -1)
-        if subtype not in range(len(names)):
+        if subtype not in range(len(names)) and subtype != NO_SUBTYPE:
             problems.append(f"{case_id}: subtype {value!r} is not one of {names} or 0..{len(names) - 1}")
             continue
         cases.append(SourceCase(case_id, image_files[case_id], label_files[case_id], subtype))

@@ -34,7 +34,7 @@ from PancreasMultiTaskLib.engine.subtype import pool_slices
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from .labels import read_subtypes_csv, subtype_names
+from .labels import NO_SUBTYPE, read_subtypes_csv, subtype_names
 from .metrics import classification_metrics, mean_segmentation, segmentation_metrics
 
 POOLINGS = POOLING_METHODS
@@ -71,7 +71,7 @@ def held_out_cases(raw_dataset: str | Path) -> list[EvalCase]:
 def generic_cases(folder: str | Path, skip_normal: bool = False) -> list[EvalCase]:
     """Cases of a generic phantom folder (``images/``, ``labels/``, ``subtypes.csv``), as stored.
 
-    ``skip_normal``: leave out the cases ``subtypes.csv`` marks as having no lesion, instead of refusing them.
+    ``skip_normal``: leave out the cases ``subtypes.csv`` marks as having no lesion (else their subtype is -1).
     """
     folder = Path(folder)
     labels = read_subtypes_csv(folder / "subtypes.csv", skip_normal=skip_normal)
@@ -200,15 +200,16 @@ def evaluate_held_out(
 
 
 def summarize(rows: list[dict], names: list[str], title: str, **extra: Any) -> dict[str, Any]:
-    """Classification metrics per pooling and mean segmentation metrics over ``rows``."""
-    truth = [r["truth"] for r in rows]
+    """Classification metrics per pooling (cases with a subtype) and mean segmentation metrics over ``rows``."""
+    labelled = [r for r in rows if r["truth"] != NO_SUBTYPE]
+    truth = [r["truth"] for r in labelled]
     classification = {
         m: {
-            **classification_metrics(truth, np.array([r["probabilities"][m] for r in rows]), names),
-            "accuracy_ci95": accuracy_ci(truth, np.array([r["probabilities"][m] for r in rows])),
+            **classification_metrics(truth, np.array([r["probabilities"][m] for r in labelled]), names),
+            "accuracy_ci95": accuracy_ci(truth, np.array([r["probabilities"][m] for r in labelled])),
         }
         for m in METHODS
-        if all(m in r["probabilities"] for r in rows)
+        if labelled and all(m in r["probabilities"] for r in labelled)
     }
     return {
         "title": title,
@@ -366,13 +367,17 @@ def write_report(
                 for m in metrics
             )
             lines.append(
-                f"| {row['case_id']} | {names[row['truth']]} | {predicted} | "
+                f"| {row['case_id']} | {_truth_name(names, row['truth'])} | {predicted} | "
                 f"{_fmt(row['segmentation']['lesion']['dice'])} | {_fmt(row['segmentation']['pancreas']['dice'])} |"
             )
         lines.append("")
     with atomic_path(output / "report.md") as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8")
     return output / "report.md"
+
+
+def _truth_name(names: Sequence[str], truth: int) -> str:
+    return "normal" if truth == NO_SUBTYPE else names[truth]
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
@@ -396,9 +401,10 @@ def _figures(result: dict[str, Any], output: Path, slug: str) -> list[tuple[str,
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
+    labelled = [r for r in result["cases"] if r["truth"] != NO_SUBTYPE]
     for method in result["classification"]:
-        probs = np.array([r["probabilities"][method] for r in result["cases"]])
-        correct = probs.argmax(1) == np.array([r["truth"] for r in result["cases"]])
+        probs = np.array([r["probabilities"][method] for r in labelled])
+        correct = probs.argmax(1) == np.array([r["truth"] for r in labelled])
         frac, mean = calibration_curve(correct, probs.max(1), n_bins=5, strategy="quantile")
         ax.plot(mean, frac, "o-", label=method)
     ax.set_xlabel("confidence (top-class probability)")

@@ -15,8 +15,10 @@ import numpy as np
 from PancreasMultiTaskLib.engine.io import atomic_path
 
 SUBTYPES_CSV = "subtypes.csv"
-#: How ``subtypes.csv`` may mark a case without a lesion (a normal gland): no subtype, or the word ``normal``.
-NO_SUBTYPE = ("", "normal")
+#: Subtype value of a case without a lesion: it trains the segmentation only, never the classifier.
+NO_SUBTYPE = -1
+#: Other ways ``subtypes.csv`` may mark a case without a lesion (a normal gland): no subtype, or the word ``normal``.
+NO_SUBTYPE_WORDS = ("", "normal")
 
 
 class SubtypeLabelError(ValueError):
@@ -26,7 +28,8 @@ class SubtypeLabelError(ValueError):
 def read_subtypes_csv(path: str | Path, num_subtypes: int | None = None, skip_normal: bool = False) -> dict[str, int]:
     """Read ``case_id,subtype`` rows into a dict, checking header, duplicates and index range.
 
-    ``skip_normal``: leave out the rows of cases without a lesion (:data:`NO_SUBTYPE`) instead of refusing them.
+    ``-1`` (:data:`NO_SUBTYPE`), an empty subtype or ``normal`` marks a case without a lesion (read as ``-1``);
+    ``skip_normal`` leaves those rows out.
     """
     path = Path(path)
     try:
@@ -37,6 +40,7 @@ def read_subtypes_csv(path: str | Path, num_subtypes: int | None = None, skip_no
     if not rows or [c.strip() for c in rows[0][:2]] != ["case_id", "subtype"]:
         raise SubtypeLabelError(f"{path}: first line must be the header 'case_id,subtype'")
     labels: dict[str, int] = {}
+    seen: set[str] = set()
     problems = []
     for line, row in enumerate(rows[1:], start=2):
         if not row or not any(c.strip() for c in row):
@@ -45,19 +49,22 @@ def read_subtypes_csv(path: str | Path, num_subtypes: int | None = None, skip_no
             problems.append(f"line {line}: expected 'case_id,subtype'")
             continue
         case_id, value = row[0].strip(), row[1].strip()
-        if skip_normal and value.lower() in NO_SUBTYPE:
-            continue
         try:
-            subtype = int(value)
+            subtype = NO_SUBTYPE if value.lower() in NO_SUBTYPE_WORDS else int(value)
         except ValueError:
             problems.append(f"line {line}: subtype {value!r} of {case_id} is not an integer index")
             continue
-        if subtype < 0 or (num_subtypes is not None and subtype >= num_subtypes):
-            problems.append(f"line {line}: subtype {subtype} of {case_id} is outside 0..{(num_subtypes or 1) - 1}")
-        elif case_id in labels:
+        if (subtype < 0 and subtype != NO_SUBTYPE) or (num_subtypes is not None and subtype >= num_subtypes):
+            problems.append(
+                f"line {line}: subtype {subtype} of {case_id} is outside 0..{(num_subtypes or 1) - 1}"
+                f" (or {NO_SUBTYPE}: no lesion)"
+            )
+        elif case_id in seen:
             problems.append(f"line {line}: case {case_id} listed twice")
         else:
-            labels[case_id] = subtype
+            seen.add(case_id)
+            if not (skip_normal and subtype == NO_SUBTYPE):
+                labels[case_id] = subtype
     if problems:
         raise SubtypeLabelError(f"{path}: " + "; ".join(problems))
     return labels

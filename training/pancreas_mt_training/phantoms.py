@@ -1,6 +1,10 @@
-"""Synthetic pancreas CT with three lesion subtypes: two generators.
+"""Synthetic pancreas CT with three lesion subtypes: three generators.
 
-``field`` (the default, used by the demo model): subtypes differ by **morphology only**.
+``abdomen`` (the CLI's default): whole 512 x 512 abdominal CT fields with organs, normal cases and
+overlapping subtype cues; see :mod:`pancreas_mt_training.phantoms_abdomen`, which reuses this
+module's lesion patterns.
+
+``field`` (the Python API's default, used by the demo model): subtypes differ by **morphology only**.
 
 * A whole axial field of view, 96-160 px in-plane (each axis drawn separately), spacing 0.6-1.0 mm
   in-plane and 1.5-3 mm between slices, 30-40 mm of slices; fat, bowel loops and vessels, a
@@ -31,14 +35,19 @@ one of the 48 axis permutations and flips (:data:`ORIENTATIONS`) instead of LPS,
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
 from PancreasMultiTaskLib.engine.io import atomic_path, write_image
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    from .phantoms_abdomen import AbdomenParams
 
 SUBTYPE_NAMES = ("hypodense-solid", "rim-enhancing", "cystic-septated")
 #: Voxel spacing (x, y, z) in mm: anisotropic like the paper's thin in-plane, thicker axial spacing.
@@ -49,18 +58,19 @@ SHAPE = (16, 64, 64)
 
 @dataclass(frozen=True)
 class Phantom:
-    """One synthetic case: CT image (HU), label map and subtype index."""
+    """One synthetic case: CT image (HU), label map, subtype index (-1: no lesion) and drawn parameters."""
 
     case_id: str
     image: sitk.Image
     label: sitk.Image
     subtype: int
+    metadata: dict = field(default_factory=dict)
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: tuple[float, ...]) -> np.ndarray:
     """Zero-mean, unit-variance smooth random field."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma_vox)
-    return (field - field.mean()) / (field.std() + 1e-9)
+    noise = ndimage.gaussian_filter(rng.standard_normal(shape), sigma_vox)
+    return (noise - noise.mean()) / (noise.std() + 1e-9)
 
 
 def _blob(
@@ -153,8 +163,9 @@ def make_phantom(
     return _to_phantom(image, label, SPACING, rng, case_id or f"phantom_s{seed}_{index:03d}", subtype)
 
 
-#: Generators by name: ``field`` (morphology only, whole field of view) and ``centred`` (the earlier one).
-GENERATORS = ("field", "centred")
+#: Generators by name: ``abdomen`` (whole abdominal CT fields, :mod:`.phantoms_abdomen`), ``field``
+#: (morphology only, whole field of view) and ``centred`` (the earlier one).
+GENERATORS = ("abdomen", "field", "centred")
 #: In-plane field of view of ``field`` phantoms, in voxels (each axis drawn separately).
 FIELD_SIZE = (96, 160)
 #: Ranges of the lesion's HU mean and std, its sphere-equivalent radius (mm), the global HU offset and
@@ -176,6 +187,42 @@ ORIENTATIONS = tuple(
 def _normalize_on(values: np.ndarray, mean: float, std: float) -> np.ndarray:
     """Affine map of ``values`` onto the given mean and standard deviation."""
     return mean + std * (values - values.mean()) / (values.std() + 1e-9)
+
+
+def lesion_pattern(
+    rng: np.random.Generator,
+    pattern: int,
+    coords: Sequence[np.ndarray],
+    center: np.ndarray,
+    d: np.ndarray,
+    lesion: np.ndarray,
+    r_eq: float,
+    spacing_zyx: np.ndarray,
+) -> np.ndarray:
+    """A subtype's morphology pattern (about 0-1, mapped to HU later) inside ``lesion``.
+
+    ``d`` is the lesion's normalized radius (1 on the outline), ``coords`` the voxel coordinates in
+    mm (z, y, x; may be sparse), ``center`` the lesion centre in mm, ``r_eq`` its radius in mm.
+    ``0`` mottled blobs of 1-2 mm; ``1`` a ring 2-3 mm thick; ``2`` a faint 1 mm wall and 1-3 septa.
+    """
+    shape = lesion.shape
+    result = np.zeros(shape)
+    if pattern == 0:
+        mottle = _smooth_noise(
+            rng, shape, tuple(float(v) for v in np.array([1.0, 1.0, 1.0]) * rng.uniform(1, 2) / spacing_zyx)
+        )
+        result[lesion] = mottle[lesion]
+    elif pattern == 1:
+        result[lesion & (d > 1 - rng.uniform(2.0, 3.0) / r_eq)] = 1.0
+    else:
+        result[lesion & (d > 1 - 1.0 / r_eq)] = 0.35
+        for _ in range(rng.integers(1, 4)):
+            normal = rng.standard_normal(3) * np.array([0.3, 1, 1])
+            normal /= np.linalg.norm(normal)
+            shift = rng.uniform(-0.5, 0.5) * r_eq
+            dist = sum(n * (c - c0) for n, c, c0 in zip(normal, coords, center, strict=True)) - shift
+            result[lesion & (np.abs(dist) < 0.5)] = 1.0
+    return result
 
 
 def make_field_phantom(
@@ -268,23 +315,7 @@ def make_field_phantom(
     threshold = np.partition(d.ravel(), target_voxels)[target_voxels]
     lesion = d < threshold
     d = d / threshold  # 1 on the outline
-    pattern = np.zeros(shape)
-    if subtype == 0:
-        mottle = _smooth_noise(
-            rng, shape, tuple(float(v) for v in np.array([1.0, 1.0, 1.0]) * rng.uniform(1, 2) / spacing_zyx)
-        )
-        pattern[lesion] = mottle[lesion]
-    elif subtype == 1:
-        pattern[lesion & (d > 1 - rng.uniform(2.0, 3.0) / r_eq)] = 1.0
-    else:
-        pattern[lesion & (d > 1 - 1.0 / r_eq)] = 0.35
-        for _ in range(rng.integers(1, 4)):
-            normal = rng.standard_normal(3) * np.array([0.3, 1, 1])
-            normal /= np.linalg.norm(normal)
-            offset = rng.uniform(-0.5, 0.5) * r_eq
-            dist = sum(n * (c - c0) for n, c, c0 in zip(normal, coords, center, strict=True)) - offset
-            pattern[lesion & (np.abs(dist) < 0.5)] = 1.0
-    image[lesion] = 100 * pattern[lesion]
+    image[lesion] = 100 * lesion_pattern(rng, subtype, coords, center, d, lesion, r_eq, spacing_zyx)[lesion]
     image = ndimage.gaussian_filter(image, tuple(float(v) for v in 0.45 / spacing_zyx))
     # Same first-order statistics for every subtype: the lesion's values after the blur are mapped
     # onto a mean and standard deviation drawn from one distribution.
@@ -294,7 +325,8 @@ def make_field_phantom(
     label = np.zeros(shape, dtype=np.uint8)
     label[pancreas] = 1
     label[lesion] = 2
-    return _to_phantom(image, label, (s_xy, s_xy, s_z), rng, case_id or f"phantom_s{seed}_{index:03d}", subtype)
+    phantom = _to_phantom(image, label, (s_xy, s_xy, s_z), rng, case_id or f"phantom_s{seed}_{index:03d}", subtype)
+    return replace(phantom, metadata={"hu_offset": float(offset), "noise_hu": float(noise)})
 
 
 def _to_phantom(
@@ -318,9 +350,7 @@ def _to_phantom(
 
 def reoriented(phantom: Phantom, code: str) -> Phantom:
     """The same phantom stored in another axis-aligned orientation (voxels moved, never resampled)."""
-    return Phantom(
-        phantom.case_id, sitk.DICOMOrient(phantom.image, code), sitk.DICOMOrient(phantom.label, code), phantom.subtype
-    )
+    return replace(phantom, image=sitk.DICOMOrient(phantom.image, code), label=sitk.DICOMOrient(phantom.label, code))
 
 
 def _latin_hypercube(rng: np.random.Generator, n: int, dims: int) -> np.ndarray:
@@ -342,19 +372,30 @@ def generate_phantoms(
     generator: str = "field",
     orientation: str = "LPS",
     field_size: tuple[int, int] = FIELD_SIZE,
+    abdomen: AbdomenParams | None = None,
 ) -> list[Phantom]:
     """``count`` phantoms with balanced subtypes, reproducible by ``seed``.
 
-    ``shape`` applies to the ``centred`` generator; ``field_size`` to ``field``. ``orientation`` is
-    ``LPS`` or ``random`` (one of :data:`ORIENTATIONS` per case, drawn from the seed).
+    ``shape`` applies to the ``centred`` generator; ``field_size`` to ``field``; ``abdomen`` (ranges,
+    default :class:`~.phantoms_abdomen.AbdomenParams`) to ``abdomen``. ``orientation`` is ``LPS`` or
+    ``random`` (one of :data:`ORIENTATIONS` per case, drawn from the seed).
     """
     if generator not in GENERATORS:
         raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
     if orientation not in ("LPS", "random"):
         raise ValueError(f"orientation must be 'LPS' or 'random', got {orientation!r}")
-    phantoms = []
     rng = np.random.default_rng([seed, 2**31 - 2])
     codes = rng.choice(ORIENTATIONS, count)
+    if generator == "abdomen":
+        from .phantoms_abdomen import generate_abdomen_phantoms
+
+        phantoms = generate_abdomen_phantoms(seed, count, abdomen)
+        return (
+            [reoriented(p, str(c)) for p, c in zip(phantoms, codes, strict=True)]
+            if orientation == "random"
+            else phantoms
+        )
+    phantoms = []
     subtypes = phantom_subtypes(seed, count)
     quantiles = np.zeros((count, len(STATS_RANGES)))
     for s in set(subtypes):
@@ -378,16 +419,27 @@ def write_phantoms(
     generator: str = "field",
     orientation: str = "LPS",
     field_size: tuple[int, int] = FIELD_SIZE,
+    abdomen: AbdomenParams | None = None,
 ) -> Path:
     """Write phantoms as a generic folder (``images/``, ``labels/``, ``subtypes.csv``) or the paper's layout.
 
-    The paper's layout is ``train/subtype{k}/<case>_0000.nii.gz`` beside ``<case>.nii.gz``.
+    The paper's layout is ``train/subtype{k}/<case>_0000.nii.gz`` beside ``<case>.nii.gz``; it has no
+    place for normal cases. ``abdomen`` phantoms also get ``phantoms.json`` (each case's drawn
+    parameters, the lesion pattern shown among them, and the achievable subtype accuracy); normal
+    cases have subtype ``-1`` in ``subtypes.csv``.
     """
     if layout not in ("generic", "paper"):
         raise ValueError(f"layout must be 'generic' or 'paper', got {layout!r}")
+    if generator == "abdomen":
+        from .phantoms_abdomen import AbdomenParams, side_file
+
+        abdomen = abdomen or AbdomenParams()
+        if layout == "paper" and abdomen.normal_fraction > 0:
+            raise ValueError("the paper layout has subtype folders only: use normal fraction 0 or the generic layout")
     output = Path(output)
     rows = []
-    for phantom in generate_phantoms(seed, count, shape, generator, orientation, field_size):
+    phantoms = generate_phantoms(seed, count, shape, generator, orientation, field_size, abdomen)
+    for phantom in phantoms:
         if layout == "generic":
             image_dir, label_dir = output / "images", output / "labels"
         else:
@@ -400,4 +452,7 @@ def write_phantoms(
             writer = csv.writer(handle)
             writer.writerow(["case_id", "subtype"])
             writer.writerows(rows)
+    if generator == "abdomen":
+        with atomic_path(output / "phantoms.json") as tmp:
+            tmp.write_text(json.dumps(side_file(phantoms, abdomen), indent=1) + "\n", encoding="utf-8")
     return output

@@ -51,7 +51,7 @@ from PancreasMultiTaskLib.engine.labels import LESION_LABEL, output_channels
 from PancreasMultiTaskLib.engine.subtype import pool_slices
 from torch import autocast, nn
 
-from .labels import SUBTYPES_CSV, SubtypeLabelError, SubtypeLookup, subtype_names
+from .labels import NO_SUBTYPE, SUBTYPES_CSV, SubtypeLabelError, SubtypeLookup, subtype_names
 from .losses import SubtypeLoss, TrainingOptions, check_preset_labels
 
 CLASS_LOG_KEYS = ("train_class_losses", "train_class_accuracy", "val_class_losses", "val_class_accuracy")
@@ -103,27 +103,35 @@ class SegmentationView(nn.Module):
 
 
 def class_loss_mask(
-    target: torch.Tensor | list[torch.Tensor], class_slices: str, min_pixels: int, lesion_channel: int | None
+    target: torch.Tensor | list[torch.Tensor],
+    class_slices: str,
+    min_pixels: int,
+    lesion_channel: int | None,
+    subtypes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Which tiles of a batch are trained as their case's subtype.
 
     ``all`` (the paper): every tile, even one that shows no lesion or no pancreas; ``foreground``:
     tiles showing pancreas or lesion; ``lesion`` (default): tiles showing at least ``min_pixels``
     lesion pixels. A tile left out trains the segmentation only: nothing in it tells the subtype.
+    Tiles of a case without a subtype (``subtypes`` holds ``NO_SUBTYPE``: no lesion) are always left out.
     ``target`` is the (deep-supervision list of) label tiles, ``(B, 1, y, x)`` labels or, for
     region-based models, ``(B, regions, y, x)`` with the lesion in ``lesion_channel``.
     """
     target = target[0] if isinstance(target, list) else target
     batch = target.shape[0]
+    labelled = torch.ones(batch, dtype=torch.bool, device=target.device)
+    if subtypes is not None:
+        labelled = subtypes.to(target.device) != NO_SUBTYPE
     if class_slices == "all":
-        return torch.ones(batch, dtype=torch.bool, device=target.device)
+        return labelled
     flat = target.reshape(batch, target.shape[1], -1)
     minimum = 1 if class_slices == "foreground" else min_pixels
     if lesion_channel is not None:
         channel = 0 if class_slices == "foreground" else lesion_channel
-        return (flat[:, channel] > 0).sum(-1) >= minimum
+        return labelled & ((flat[:, channel] > 0).sum(-1) >= minimum)
     threshold = 0 if class_slices == "foreground" else 1
-    return (flat[:, 0] > threshold).sum(-1) >= minimum
+    return labelled & ((flat[:, 0] > threshold).sum(-1) >= minimum)
 
 
 class LesionAwareDataLoader(nnUNetDataLoader):
@@ -202,10 +210,11 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             self.subtype_lookup = SubtypeLookup.from_csv(found, len(self.subtype_names))
         return self.subtype_lookup
 
-    def _class_mask(self, target: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    def _class_mask(self, target: torch.Tensor | list[torch.Tensor], subtypes: torch.Tensor) -> torch.Tensor:
         """Which batch items carry the class loss (see :func:`class_loss_mask`)."""
         lesion_channel = self._region_channels()[0] if self.label_manager.has_regions else None
-        return class_loss_mask(target, self.options.class_slices, self.options.class_min_pixels, lesion_channel)
+        options = self.options
+        return class_loss_mask(target, options.class_slices, options.class_min_pixels, lesion_channel, subtypes)
 
     def _region_channels(self) -> tuple[int, tuple[int, ...]]:
         """Lesion output channel and the channels whose sum is the pancreas (lesion included)."""
@@ -283,12 +292,13 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         data = batch["data"].to(self.device, non_blocking=True)
         target = batch["target"]
         target = [t.to(self.device) for t in target] if isinstance(target, list) else target.to(self.device)
-        mask = self._class_mask(target)
+        subtypes = self._subtypes(batch)
+        mask = self._class_mask(target, subtypes)
         # The head runs on the tiles that carry the class loss only, so its BatchNorm statistics are
         # those of lesion tiles (what guided classification shows it); BatchNorm needs two of them.
         if int(mask.sum()) < 2:
             mask = torch.zeros_like(mask)
-        subtypes = self._subtypes(batch)[mask]
+        subtypes = subtypes[mask]
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
             segmentation, logits = self.network(data, mask)
@@ -320,7 +330,7 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
 
     def validation_step(self, batch: dict) -> dict:
         subtypes = self._subtypes(batch)
-        mask = self._class_mask(batch["target"]).to(self.device)
+        mask = self._class_mask(batch["target"], subtypes).to(self.device)
         network = self.network
         view = SegmentationView(network)
         self.network = view
@@ -427,13 +437,12 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             entry["predicted"] = int(np.argmax(entry["lesion-weighted"]))
             cases[key] = entry
         self.set_deep_supervision_enabled(True)
-        correct = {
-            m: sum(int(np.argmax(c[m]) == c["truth"]) for c in cases.values()) for m in ("uniform", "lesion-weighted")
-        }
+        labelled = [c for c in cases.values() if c["truth"] != NO_SUBTYPE]
+        correct = {m: sum(int(np.argmax(c[m]) == c["truth"]) for c in labelled) for m in ("uniform", "lesion-weighted")}
         summary = {
             "subtype_names": self.subtype_names,
             "fold": self.fold,
-            "accuracy": {m: (n / len(cases) if cases else None) for m, n in correct.items()},
+            "accuracy": {m: (n / len(labelled) if labelled else None) for m, n in correct.items()},
             "cases": cases,
         }
         path = Path(self.output_folder) / "validation" / "subtypes.json"

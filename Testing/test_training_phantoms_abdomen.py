@@ -1,0 +1,248 @@
+"""``abdomen`` phantoms: whole abdominal CT fields, normal cases, lesion sizes and places, overlapping subtype cues.
+
+Rendering is kept to a few short cases (a few slices each); the distributions (gland volume, lesion
+size, normal fraction, pattern agreement, stress ranges) are checked on drawn parameters, which is
+what the renderer uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from pancreas_mt_training.cli import main
+from pancreas_mt_training.convert import collect_generic, convert_cases
+from pancreas_mt_training.labels import NO_SUBTYPE, read_subtypes_csv
+from pancreas_mt_training.phantoms import generate_phantoms
+from pancreas_mt_training.phantoms_abdomen import (
+    BAYES_CEILING,
+    GLAND_VOLUME_ML,
+    STRESS,
+    AbdomenParams,
+    case_labels,
+    draw_case,
+    make_abdomen_phantom,
+    stress_params,
+)
+from scipy import ndimage, stats
+
+SHORT = AbdomenParams(slices=6)
+
+
+def _arrays(phantom):
+    return sitk.GetArrayFromImage(phantom.image), sitk.GetArrayFromImage(phantom.label)
+
+
+def _first(params: AbdomenParams, lesion: bool, seed: int = 0) -> int:
+    """Index of the first case with (or without) a lesion."""
+    return next(i for i in range(50) if (case_labels(seed, i, params)[0] != NO_SUBTYPE) == lesion)
+
+
+@pytest.fixture(scope="module")
+def lesion_case():
+    return make_abdomen_phantom(0, _first(SHORT, True), SHORT)
+
+
+@pytest.fixture(scope="module")
+def normal_case():
+    return make_abdomen_phantom(0, _first(SHORT, False), SHORT)
+
+
+def test_geometry_air_and_types(lesion_case):
+    image, label = _arrays(lesion_case)
+    spacing = lesion_case.image.GetSpacing()
+    assert image.shape == label.shape == (6, 512, 512)
+    assert image.dtype == np.int16 and label.dtype == np.uint8
+    assert 0.6 <= spacing[0] == spacing[1] <= 0.9 and 1.0 <= spacing[2] <= 5.0
+    assert set(np.unique(label)) == {0, 1, 2}
+    # air (-1000 HU, plus the global offset and noise) in the corners, outside the body
+    offset = lesion_case.metadata["hu_offset"]
+    for corner in (image[:, :20, :20], image[:, :20, -20:], image[:, -4:, :20]):
+        assert abs(np.median(corner) - max(-1000 + offset, -1024)) < 12
+    # the body: mostly soft tissue and fat in the middle of the field
+    centre = image[:, 236:276, 236:276]
+    assert np.median(centre) > -150
+
+
+def test_organs_present_with_plausible_hu(lesion_case):
+    image, _ = _arrays(lesion_case)
+    hu = lesion_case.metadata["organ_hu"]
+    phase = lesion_case.metadata["phase"]
+    assert 45 <= hu["liver"] - 60 * phase <= 65 and 35 <= hu["spleen"] - 80 * phase <= 55
+    assert 22 <= hu["kidney"] - 100 * phase <= 42 and 32 <= hu["pancreas"] - 70 * phase <= 52
+    voxel_ml = np.prod(lesion_case.image.GetSpacing()) / 1000
+    offset, noise = lesion_case.metadata["hu_offset"], lesion_case.metadata["noise_hu"]
+    half = image.shape[2] // 2
+
+    def volume(name: str, columns: slice = slice(None)) -> float:
+        values = image[:, :, columns] - offset
+        return float((np.abs(values - hu[name]) < noise).sum() * voxel_ml)
+
+    # the liver lies on the patient's right (the image's left in LPS): far more liver-HU tissue there
+    assert volume("liver", slice(0, half)) > 1.5 * volume("liver", slice(half, None)) and volume("liver") > 10
+    assert volume("kidney") > 2 and volume("spleen") > 2
+    assert ((image - offset) > 300).sum() * voxel_ml > 2  # bone: vertebra, ribs
+    assert ((image - offset) < -900).sum() > 0.2 * image.size  # air around the body
+
+
+def test_gland_volume_within_the_documented_range_and_covered_fraction(lesion_case, normal_case):
+    volumes = [draw_case(5, i)["gland_volume_ml"] for i in range(40)]
+    assert GLAND_VOLUME_ML[0] <= min(volumes) and max(volumes) <= GLAND_VOLUME_ML[1]
+    assert np.ptp(volumes) > 25  # anatomy varies
+    # the rendered gland is the drawn one: label volume near full volume x covered fraction
+    phantom = normal_case
+    _, label = _arrays(phantom)
+    measured = (label > 0).sum() * np.prod(phantom.image.GetSpacing()) / 1000
+    expected = phantom.metadata["gland_volume_ml"] * phantom.metadata["gland_fraction_covered"]
+    assert measured == pytest.approx(expected, rel=0.3)
+
+
+def test_lesion_diameters_span_3_to_40_mm():
+    lesions = [d["lesion"] for d in (draw_case(6, i) for i in range(60)) if d["lesion"]]
+    diameters = [le["diameter_mm"] for le in lesions]
+    assert 3 <= min(diameters) < 6 and 25 < max(diameters) <= 40
+    assert {le["location"] for le in lesions} == {"head", "body", "tail"}
+
+
+def test_rendered_lesion_has_the_drawn_volume():
+    params = AbdomenParams(slices=8, lesion_diameter_mm=(14.0, 16.0), slice_mm=(1.0, 1.0), normal_fraction=0)
+    phantom = make_abdomen_phantom(2, 0, params)
+    _, label = _arrays(phantom)
+    volume = (label == 2).sum() * np.prod(phantom.image.GetSpacing())
+    diameter = (6 * volume / np.pi) ** (1 / 3)
+    drawn = phantom.metadata["lesion"]["diameter_mm"]
+    # 8 slices of 1 mm may cut the lesion; the rendered part is never larger than drawn
+    assert 0.5 * drawn < diameter < 1.1 * drawn
+
+
+def test_normal_cases_marked_and_without_lesion(normal_case):
+    subtypes = [case_labels(1, i, AbdomenParams())[0] for i in range(100)]
+    assert abs(subtypes.count(NO_SUBTYPE) - 20) <= 2
+    assert all(abs(subtypes.count(s) - 80 / 3) <= 2 for s in range(3))
+    _, label = _arrays(normal_case)
+    assert normal_case.subtype == NO_SUBTYPE and normal_case.metadata["lesion"] is None
+    assert 2 not in np.unique(label) and (label == 1).sum() > 0
+
+
+def test_edge_lesions_reach_outside_the_gland():
+    params = stress_params("edge", AbdomenParams(slices=8, lesion_diameter_mm=(10.0, 14.0)))
+    drawn = [draw_case(3, i, params) for i in range(5)]
+    assert all(d["lesion"]["edge"] for d in drawn)
+    phantom = make_abdomen_phantom(3, 0, params)
+    _, label = _arrays(phantom)
+    lesion = label == 2
+    ring = ndimage.binary_dilation(lesion, np.ones((1, 3, 3), bool)) & ~lesion
+    # the lesion borders background (outside the gland), not only gland tissue
+    assert (label[ring] == 0).mean() > 0.2 and (label[ring] == 1).any()
+
+
+@pytest.mark.parametrize("name", sorted(STRESS))
+def test_stress_sets_change_what_they_name(name):
+    params = stress_params(name, AbdomenParams(slices=4))
+    drawn = [draw_case(4, i, params) for i in range(25)]
+    lesions = [d["lesion"] for d in drawn if d["lesion"]]
+    spacing = np.array([d["spacing"] for d in drawn])
+    offsets = np.abs([d["hu_offset"] for d in drawn])
+    noise = np.array([d["noise_hu"] for d in drawn])
+    if name == "small":
+        assert lesions and all(3 <= le["diameter_mm"] <= 5 for le in lesions)
+    elif name == "large":
+        assert all(25 <= le["diameter_mm"] <= 40 for le in lesions)
+    elif name == "edge":
+        assert all(le["edge"] for le in lesions)
+    elif name in ("hu60", "hu100"):
+        limit = float(name[2:])
+        assert offsets.max() <= limit and offsets.max() > 20
+    elif name == "noise2":
+        assert noise.min() >= 12 and noise.max() > 16
+    elif name == "thick5":
+        assert np.all(spacing[:, 1] == 5)
+    elif name == "inplane05":
+        assert np.all(spacing[:, 0] == 0.5)
+    if name in ("small", "large", "edge"):
+        assert len(lesions) == len(drawn)  # no normal cases in the lesion sets
+    else:
+        assert len(lesions) < len(drawn) and not all(le["edge"] for le in lesions)
+    with pytest.raises(ValueError, match="stress set"):
+        stress_params("other")
+
+
+def test_deterministic_by_seed_and_index():
+    a = make_abdomen_phantom(7, 1, AbdomenParams(slices=3))
+    b = make_abdomen_phantom(7, 1, AbdomenParams(slices=3))
+    c = make_abdomen_phantom(7, 2, AbdomenParams(slices=3))
+    assert np.array_equal(_arrays(a)[0], _arrays(b)[0]) and np.array_equal(_arrays(a)[1], _arrays(b)[1])
+    assert a.metadata == b.metadata
+    assert _arrays(a)[0].shape[1:] == _arrays(c)[0].shape[1:] and not np.array_equal(_arrays(a)[0], _arrays(c)[0])
+
+
+def test_pattern_overlap_has_the_documented_ceiling():
+    params = AbdomenParams()
+    pairs = np.array([case_labels(9, i, params) for i in range(4000)])
+    pairs = pairs[pairs[:, 0] != NO_SUBTYPE]
+    n = len(pairs)
+    agree = np.mean(pairs[:, 0] == pairs[:, 1])
+    assert abs(agree - BAYES_CEILING) < 3 * np.sqrt(BAYES_CEILING * (1 - BAYES_CEILING) / n)
+    # the best rule given the pattern is to predict it: the posterior of the pattern's subtype is the ceiling
+    for pattern in range(3):
+        shown = pairs[pairs[:, 1] == pattern, 0]
+        posterior = np.bincount(shown, minlength=3) / len(shown)
+        assert posterior.argmax() == pattern and abs(posterior[pattern] - BAYES_CEILING) < 0.025
+        others = np.delete(posterior, pattern)
+        assert abs(others[0] - others[1]) < 0.025  # a swap goes to either other pattern alike
+    assert BAYES_CEILING == 0.92
+
+
+def test_cli_writes_side_file_and_normal_cases_convert(tmp_path, capsys):
+    out = tmp_path / "abd"
+    assert main(["phantoms", "-o", str(out), "-n", "5", "--seed", "3", "--slices", "3", "--stress", "thick5"]) == 0
+    assert "5 abdomen phantoms" in capsys.readouterr().out
+    side = json.loads((out / "phantoms.json").read_text())
+    with (out / "subtypes.csv").open() as handle:
+        rows = {r["case_id"]: int(r["subtype"]) for r in csv.DictReader(handle)}
+    assert side["bayes_ceiling"] == BAYES_CEILING and side["params"]["slice_mm"] == [5.0, 5.0]
+    assert NO_SUBTYPE in rows.values() and len(rows) == 5
+    for case_id, entry in side["cases"].items():
+        assert entry["subtype"] == rows[case_id]
+        assert (entry["pattern"] == NO_SUBTYPE) == (rows[case_id] == NO_SUBTYPE) == entry["normal"]
+        label = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "labels" / f"{case_id}.nii.gz")))
+        assert (2 in label) == (rows[case_id] != NO_SUBTYPE)
+    lesions = [e for e in side["cases"].values() if not e["normal"]]
+    assert side["set_ceiling"] == pytest.approx(np.mean([e["pattern"] == e["subtype"] for e in lesions]))
+    # conversion carries the normal cases: three subtype names, -1 kept in the dataset's subtypes.csv
+    cases, names = collect_generic(out / "images", out / "labels", out / "subtypes.csv")
+    assert names == [f"subtype{i}" for i in range(max(rows.values()) + 1)]
+    dataset = convert_cases(cases, tmp_path / "Dataset140_Abd", names)
+    assert read_subtypes_csv(dataset / "subtypes.csv", len(names)) == rows
+
+
+def test_paper_layout_refuses_normal_cases(tmp_path, capsys):
+    argv = ["phantoms", "-o", str(tmp_path / "p"), "-n", "2", "--slices", "2", "--layout", "paper"]
+    assert main(argv) == 1 and "normal fraction 0" in capsys.readouterr().err
+    assert main([*argv, "--normal-fraction", "0"]) == 0
+    assert {p.parent.name for p in (tmp_path / "p").rglob("*_0000.nii.gz")} <= {"subtype0", "subtype1", "subtype2"}
+
+
+@pytest.mark.parametrize("generator", ["field", "abdomen"])
+def test_global_offset_has_the_same_distribution_in_every_subtype(generator):
+    """The septa loop once overwrote the field generator's global offset (cystic cases got +-5 HU)."""
+    if generator == "field":
+        offsets = {s: [] for s in range(3)}
+        for phantom in generate_phantoms(11, 90, field_size=(48, 56)):
+            offsets[phantom.subtype].append(phantom.metadata["hu_offset"])
+        limit = 20
+    else:
+        params = AbdomenParams(normal_fraction=0)
+        offsets = {s: [] for s in range(3)}
+        for i in range(60):
+            subtype, _ = case_labels(11, i, params)
+            offsets[subtype].append(draw_case(11, i, params)["hu_offset"])
+        limit = 20
+    for values in offsets.values():
+        assert len(values) >= 15 and max(values) > 0.6 * limit and min(values) < -0.6 * limit
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert stats.ks_2samp(offsets[a], offsets[b], method="asymp").pvalue > 0.01
