@@ -48,6 +48,15 @@ def test_the_fitted_temperature_recovers_the_known_one(temperature):
     assert fit_temperature(probabilities, truth) == pytest.approx(temperature, rel=0.12)
 
 
+def test_all_right_drives_the_temperature_to_its_bound_and_says_so():
+    rng = np.random.default_rng(3)
+    probabilities = _softmax(rng.normal(0, 1, (20, 3)))
+    fitted = fit([_case(int(p.argmax()), 1.0, 1.0, p) for p in probabilities], 0.05)
+    assert fitted["temperature_at_bound"] and fitted["uncertain_below"] == 0.0
+    fitted.update({"classification": "guided", "pooling": "lesion-weighted", "folds": ["0"]})
+    assert "search bound" in markdown(fitted, "x.png")
+
+
 def test_calibration_lowers_the_ece_of_an_overconfident_model():
     probabilities, truth = _synthetic(3.0)
     scaled = calibrate(probabilities, fit_temperature(probabilities, truth))

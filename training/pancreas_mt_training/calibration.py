@@ -195,6 +195,8 @@ def fit(cases: Sequence[ValidationCase], target_error_rate: float) -> dict[str, 
         "case_ids": [c.case_id for c in answered],
         "target_error_rate": target_error_rate,
         "temperature": temperature,
+        # At a bound, the validation cases do not pin T (every case right drives it to the lower bound).
+        "temperature_at_bound": bool(np.isclose(temperature, TEMPERATURE_BOUNDS, rtol=1e-3).any()),
         "uncertain_below": threshold,
         "before": _confidence_metrics(raw, truth, entropy_flag, "uncalibrated, entropy flag"),
         "after": _confidence_metrics(scaled, truth, scaled.max(1) < threshold, "calibrated, threshold flag"),
