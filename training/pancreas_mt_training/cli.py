@@ -1,5 +1,5 @@
-"""``pancreas-mt-train``: phantoms, convert, plan, train, evaluate, baselines, ablation, competence, export, import,
-demo-model.
+"""``pancreas-mt-train``: phantoms, convert, plan, train, evaluate, baselines, ablation, competence, calibrate,
+export, import, demo-model.
 
 nnU-Net's folders come from its usual environment variables (``nnUNet_raw``,
 ``nnUNet_preprocessed``, ``nnUNet_results``). Errors end the command with a one-line reason and
@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PancreasMultiTaskLib.engine.network import ABLATIONS
+from PancreasMultiTaskLib.engine.options import BACKENDS, CLASSIFICATION_MODES, DEVICES, POOLING_METHODS, default
 
 from .losses import AUGMENTATIONS, PRESETS
 from .phantoms import GENERATORS
@@ -206,6 +207,30 @@ def _cmd_competence(args: argparse.Namespace) -> None:
         bfloat16_passed=args.bfloat16_passed,
     )
     print(f"Wrote {write_record(record, model)}")
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> None:
+    from .calibration import calibrate_model
+
+    fitted = calibrate_model(
+        args.model,
+        args.raw,
+        args.target_error_rate,
+        args.classification,
+        args.pooling,
+        args.report,
+        device=args.device,
+        backend=args.backend,
+        use_mirroring=not args.no_tta,
+    )
+    lesion = fitted["no_lesion"]
+    minimum = lesion["min_lesion_ml"]
+    print(
+        f"Calibrated on {fitted['cases']} validation cases: temperature {fitted['temperature']:.3f}, uncertain below "
+        f"{fitted['uncertain_below']:.3f}, ECE {fitted['before']['ece']:.3f} -> {fitted['after']['ece']:.3f}; "
+        + (f"min_lesion_ml {minimum:.4g}" if minimum is not None else f"min_lesion_ml not fitted ({lesion['reason']})")
+    )
+    print(f"Wrote {fitted['competence']}" + (f" and {fitted['report']}" if "report" in fitted else ""))
 
 
 def _cmd_demo_model(args: argparse.Namespace) -> None:
@@ -447,6 +472,37 @@ def build_parser() -> argparse.ArgumentParser:
         "use bfloat16 on CPUs with bfloat16 units (default: off)",
     )
     p.set_defaults(func=_cmd_competence)
+
+    p = sub.add_parser(
+        "calibrate", help="fit the subtype calibration and min_lesion_ml on validation cases into competence.json"
+    )
+    p.add_argument("model", help="the trained model folder with competence.json and fold_N/validation/")
+    p.add_argument(
+        "--raw", help="the nnU-Net raw dataset it was trained on (default: $nnUNet_raw/<dataset name in plans.json>)"
+    )
+    p.add_argument(
+        "--target-error-rate",
+        type=float,
+        default=0.05,
+        help="validation error rate allowed among cases not flagged uncertain (default: %(default)s)",
+    )
+    p.add_argument(
+        "--classification",
+        choices=CLASSIFICATION_MODES,
+        default=default("classification"),
+        help="the engine's classification to calibrate (default: %(default)s, the engine's)",
+    )
+    p.add_argument(
+        "--pooling",
+        choices=POOLING_METHODS,
+        default=default("pooling"),
+        help="the engine's slice pooling to calibrate (default: %(default)s, the engine's)",
+    )
+    p.add_argument("--report", help="folder for calibration.md, calibration.json and the diagram (default: none)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="engine device (default: %(default)s)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="engine backend (default: %(default)s)")
+    p.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation (default: mirror)")
+    p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 1 fold on CPU, report)")
     p.add_argument("--workdir", required=True, help="scratch folder (nnU-Net folders default inside it); required")

@@ -26,6 +26,7 @@ import SimpleITK as sitk
 from PancreasMultiTaskLib.engine.io import atomic_path
 
 from .baseline import baseline_table, run_baselines
+from .calibration import calibrate_model
 from .convert import collect_generic, convert_cases, dataset_folder
 from .evaluate import (
     EvalCase,
@@ -272,6 +273,14 @@ def build_demo_model(config: DemoConfig, workdir: Path, resources: Path, device:
     raw = prepare(config, workdir)
     folder = train_folds(config, device)
     write_competence(config, raw, folder)
+    calibrate_model(
+        folder,
+        raw,
+        report=resources / "DemoModel" / "report" / "calibration",
+        use_mirroring=config.eval_segmentation_mirroring,
+        classification_mirroring=True,
+        backend="torch",
+    )
     demo_dir = resources / "DemoModel"
     zip_path = export_model(folder, demo_dir / f"{MODEL_NAME}.zip", MODEL_NAME, [str(f) for f in config.folds])
     installed = import_model_zip(zip_path, workdir / "installed", overwrite=True)

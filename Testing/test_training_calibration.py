@@ -1,0 +1,217 @@
+"""``pancreas-mt-train calibrate``: temperature, uncertainty threshold and ``min_lesion_ml`` from validation cases."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from model_factory import ct_volume
+from pancreas_mt_training import calibration
+from pancreas_mt_training.calibration import (
+    CalibrationError,
+    ValidationCase,
+    diameter_mm,
+    expected_calibration_error,
+    fit,
+    fit_temperature,
+    lesion_rule,
+    min_lesion_threshold,
+    uncertainty_threshold,
+)
+from pancreas_mt_training.calibration_report import markdown
+from pancreas_mt_training.cli import main as train_main
+from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE, CompetenceRecord, read_record
+from PancreasMultiTaskLib.engine.subtype import calibrate
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _synthetic(temperature: float, n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities of a model ``temperature`` times over-confident (< 1: under-confident), and true labels
+    drawn from the well-calibrated probabilities."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.5, (n, 3))
+    truth = np.array([rng.choice(3, p=p) for p in _softmax(logits)])
+    return _softmax(logits * temperature), truth
+
+
+@pytest.mark.parametrize("temperature", [2.5, 0.5])
+def test_the_fitted_temperature_recovers_the_known_one(temperature):
+    probabilities, truth = _synthetic(temperature)
+    assert fit_temperature(probabilities, truth) == pytest.approx(temperature, rel=0.12)
+
+
+def test_all_right_drives_the_temperature_to_its_bound_and_says_so():
+    rng = np.random.default_rng(3)
+    probabilities = _softmax(rng.normal(0, 1, (20, 3)))
+    fitted = fit([_case(int(p.argmax()), 1.0, 1.0, p) for p in probabilities], 0.05)
+    assert fitted["temperature_at_bound"] and fitted["uncertain_below"] == 0.0
+    fitted.update({"classification": "guided", "pooling": "lesion-weighted", "folds": ["0"]})
+    assert "search bound" in markdown(fitted, "x.png")
+
+
+def test_calibration_lowers_the_ece_of_an_overconfident_model():
+    probabilities, truth = _synthetic(3.0)
+    scaled = calibrate(probabilities, fit_temperature(probabilities, truth))
+    before = expected_calibration_error(probabilities.max(1), probabilities.argmax(1) == truth)
+    after = expected_calibration_error(scaled.max(1), scaled.argmax(1) == truth)
+    assert after < before / 2 and after < 0.05
+
+
+def test_the_threshold_meets_the_target_and_is_the_lowest_that_does():
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.34, 1.0, 2000)
+    correct = rng.uniform(size=2000) < confidence  # a calibrated model
+    threshold = uncertainty_threshold(confidence, correct, 0.05)
+    kept = confidence >= threshold
+    assert 1 - correct[kept].mean() <= 0.05
+    lower = confidence[confidence < threshold].max()
+    assert 1 - correct[confidence >= lower].mean() > 0.05
+
+
+def test_threshold_edge_cases():
+    confidence = np.array([0.4, 0.6, 0.9])
+    assert uncertainty_threshold(confidence, np.array([True, True, True]), 0.05) == 0.0  # nothing flagged
+    assert uncertainty_threshold(confidence, np.array([True, True, False]), 0.05) == 1.0  # everything flagged
+    assert uncertainty_threshold(confidence, np.array([False, True, True]), 0.05) == 0.6
+
+
+def test_min_lesion_ml_keeps_at_most_five_percent_of_normal_cases():
+    normal = np.arange(40) / 10.0  # 0.0 .. 3.9 mL of false lesion
+    threshold = min_lesion_threshold(normal)
+    assert threshold == pytest.approx(3.7)  # 2 of 40 (5%) are larger
+    assert np.mean(normal > threshold) <= 0.05 and np.mean(normal > 3.6) > 0.05
+    assert min_lesion_threshold([0.0] * 10) == 0.0
+    assert min_lesion_threshold([0.0, 0.2, 0.3]) == 0.3  # 5% of 3 cases is none
+
+
+def _case(subtype, truth_ml, predicted_ml, probabilities=(0.6, 0.3, 0.1)):
+    return ValidationCase("c", "0", subtype, truth_ml, predicted_ml, np.array(probabilities))
+
+
+def test_the_lesion_rule_reports_what_is_still_found():
+    cases = [_case(None, 0.0, v) for v in (0.0, 0.0, 0.05, 0.1)] * 5  # 20 normal cases
+    cases += [_case(0, 0.03, 0.04), _case(1, 0.5, 0.3), _case(2, 2.0, 1.5), _case(0, 0.01, 0.2)]
+    rule = lesion_rule(cases)
+    assert rule["normal_kept_share"] <= 0.05
+    assert rule["min_lesion_ml"] == pytest.approx(0.1)
+    assert rule["lesion_found_share"] == 0.75  # the 0.04 mL prediction is lost
+    assert diameter_mm(0.03) < 5 < diameter_mm(0.5)
+    assert rule["large_lesion_cases"] == 2 and rule["large_lesion_found_share"] == 1.0
+
+
+def test_without_normal_cases_min_lesion_ml_is_not_fitted_and_the_report_says_why():
+    rng = np.random.default_rng(2)
+    cases = [_case(int(rng.integers(3)), 1.0, 1.0, _softmax(rng.normal(0, 2, (1, 3)))[0]) for _ in range(30)]
+    fitted = fit(cases, 0.05)
+    assert fitted["no_lesion"]["min_lesion_ml"] is None
+    fitted.update({"classification": "guided", "pooling": "lesion-weighted", "folds": ["0"]})
+    assert "not fitted: no normal (lesion-free) validation cases" in markdown(fitted, "x.png")
+
+
+def test_too_few_cases_are_refused_with_their_number():
+    cases = [_case(0, 1.0, 1.0)] * (calibration.MIN_CASES - 1) + [_case(1, 1.0, 0.0, (0.5, 0.5, 0.0))]
+    cases[-1] = dataclasses.replace(cases[-1], probabilities=None)  # no lesion predicted: not answered
+    with pytest.raises(CalibrationError, match=f"^{calibration.MIN_CASES - 1} validation cases .* at least 10"):
+        fit(cases, 0.05)
+
+
+# ------------------------------------------------------------------------------------------------
+def _validation_fold(model, raw, fold, cases):
+    """A fold's ``validation/`` as the trainer writes it: nnU-Net's segmentations and ``subtypes.json``."""
+    validation = model / f"fold_{fold}" / "validation"
+    validation.mkdir(parents=True)
+    entries = {}
+    for case_id, subtype in cases:
+        shutil.copyfile(raw / "labelsTr" / f"{case_id}.nii.gz", validation / f"{case_id}.nii.gz")
+        if subtype is None:
+            continue
+        probs = [0.4, 0.3, 0.3]
+        entries[case_id] = {"truth": subtype, "uniform": probs, "uniform_used": "uniform"}
+        entries[case_id].update({"lesion-weighted": probs, "lesion-weighted_used": "lesion-weighted", "predicted": 0})
+    summary = {"subtype_names": ["solid", "rim-enhancing", "cystic"], "fold": fold, "cases": entries}
+    summary["accuracy"] = {"uniform": 0.5, "lesion-weighted": 0.5}
+    (validation / "subtypes.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _raw_dataset(root, model):
+    """Five CT-like cases: four with a lesion and a smaller normal one (its label map has no lesion)."""
+    raw = root / "Dataset902_Tiny"
+    (raw / "imagesTr").mkdir(parents=True)
+    (raw / "labelsTr").mkdir()
+    for i in range(5):
+        normal = i == 4
+        image, labels = ct_volume(shape_zyx=(8, 24, 24) if normal else (8, 56, 72), seed=10 + i)
+        if normal:
+            labels = sitk.Clamp(labels, upperBound=1)
+        sitk.WriteImage(image, str(raw / "imagesTr" / f"case{i:02d}_0000.nii.gz"))
+        sitk.WriteImage(labels, str(raw / "labelsTr" / f"case{i:02d}.nii.gz"))
+    shutil.copyfile(model / "dataset.json", raw / "dataset.json")
+    return raw
+
+
+def _predict(model, image, calibrated=True):
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
+
+    folder = open_model_folder(model, folds=["0"])
+    # The calibration as the engine read it from competence.json; the range checks left out, since the random
+    # network's "gland" (nearly the whole image) lies far outside the record's and would withhold the subtype.
+    folder.competence = CompetenceRecord(
+        source="test", calibration=folder.competence.calibration if calibrated else None
+    )
+    options = PredictionOptions(device="cpu", backend="torch", use_mirroring=False)
+    return Predictor(folder, options).predict(image).result
+
+
+def test_the_command_writes_a_calibration_the_engine_reads_and_applies(multitask_model, tmp_path, monkeypatch, capsys):
+    import os
+
+    monkeypatch.setattr(calibration, "MIN_CASES", 4)  # five tiny cases keep the test fast
+    model = tmp_path / multitask_model.name
+    shutil.copytree(multitask_model, model)
+    raw = _raw_dataset(tmp_path, model)
+    fingerprint = os.path.join(os.environ["nnUNet_preprocessed"], "Dataset902_Tiny", "dataset_fingerprint.json")
+    argv = ["competence", "--raw", str(raw), "--model", str(model), "--fingerprint", fingerprint, "--synthetic"]
+    assert train_main(argv) == 0, capsys.readouterr().err
+    _validation_fold(model, raw, 0, [("case00", 0), ("case01", 1), ("case02", 2), ("case03", 0)])
+    _validation_fold(model, raw, 1, [("case04", None)])
+    argv = ["calibrate", str(model), "--raw", str(raw), "--report", str(tmp_path / "report")]
+    argv += ["--device", "cpu", "--backend", "torch", "--no-tta", "--target-error-rate", "0.99"]
+    assert train_main(argv) == 0, capsys.readouterr().err
+    assert "Calibrated on 4 validation cases" in capsys.readouterr().out
+
+    record = read_record(model / COMPETENCE_FILE)
+    fitted = json.loads((tmp_path / "report" / "calibration.json").read_text())
+    assert record.calibration.temperature == pytest.approx(fitted["temperature"])
+    assert record.calibration.uncertain_below == 0.0 and record.calibration.cases == 4
+    assert record.synthetic and record.gland_volume_ml is not None  # the other fields are kept
+    lesion = fitted["no_lesion"]
+    assert lesion["normal_cases"] == 1 and lesion["lesion_found_share"] == 1.0
+    assert record.min_lesion_ml == pytest.approx(lesion["min_lesion_ml"]) and record.min_lesion_ml > 0
+    assert (tmp_path / "report" / "calibration_reliability.png").stat().st_size > 1000
+    assert "min_lesion_ml =" in (tmp_path / "report" / "calibration.md").read_text()
+
+    image = sitk.ReadImage(str(raw / "imagesTr" / "case00_0000.nii.gz"))
+    raw_result, calibrated = _predict(model, image, calibrated=False), _predict(model, image)
+    names = raw_result.subtype.names
+    before = np.array([raw_result.subtype.probabilities[n] for n in names])
+    after = np.array([calibrated.subtype.probabilities[n] for n in names])
+    assert after == pytest.approx(calibrate(before, record.calibration.temperature))
+    assert np.abs(after - before).max() > 1e-3
+    assert raw_result.subtype.uncertainty.uncertain  # nearly uniform: high entropy
+    assert not calibrated.subtype.uncertainty.uncertain  # the calibrated threshold (0) flags nothing
+    assert calibrated.subtype.uncertainty.uncertain_below == 0.0
+
+
+def test_a_model_without_competence_record_is_refused(tmp_path, capsys):
+    (tmp_path / "fold_0").mkdir()
+    assert train_main(["calibrate", str(tmp_path)]) == 1
+    assert "pancreas-mt-train competence" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+"""The calibration's report: ``calibration.json``, ``calibration.md`` and a reliability diagram, before and after."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from PancreasMultiTaskLib.engine.io import atomic_path
+from sklearn.calibration import calibration_curve
+
+from .calibration import ECE_BINS, MAX_NORMAL_KEPT, MIN_CASES, REPORTED_DIAMETER_MM
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def reliability_diagram(fitted: dict[str, Any], path: Path) -> Path:
+    """Accuracy against confidence in ``ECE_BINS`` equal-width bins, before and after calibration."""
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
+    for stage, style in (("before", "o--"), ("after", "s-")):
+        metrics = fitted[stage]
+        accuracy, confidence = calibration_curve(
+            np.array(metrics["correct"]), np.array(metrics["confidence"]), n_bins=ECE_BINS, strategy="uniform"
+        )
+        ax.plot(confidence, accuracy, style, label=f"{stage} (ECE {metrics['ece']:.3f})")
+    ax.axvline(fitted["uncertain_below"], color="grey", lw=0.8, label="uncertain below")
+    ax.set(xlabel="confidence (top subtype probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.02))
+    ax.set_title(f"Reliability, {fitted['cases']} validation cases (T = {fitted['temperature']:.2f})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def markdown(fitted: dict[str, Any], figure: str) -> str:
+    """The report's text: the rules, the fitted values and the before/after table."""
+    before, after, lesion = fitted["before"], fitted["after"], fitted["no_lesion"]
+    lines = [
+        "# Calibration",
+        "",
+        f"{fitted['cases']} validation cases of folds {', '.join(fitted['folds'])}, each predicted by the fold that"
+        f" did not train on it (engine: {fitted['classification']} classification, {fitted['pooling']} pooling),"
+        f" lesion cases whose predicted lesion is above min_lesion_ml. At least {MIN_CASES} are needed.",
+        "",
+        f"- temperature T = {fitted['temperature']:.3f}: softmax(log p / T), fitted by minimizing the negative"
+        " log-likelihood (T > 1 softens, T < 1 sharpens)."
+        + (
+            " T lies at the search bound: these cases do not pin it (every case right drives it to the lower"
+            " bound); more validation cases are needed."
+            if fitted["temperature_at_bound"]
+            else ""
+        ),
+        f"- uncertain below {fitted['uncertain_below']:.3f}: the lowest calibrated top probability such that the"
+        f" validation error rate among cases at or above it is at most {fitted['target_error_rate']:g}"
+        " (0: every case right, nothing flagged; 1: no threshold meets the target, everything flagged).",
+        "",
+        "| | before (uncalibrated; flag: entropy) | after (calibrated; flag: threshold) |",
+        "|---|---|---|",
+    ]
+    for key, label in (
+        ("accuracy", "accuracy"),
+        ("nll", "negative log-likelihood"),
+        ("ece", f"ECE ({ECE_BINS} equal-width bins)"),
+        ("auroc_right_vs_wrong", "AUROC of confidence, right vs wrong"),
+    ):
+        lines.append(f"| {label} | {_fmt(before[key])} | {_fmt(after[key])} |")
+    for key, label in (
+        ("flagged_share_of_right", "flagged, of right answers"),
+        ("flagged_share_of_wrong", "flagged, of wrong answers"),
+    ):
+        lines.append(f"| {label} | {_percent(before[key])} | {_percent(after[key])} |")
+    lines += [
+        "",
+        "ECE: the sum over bins of (share of cases) x |accuracy - mean confidence|. AUROC n/a: all answers right"
+        " (or all wrong). Each case is predicted by one fold, so the fold-spread flag is not measured here; the"
+        " engine's flag with several folds adds it.",
+        "",
+        f"![reliability diagram]({figure})",
+        "",
+        "## No lesion found",
+        "",
+    ]
+    if lesion["min_lesion_ml"] is None:
+        lines.append(f"min_lesion_ml not fitted: {lesion['reason']}; the record keeps its value.")
+    else:
+        lines.append(
+            f"min_lesion_ml = {lesion['min_lesion_ml']:.4g} mL: the smallest volume such that at most"
+            f" {MAX_NORMAL_KEPT:.0%} of the {lesion['normal_cases']} normal validation cases keep a larger predicted"
+            f" lesion ({_percent(lesion['normal_kept_share'])} do). At it, {_percent(lesion['lesion_found_share'])}"
+            f" of the {lesion['lesion_cases']} lesion cases are found, and"
+            f" {_percent(lesion['large_lesion_found_share'])} of the {lesion['large_lesion_cases']} whose lesion is"
+            f" at least {REPORTED_DIAMETER_MM:g} mm across (equivalent-sphere diameter of the case's true lesion)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_calibration_report(fitted: dict[str, Any], output: Path) -> Path:
+    """``calibration.json`` (everything fitted, per-case confidences), ``calibration.md`` and the diagram."""
+    output.mkdir(parents=True, exist_ok=True)
+    figure = reliability_diagram(fitted, output / "calibration_reliability.png")
+    with atomic_path(output / "calibration.json") as tmp:
+        tmp.write_text(json.dumps(fitted, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    with atomic_path(output / "calibration.md") as tmp:
+        tmp.write_text(markdown(fitted, figure.name), encoding="utf-8")
+    return output / "calibration.md"
