@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from model_factory import centred_phantoms
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
@@ -75,3 +76,21 @@ def test_reduced_configuration_and_ablation(paper_size_plans):
         reduce_configuration(base["configurations"]["2d"], [8, 16], [1])
     with pytest.raises(PlansError, match="unknown ablation"):
         make_multitask_plans(base, 3, ablation="no_head")
+
+
+def test_the_ct_window_widens_by_the_margin_and_nnunets_normalization_clips_there(paper_size_plans):
+    from nnunetv2.preprocessing.normalization.default_normalization_schemes import CTNormalization
+
+    base = paper_size_plans["base"]
+    before = base["foreground_intensity_properties_per_channel"]["0"]
+    plans = make_multitask_plans(base, 3, window_margin_hu=150)
+    after = plans["foreground_intensity_properties_per_channel"]["0"]
+    assert after["percentile_00_5"] == pytest.approx(before["percentile_00_5"] - 150)
+    assert after["percentile_99_5"] == pytest.approx(before["percentile_99_5"] + 150)
+    assert base["foreground_intensity_properties_per_channel"]["0"] is before and before != after  # base untouched
+    # A lesion 100 HU below the old window survives normalization with the new one.
+    value = before["percentile_00_5"] - 100
+    old = CTNormalization(intensityproperties=before).run(np.array([value], dtype=np.float32))
+    new = CTNormalization(intensityproperties=after).run(np.array([value], dtype=np.float32))
+    low = CTNormalization(intensityproperties=before).run(np.array([before["percentile_00_5"]], dtype=np.float32))
+    assert old == pytest.approx(low) and new < low

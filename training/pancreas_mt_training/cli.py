@@ -101,6 +101,7 @@ def _plan_options(args: argparse.Namespace) -> dict:
         "patch_size": args.patch_size,
         "batch_size": args.batch_size,
         "training": _training_options(args),
+        "window_margin_hu": args.window_margin_hu,
         "num_processes": args.num_processes,
     }
 
@@ -272,7 +273,15 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         help="which training slices the subtype loss sees (default: lesion, preset paper: all)",
     )
     group.add_argument(
-        "--augmentation", choices=AUGMENTATIONS, help="spatial: without intensity augmentation (default: nnunet)"
+        "--augmentation",
+        choices=AUGMENTATIONS,
+        help="spatial: without intensity augmentation; hu-shift: spatial plus a global HU offset (default: nnunet)",
+    )
+    group.add_argument(
+        "--window-margin-hu",
+        type=float,
+        default=0.0,
+        help="widen nnU-Net's CT window (foreground 0.5-99.5 percentiles) by this many HU each side (default: 0)",
     )
     group.add_argument(
         "-np",

@@ -25,8 +25,14 @@ from torch import nn
 CLASS_LOSSES = ("ce", "dice_bce", "dice_bce_global")
 CLASS_SLICES = ("all", "foreground", "lesion")
 #: ``nnunet``: nnU-Net's full augmentation; ``spatial``: without its intensity transforms (brightness,
-#: contrast, gamma, blur, simulated low resolution), which blur the HU and texture cues of the subtype.
-AUGMENTATIONS = ("nnunet", "spatial")
+#: contrast, gamma, blur, simulated low resolution), which blur the HU and texture cues of the subtype;
+#: ``hu-shift``: ``spatial`` plus a global HU offset (Gaussian, :data:`HU_SHIFT_SIGMA`), the way contrast
+#: phases and scanners move a whole scan without blurring its texture.
+AUGMENTATIONS = ("nnunet", "spatial", "hu-shift")
+#: Standard deviation (HU) of the ``hu-shift`` offset: offsets of +-100 HU are two sigma.
+HU_SHIFT_SIGMA = 50.0
+#: Share of training tiles that get a ``hu-shift`` offset.
+HU_SHIFT_PROBABILITY = 0.8
 
 
 @dataclass

@@ -110,8 +110,14 @@ def make_multitask_plans(
     patch_size: Sequence[int] | None = None,
     batch_size: int | None = None,
     training: dict[str, Any] | None = None,
+    window_margin_hu: float = 0.0,
 ) -> dict[str, Any]:
-    """Plans holding one ``2d`` configuration for the multi-task network, derived from ``base_plans``."""
+    """Plans holding one ``2d`` configuration for the multi-task network, derived from ``base_plans``.
+
+    ``window_margin_hu`` widens nnU-Net's CT window (the foreground's 0.5-99.5 percentiles, where
+    ``CTNormalization`` clips) by that many HU each side, so that a scan offset by up to the margin (another
+    contrast phase, another scanner's calibration) is not clipped away before the network sees it.
+    """
     if CONFIGURATION not in base_plans.get("configurations", {}):
         raise PlansError(f"plans {base_plans.get('plans_name')!r} have no '{CONFIGURATION}' configuration")
     config = base_plans["configurations"][CONFIGURATION]
@@ -125,6 +131,10 @@ def make_multitask_plans(
         config["patch_size"] = [int(p) for p in patch_size]
     plans = copy.deepcopy(base_plans)
     plans["plans_name"] = plans_name
+    if window_margin_hu:
+        for properties in plans["foreground_intensity_properties_per_channel"].values():
+            properties["percentile_00_5"] = float(properties["percentile_00_5"]) - window_margin_hu
+            properties["percentile_99_5"] = float(properties["percentile_99_5"]) + window_margin_hu
     plans["configurations"] = {
         CONFIGURATION: multitask_configuration(config, num_subtypes, ablation, training, batch_size)
     }
@@ -141,6 +151,7 @@ def plan_dataset(
     patch_size: Sequence[int] | None = None,
     batch_size: int | None = 16,
     training: dict[str, Any] | None = None,
+    window_margin_hu: float = 0.0,
     preprocess: bool = True,
     num_processes: int = 1,
 ) -> Path:
@@ -180,6 +191,7 @@ def plan_dataset(
         patch_size=patch_size,
         batch_size=batch_size,
         training=training,
+        window_margin_hu=window_margin_hu,
     )
     plans_file = preprocessed / f"{plans_name}.json"
     with atomic_path(plans_file) as tmp:

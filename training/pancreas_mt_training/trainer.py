@@ -52,7 +52,7 @@ from PancreasMultiTaskLib.engine.subtype import pool_slices
 from torch import autocast, nn
 
 from .labels import NO_SUBTYPE, SUBTYPES_CSV, SubtypeLabelError, SubtypeLookup, subtype_names
-from .losses import SubtypeLoss, TrainingOptions, check_preset_labels
+from .losses import HU_SHIFT_PROBABILITY, HU_SHIFT_SIGMA, SubtypeLoss, TrainingOptions, check_preset_labels
 
 CLASS_LOG_KEYS = ("train_class_losses", "train_class_accuracy", "val_class_losses", "val_class_accuracy")
 
@@ -237,11 +237,12 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         saved = nnunet_trainer_module.nnUNetDataLoader
         nnunet_trainer_module.nnUNetDataLoader = loader
         try:
-            if self.options.augmentation == "spatial":
+            if self.options.augmentation in ("spatial", "hu-shift"):
                 original = self.get_training_transforms
+                shift = self._hu_shift_sigma() if self.options.augmentation == "hu-shift" else None
 
                 def spatial_only(*args, **kwargs):
-                    return _without_intensity_transforms(original(*args, **kwargs))
+                    return _without_intensity_transforms(original(*args, **kwargs), shift)
 
                 self.get_training_transforms = spatial_only
                 try:
@@ -251,6 +252,11 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             return super().get_dataloaders()
         finally:
             nnunet_trainer_module.nnUNetDataLoader = saved
+
+    def _hu_shift_sigma(self) -> float:
+        """:data:`HU_SHIFT_SIGMA` in the normalized units the network sees (HU / the foreground's std)."""
+        properties = self.plans_manager.foreground_intensity_properties_per_channel["0"]
+        return HU_SHIFT_SIGMA / max(float(properties["std"]), 1e-3)
 
     # ----- network and steps ------------------------------------------------------------------------
     def _plain_network(self) -> nn.Module:
@@ -468,9 +474,23 @@ INTENSITY_TRANSFORMS = (
 )
 
 
-def _without_intensity_transforms(compose: Any) -> Any:
-    """nnU-Net's training transforms minus the intensity ones (each wrapped in a ``RandomTransform``)."""
+def _without_intensity_transforms(compose: Any, hu_shift_sigma: float | None = None) -> Any:
+    """nnU-Net's training transforms minus the intensity ones (each wrapped in a ``RandomTransform``); with
+    ``hu_shift_sigma`` (in normalized units) a global additive offset follows the spatial transforms."""
+    from batchgeneratorsv2.transforms.intensity.brightness import BrightnessAdditiveTransform
+    from batchgeneratorsv2.transforms.utils.random import RandomTransform
+
     kept = [t for t in compose.transforms if type(getattr(t, "transform", t)).__name__ not in INTENSITY_TRANSFORMS]
+    if hu_shift_sigma is not None:
+        names = [type(t).__name__ for t in kept]
+        after = max(i for i, name in enumerate(names) if name in ("SpatialTransform", "Convert2DTo3DTransform")) + 1
+        # Not ``synchronize_channels``: batchgeneratorsv2 2.x then draws uniformly from (mu, sigma), one-sided;
+        # our CT has one channel, so per-channel is the same offset for the whole tile, from a Gaussian.
+        shift = RandomTransform(
+            BrightnessAdditiveTransform(0.0, hu_shift_sigma, synchronize_channels=False),
+            apply_probability=HU_SHIFT_PROBABILITY,
+        )
+        kept.insert(after, shift)
     compose.transforms = kept
     return compose
 
