@@ -238,8 +238,16 @@ def _cmd_demo_model(args: argparse.Namespace) -> None:
     from .demo import DemoConfig, build_demo_model
 
     config = DemoConfig()
-    if args.epochs:
-        config.num_epochs = args.epochs
+    for name, value in (
+        ("num_epochs", args.epochs),
+        ("folds", tuple(args.folds) if args.folds else None),
+        ("train_cases", args.train_cases),
+        ("test_cases", args.test_cases),
+        ("stress_cases", args.stress_cases),
+        ("stress_sets", tuple(args.stress_sets) if args.stress_sets is not None else None),
+    ):
+        if value is not None:
+            setattr(config, name, value)
     result = build_demo_model(config, Path(args.workdir), Path(args.resources), device=args.device)
     print(f"Demo model: {result}")
 
@@ -513,13 +521,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation (default: mirror)")
     p.set_defaults(func=_cmd_calibrate)
 
-    p = sub.add_parser("demo-model", help="reproduce the bundled demo model (phantoms, 1 fold on CPU, report)")
+    p = sub.add_parser(
+        "demo-model", help="reproduce the bundled demo model (abdomen phantoms, folds, localizer, report)"
+    )
     p.add_argument("--workdir", required=True, help="scratch folder (nnU-Net folders default inside it); required")
     p.add_argument(
         "--resources", default="Resources", help="where DemoModel/ and SampleData/ are written (default: %(default)s)"
     )
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     p.add_argument("--epochs", type=int, help="training epochs per fold (default: the demo configuration's)")
+    p.add_argument("--folds", type=int, nargs="+", help="folds to train (default: the demo configuration's)")
+    p.add_argument("--train-cases", type=int, help="training phantoms (default: the demo configuration's)")
+    p.add_argument("--test-cases", type=int, help="held-out phantoms (default: the demo configuration's)")
+    p.add_argument("--stress-cases", type=int, help="phantoms per stress set (default: the demo configuration's)")
+    p.add_argument("--stress-sets", nargs="*", choices=sorted(STRESS), help="stress sets (default: all)")
     p.set_defaults(func=_cmd_demo_model)
     return parser
 

@@ -170,7 +170,8 @@ def evaluate_held_out(
         seconds = time.perf_counter() - start
         write_image(prediction.segmentation, output / "predictions" / f"{case.case_id}.nii.gz")
         prediction.result.write_json(output / "predictions" / f"{case.case_id}.result.json")
-        subtype = prediction.result.subtype
+        subtype = prediction.network_subtype  # scored also where the product withholds it
+        assessment = prediction.result.assessment
         lesion = np.array([s.lesion_mass for s in subtype.slices])
         pancreas = np.array([s.pancreas_mass for s in subtype.slices])
         tiles = prediction.slice_probabilities["tiles"].mean(0)
@@ -184,6 +185,13 @@ def evaluate_held_out(
                 "pooling_used": {m: p.method for m, p in pooled.items()},
                 "fold_probabilities": subtype.fold_probabilities,
                 "uncertain": subtype.uncertainty.uncertain,
+                # What the product said: its status, whether it found a lesion, and whether it gave a subtype.
+                "outcome": {
+                    "status": assessment.status,
+                    "lesion_found": assessment.lesion_found,
+                    "subtype_given": prediction.result.subtype.predicted is not None,
+                    "reasons": list(assessment.reasons),
+                },
                 "segmentation": _seg_metrics(prediction.segmentation, sitk.ReadImage(str(case.label))),
                 "seconds": seconds,
             }
@@ -221,13 +229,45 @@ def summarize(rows: list[dict], names: list[str], title: str, **extra: Any) -> d
     }
 
 
-def accuracy_ci(truth: Sequence[int], probabilities: np.ndarray) -> list[float]:
-    """Wilson 95% confidence interval of the accuracy of the arg-max predictions."""
+def wilson_interval(successes: int, total: int) -> list[float]:
+    """Wilson 95% confidence interval of a proportion (``[nan, nan]`` for no trials)."""
     from scipy.stats import binomtest
 
-    correct = int(np.sum(np.argmax(probabilities, 1) == np.asarray(truth)))
-    interval = binomtest(correct, len(truth)).proportion_ci(0.95, method="wilson")
+    if total == 0:
+        return [math.nan, math.nan]
+    interval = binomtest(int(successes), int(total)).proportion_ci(0.95, method="wilson")
     return [float(interval.low), float(interval.high)]
+
+
+def accuracy_ci(truth: Sequence[int], probabilities: np.ndarray) -> list[float]:
+    """Wilson 95% confidence interval of the accuracy of the arg-max predictions."""
+    return wilson_interval(int(np.sum(np.argmax(probabilities, 1) == np.asarray(truth))), len(truth))
+
+
+def outcome_summary(rows: Sequence[dict[str, Any]], lesion_diameters_mm: dict[str, float] | None = None) -> dict:
+    """What the product said over ``rows`` (of :func:`evaluate_held_out`): shares answered, with warnings and
+    withheld; for normal glands, the share given a lesion or a subtype; for lesions, the share found (also of
+    those at least 5 mm across, when ``lesion_diameters_mm`` gives each case's diameter). Each with a Wilson CI.
+    """
+
+    def share(selected: Sequence[dict], test: Any) -> dict[str, Any]:
+        hits = sum(1 for r in selected if test(r["outcome"]))
+        return {"count": hits, "of": len(selected), "share": hits / len(selected) if selected else math.nan,
+                "ci95": wilson_interval(hits, len(selected))}  # fmt: skip
+
+    normal = [r for r in rows if r["truth"] == NO_SUBTYPE]
+    lesions = [r for r in rows if r["truth"] != NO_SUBTYPE]
+    summary = {
+        status: share(rows, lambda o, status=status: o["status"] == status)
+        for status in ("answered", "answered-with-warnings", "withheld")
+    }
+    summary["normal_with_lesion_or_subtype"] = share(normal, lambda o: o["lesion_found"] or o["subtype_given"])
+    summary["lesions_found"] = share(lesions, lambda o: o["lesion_found"])
+    if lesion_diameters_mm is not None:
+        large = [r for r in lesions if lesion_diameters_mm.get(r["case_id"], 0.0) >= 5.0]
+        summary["lesions_5mm_found"] = share(large, lambda o: o["lesion_found"])
+    summary["lesions_with_subtype"] = share(lesions, lambda o: o["subtype_given"])
+    return summary
 
 
 def cross_validation(training_folder: str | Path, gt_folder: str | Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ is decided once per device (``precision.py``) and every network batch runs in it
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import platform
@@ -35,7 +36,7 @@ from .limits import check_resampled_size
 from .model_folder import ModelFolder, open_model_folder
 from .options import CLASSIFICATION_MODES, PRECISIONS, PredictionOptions  # noqa: F401 (re-exported)
 from .precision import BF16_BACKENDS, decide_precision
-from .result import CaseResult, Provenance
+from .result import CaseResult, Provenance, SubtypeResult
 from .roi import RoiChoice, choose_roi
 from .stages import Oriented, Preprocessed, crop_to_roi, export, measure, orient, preprocess, timed, torch_threads
 from .window import (  # noqa: F401 (PredictionCancelled re-exported)
@@ -83,6 +84,9 @@ class Prediction:
     #: Per-fold, per-slice subtype probabilities (folds x slices x subtypes) of each classification
     #: mode computed, slices in the result's order (for evaluations that compare the modes).
     slice_probabilities: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The classifier's subtype before the assessment (also for a withheld or no-lesion case, whose
+    #: ``result.subtype`` is emptied): what evaluations score the network on.
+    network_subtype: SubtypeResult | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -294,12 +298,15 @@ class Predictor:
                 subtype=classification.subtype if classification else None,
                 assessment=assessment,
             )
+            network_subtype = copy.deepcopy(result.subtype)
             if assessment.withheld or not assessment.lesion_found:
                 result.withhold_subtype()  # the segmentation is still written; the subtype is not an answer
         timings.update({phase: sum(timings[s] for s in stages) for phase, stages in PHASES.items()})
         result.timings_s.update({key: round(timings[key], 3) for key in (*STAGES, *PHASES)})
         slice_probabilities = classification.slice_probabilities if classification else {}
-        return Prediction(segmentation.image, result, segmentation.lesion_probability, timings, slice_probabilities)
+        return Prediction(
+            segmentation.image, result, segmentation.lesion_probability, timings, slice_probabilities, network_subtype
+        )
 
     def _classify(self, case: Preprocessed, window: WindowOutput, oriented: Oriented) -> Classification | None:
         """The classify stage for a multi-task model; ``None`` for a segmentation-only one."""
