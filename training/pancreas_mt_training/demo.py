@@ -63,7 +63,7 @@ class DemoConfig:
     blocks: list[int] = field(default_factory=lambda: [1, 1, 2, 2, 2])
     patch_size: list[int] = field(default_factory=lambda: [96, 96])
     batch_size: int = 16
-    num_epochs: int = 60
+    num_epochs: int = 40
     iterations: int = 100
     val_iterations: int = 10
     augmentation: str = "hu-shift"
