@@ -1,4 +1,4 @@
-"""A whole CT on the CPU: slabs of slices change no output, and the fast preset (one fold, no mirroring) is what it says."""
+"""A whole CT on the CPU: slabs of slices change no output; the fast preset (one fold, no mirroring) is what it says."""
 
 from __future__ import annotations
 
@@ -56,9 +56,7 @@ def test_the_fast_preset_runs_the_first_fold_without_mirroring_and_says_so(multi
     assert list(fast.result.subtype.fold_probabilities) == ["1"]
     reference, plain = _run(multitask_model, image, use_mirroring=False, classification_mirroring=False, folds=["1"])
     assert reference.window.mirrorings == [()] and plain.result.provenance.fast is False
-    np.testing.assert_array_equal(
-        sitk.GetArrayFromImage(fast.segmentation), sitk.GetArrayFromImage(plain.segmentation)
-    )
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(fast.segmentation), sitk.GetArrayFromImage(plain.segmentation))
     assert fast.result.subtype.probabilities == plain.result.subtype.probabilities
     default, _ = _run(multitask_model, image)
     assert default.model.folds == ("0", "1") and len(default.window.mirrorings) == 4

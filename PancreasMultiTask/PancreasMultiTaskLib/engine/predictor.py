@@ -269,8 +269,9 @@ class Predictor:
             with timed(timings, "classify"):
                 classification = self._classify(case, window, oriented)
             with timed(timings, "segmentation"):
-                o = self.options
-                segmentation = export(window.logits, case.properties, oriented, self.model, o.save_probabilities, o.slab_slices)
+                segmentation = export(
+                    window.logits, case.properties, oriented, self.model, o.save_probabilities, o.slab_slices
+                )
             del window  # its logits hold the device's memory
         with timed(timings, "measure"):
             measurements = measure(segmentation.labels, oriented)
