@@ -208,7 +208,7 @@ def test_result_json_round_trip_and_version_check(multitask_model, cases, tmp_pa
     result = CaseResult.read_json(path)
     assert CaseResult.from_dict(result.to_dict()) == result
     data = json.loads(path.read_text())
-    assert data["schema_version"] == "1.2" and data["assessment"]["status"] == "answered-with-warnings"
+    assert data["schema_version"] == "1.3" and data["assessment"]["status"] == "answered-with-warnings"
     assert "the model has no competence record" in data["assessment"]["reasons"][-1]
     assert data["provenance"]["precision"] == "float32"  # auto, and the model has no passed bfloat16 check
     older = {k: v for k, v in data.items() if k != "assessment"} | {"schema_version": "1.1"}

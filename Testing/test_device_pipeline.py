@@ -64,13 +64,49 @@ def test_export_on_the_device_equals_nnunets_export(plain_model):
     assert tuple(properties["shape_after_cropping_and_before_resampling"]) == data.shape[1:]  # the device branch
     assert properties["bbox_used_for_cropping"][1][0] == 3  # a crop to undo
     logits = torch.randn((3, *data.shape[1:]), generator=torch.Generator().manual_seed(0))
-    ours, probabilities = export_labels(logits, properties, model, save_probabilities=False)
+    ours, probabilities = export_labels(logits, properties, model, save_probabilities=False, slab_slices=16)
     expected = convert_predicted_logits_to_segmentation_with_correct_shape(
         logits.clone(), model.plans_manager, cm, model.label_manager, properties
     )
     assert probabilities is None
     assert ours.dtype == np.uint8 and ours.shape == array.shape[1:]
     np.testing.assert_array_equal(ours, expected)
+
+
+@pytest.mark.parametrize(
+    ("slice_mm", "in_plane", "save_probabilities"),
+    [(2.0, 0.6, False), (2.0, 0.6, True), (0.7, 0.6, False), (0.7, 0.6, True), (2.0, None, True)],
+    ids=["per-slice-resampling", "per-slice-with-probabilities", "3d-spline", "3d-spline-with-probabilities", "none"],
+)
+def test_export_in_slabs_equals_nnunets_export_of_the_whole_volume(plain_model, slice_mm, in_plane, save_probabilities):
+    """Slabs of 3 slices give the whole volume's export bit for bit, and nnU-Net's own export: its labels, its lesion
+    probability to float32 rounding (its softmax of the whole volume rounds a vector run's tail differently)."""
+    from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+
+    model = Predictor(plain_model, PredictionOptions(device="cpu", folds=("0",), backend="torch")).model
+    cm = model.configuration_manager
+    spacing = (in_plane or float(cm.spacing[1]), in_plane or float(cm.spacing[0]), slice_mm)
+    image, _ = ct_volume((75, 22, 26), spacing_xyz=spacing, seed=3)
+    array = sitk.GetArrayFromImage(image)[None].astype(np.float32)
+    array[:, :, :2] = 0  # a crop for the export to undo
+    data, _, properties = cm.preprocessor_class(verbose=False).run_case_npy(
+        array, None, {"spacing": list(image.GetSpacing())[::-1]}, model.plans_manager, cm, model.dataset_json
+    )
+    resampled = tuple(properties["shape_after_cropping_and_before_resampling"]) != data.shape[1:]
+    assert resampled == (in_plane is not None)
+    logits = torch.randn((3, *data.shape[1:]), generator=torch.Generator().manual_seed(1)) * 4
+    labels, lesion = export_labels(logits, properties, model, save_probabilities, slab_slices=3)
+    whole_labels, whole_lesion = export_labels(logits, properties, model, save_probabilities, slab_slices=1000)
+    np.testing.assert_array_equal(labels, whole_labels)
+    expected = convert_predicted_logits_to_segmentation_with_correct_shape(
+        logits.clone(), model.plans_manager, cm, model.label_manager, properties, save_probabilities
+    )
+    if save_probabilities:
+        np.testing.assert_array_equal(lesion, whole_lesion)
+        expected, probabilities = expected
+        np.testing.assert_allclose(lesion, probabilities[2], rtol=1e-6, atol=1e-7)
+    assert labels.shape == array.shape[1:] and len(np.unique(labels)) == 3
+    np.testing.assert_array_equal(labels, expected)
 
 
 def test_stage_times_are_reported_and_only_labels_come_back(multitask_model):

@@ -26,6 +26,7 @@ OTHER_VALUES = {
     "device": "cpu",
     "folds": ["0", "2"],
     "use_mirroring": False,
+    "fast": True,
     "classification": "tiles",
     "pooling": "uniform",
     "precision": "float32",

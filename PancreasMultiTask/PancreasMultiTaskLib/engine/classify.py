@@ -17,6 +17,7 @@ from .labels import output_channels
 from .model_folder import ModelFolder
 from .orientation import input_slice_indices
 from .result import SliceEntry, SubtypeResult, Uncertainty
+from .slabs import slicewise
 from .stages import Oriented, Preprocessed
 from .subtype import (
     MAX_FOLD_SPREAD,
@@ -121,10 +122,19 @@ def classify(
 
 
 def slice_maps(logits: torch.Tensor, model: ModelFolder) -> SliceMaps:
-    """The lesion and gland probabilities of the fold-mean logits (through the model's own nonlinearity)."""
-    probabilities = model.label_manager.apply_inference_nonlin(logits)
+    """The lesion and gland probabilities of the fold-mean logits (through the model's own nonlinearity).
+
+    Slice by slice (``slabs.slicewise``): only these two maps, never every class's probabilities, are held for
+    the whole volume.
+    """
     channels = output_channels(model.label_manager, model.dataset_json["labels"])
-    return SliceMaps(probabilities[channels.lesion], probabilities[list(channels.pancreas)].sum(0))
+
+    def maps(logits_slice: torch.Tensor) -> torch.Tensor:
+        probabilities = model.label_manager.apply_inference_nonlin(logits_slice)
+        return torch.stack([probabilities[channels.lesion], probabilities[list(channels.pancreas)].sum(0)])
+
+    lesion, gland = slicewise(maps, logits)
+    return SliceMaps(lesion, gland)
 
 
 def guided_tiles(

@@ -109,6 +109,15 @@ OPTIONS: tuple[Option, ...] = (
         label="Test-time mirroring",
     ),
     Option(
+        "fast",
+        bool,
+        False,
+        "the fast preset: the first fold only (of --folds, else of those present) and no test-time mirroring, "
+        "neither of the sliding window nor of the guided tiles; faster, a little less accurate (result.json "
+        "records it)",
+        label="Fast (one fold, no mirroring)",
+    ),
+    Option(
         "classification",
         str,
         "guided",
@@ -239,6 +248,13 @@ OPTIONS: tuple[Option, ...] = (
         "mirroring of the guided tiles (one a slice, so cheap); None: as use_mirroring",
         applies=(),
     ),
+    Option(
+        "slab_slices",
+        int,
+        16,
+        "slices handled at once after the sliding window (export, slice maps): bounds a whole CT's peak memory",
+        applies=(),
+    ),
 )
 
 BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
@@ -267,9 +283,20 @@ class _Checked:
             box = getattr(self, name, None)
             if box is not None and not isinstance(box, str) and len(box) != 6:
                 raise ValueError(f"{name} needs 6 numbers (x0 y0 z0 x1 y1 z1), got {len(box)}")
-        batch_size = getattr(self, "batch_size", None)
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        for name in ("batch_size", "slab_slices"):
+            count = getattr(self, name, None)
+            if count is not None and count < 1:
+                raise ValueError(f"{name} must be at least 1, got {count}")
+
+    @property
+    def mirroring(self) -> bool:
+        """Whether the sliding window mirrors: as asked, and never under the fast preset."""
+        return bool(self.use_mirroring) and not self.fast  # type: ignore[attr-defined]
+
+    @property
+    def tile_mirroring(self) -> bool | None:
+        """Whether the guided tiles mirror (``None``: as the sliding window); never under the fast preset."""
+        return False if self.fast else self.classification_mirroring  # type: ignore[attr-defined]
 
     @property
     def checkpoint_name(self) -> str:

@@ -15,6 +15,7 @@ is decided once per device (``precision.py``) and every network batch runs in it
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 import platform
@@ -144,11 +145,13 @@ class Predictor:
         self.options = options or PredictionOptions()
         if not isinstance(model, ModelFolder):
             model = open_model_folder(model, self.options.folds, self.options.checkpoint_name)
+        if self.options.fast:  # the fast preset: one fold
+            model = dataclasses.replace(model, folds=model.folds[:1])
         self.model = model
         self.patch_size = tuple(int(p) for p in model.configuration_manager.patch_size)
         with torch.device("meta"):  # sizes only: no memory for weights
             self._activations_per_sample = int(model.build_network().compute_conv_feature_map_size(self.patch_size))
-        self.mirror_axes = model.mirror_axes if self.options.use_mirroring else None
+        self.mirror_axes = model.mirror_axes if self.options.mirroring else None
         self._set_device(resolve_device(self.options.device))
 
     def _set_device(self, device: torch.device) -> None:
@@ -204,7 +207,7 @@ class Predictor:
 
     def tile_classifier(self) -> TileClassifier:
         """The guided tiles' classifier: every fold, through the same network (and precision) as the window."""
-        mirror = self.options.classification_mirroring
+        mirror = self.options.tile_mirroring
         flips = self.window.mirrorings if mirror is None else mirrorings(self.model.mirror_axes if mirror else None)
         return TileClassifier(self.network, self.model.folds, flips, self.batch_size, self.device, self.patch_size)
 
@@ -271,7 +274,7 @@ class Predictor:
                 classification = self._classify(case, window, oriented)
             with timed(timings, "segmentation"):
                 segmentation = export(
-                    window.logits, case.properties, oriented, self.model, self.options.save_probabilities
+                    window.logits, case.properties, oriented, self.model, o.save_probabilities, o.slab_slices
                 )
             del window  # its logits hold the device's memory
         with timed(timings, "measure"):
@@ -314,7 +317,13 @@ class Predictor:
             return None
         options = self.options
         return classify(
-            case, window, oriented, self.model, options.classification, options.pooling, self.tile_classifier()
+            case,
+            window,
+            oriented,
+            self.model,
+            options.classification,
+            options.pooling,
+            self.tile_classifier(),
         )
 
     def _provenance(self, roi: RoiChoice) -> Provenance:
@@ -344,6 +353,7 @@ class Predictor:
             openvino_version=_installed_version("openvino"),
             onnxruntime_version=_installed_version("onnxruntime"),
             precision=self.precision,
+            fast=bool(self.options.fast),
         )
 
 

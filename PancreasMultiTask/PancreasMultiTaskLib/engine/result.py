@@ -9,7 +9,7 @@ from typing import Any
 
 from .io import atomic_path
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 # 1.1: source, runtime versions, per-slice index k and position, classification.
 # 1.2: assessment (answered / answered-with-warnings / withheld, reasons, notice); a withheld subtype or "no lesion"
 #      has predicted, probability and the probabilities empty; fold_spread null where not measured (one fold);
@@ -123,6 +123,8 @@ class Provenance:
     openvino_version: str | None = None
     onnxruntime_version: str | None = None
     precision: str | None = None
+    #: Whether the fast preset (one fold, no mirroring) ran (``None`` in results written before schema 1.3).
+    fast: bool | None = None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from .model_folder import ModelFolder
 from .orientation import axial_axis, orientation_code, to_input_orientation, to_model_orientation
 from .result import Measurements
 from .roi import Region, RoiChoice
+from .slabs import SPLINE_HALO, slabs, slicewise
 
 
 @dataclass(frozen=True)
@@ -122,46 +123,87 @@ def preprocess(oriented: Oriented, model: ModelFolder) -> Preprocessed:
 
 
 def export(
-    logits: torch.Tensor, properties: dict, oriented: Oriented, model: ModelFolder, save_probabilities: bool
+    logits: torch.Tensor,
+    properties: dict,
+    oriented: Oriented,
+    model: ModelFolder,
+    save_probabilities: bool,
+    slab_slices: int,
 ) -> Segmentation:
     """The export stage: the fold-mean logits as labels (and lesion probability) in the input's geometry."""
     with torch.inference_mode():
-        labels, probabilities = export_labels(logits, properties, model, save_probabilities)
-    lesion_probability = None
-    if probabilities is not None:
-        lesion = output_channels(model.label_manager, model.dataset_json["labels"]).lesion
-        lesion_probability = oriented.to_input(probabilities[lesion].astype(np.float32), sitk.sitkFloat32)
+        labels, lesion = export_labels(logits, properties, model, save_probabilities, slab_slices)
+    lesion_probability = None if lesion is None else oriented.to_input(lesion, sitk.sitkFloat32)
     return Segmentation(labels, oriented.to_input(labels.astype(np.uint8), sitk.sitkUInt8), lesion_probability)
 
 
 def export_labels(
-    logits: torch.Tensor, properties: dict, model: ModelFolder, save_probabilities: bool
+    logits: torch.Tensor,
+    properties: dict,
+    model: ModelFolder,
+    save_probabilities: bool,
+    slab_slices: int,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """nnU-Net's export of the fold-mean logits: labels (and probabilities) in the input array's shape.
+    """nnU-Net's export of the fold-mean logits, slab by slab: labels (and P(lesion)) in the input array's shape.
 
-    Where the network's grid is the output grid (no resampling) and no probabilities are asked
-    for, this is nnU-Net's own ``convert_logits_to_segmentation`` on the device, and only uint8
-    labels come back; otherwise nnU-Net's whole export function runs on the CPU.
+    Each slab goes through nnU-Net's own steps of ``convert_predicted_logits_to_segmentation_with_correct_shape``
+    (resampling to the shape before resampling where the grids differ, then the label manager's nonlinearity
+    and labels); the slabs are put together, the crop reverted and the axes transposed back as there. Only
+    the labels and the lesion channel are kept for the whole volume (``slabs.py``).
     """
-    from acvl_utils.cropping_and_padding.bounding_boxes import insert_crop_into_image
-    from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+    lm, cm = model.label_manager, model.configuration_manager
+    shape = tuple(int(n) for n in properties["shape_after_cropping_and_before_resampling"])
+    resample = shape != tuple(logits.shape[1:])
+    dtype = np.uint8 if len(lm.foreground_labels) < 255 else np.uint16  # nnU-Net's choice
+    labels = np.zeros(shape, dtype=dtype)
+    lesion = np.zeros(shape, dtype=np.float32) if save_probabilities else None
+    channel = output_channels(lm, model.dataset_json["labels"]).lesion
+    current, spacing = _export_spacings(properties, model)
+    halo = _resampling_halo(model, current, spacing, shape[0]) if resample else 0
+    for slab in slabs(shape[0], slab_slices, halo):
+        part = logits[:, slab.read_start : slab.read_stop]
+        if resample or save_probabilities:  # nnU-Net's export function runs on the CPU
+            part = part.cpu()
+        if resample:
+            part = cm.resampling_fn_probabilities(part, (len(part[0]), *shape[1:]), current, spacing)
+        part = torch.as_tensor(part)[:, slab.keep]
+        if save_probabilities:
+            probabilities = slicewise(lm.apply_inference_nonlin, part)
+            labels[slab.start : slab.stop] = np.asarray(lm.convert_probabilities_to_segmentation(probabilities))
+            lesion[slab.start : slab.stop] = probabilities[channel].float().numpy()
+        else:
+            labels[slab.start : slab.stop] = slicewise(lm.convert_logits_to_segmentation, part).cpu().numpy()
+        del part
+    return _uncrop(labels, properties, model), None if lesion is None else _uncrop(lesion, properties, model)
 
-    resample = tuple(properties["shape_after_cropping_and_before_resampling"]) != tuple(logits.shape[1:])
-    if resample or save_probabilities:
-        exported = convert_predicted_logits_to_segmentation_with_correct_shape(
-            logits.cpu(),
-            model.plans_manager,
-            model.configuration_manager,
-            model.label_manager,
-            properties,
-            return_probabilities=save_probabilities,
-            num_threads_torch=torch.get_num_threads(),
-        )
-        return exported if save_probabilities else (exported, None)
-    labels = model.label_manager.convert_logits_to_segmentation(logits).to(torch.uint8).cpu().numpy()
-    full = np.zeros(properties["shape_before_cropping"], dtype=np.uint8)
-    full = insert_crop_into_image(full, labels, properties["bbox_used_for_cropping"])
-    return full.transpose(model.plans_manager.transpose_backward), None
+
+def _uncrop(array: np.ndarray, properties: dict, model: ModelFolder) -> np.ndarray:
+    """A cropped array put back into the shape before nnU-Net's crop (zeros around), axes transposed back."""
+    from acvl_utils.cropping_and_padding.bounding_boxes import insert_crop_into_image
+
+    full = np.zeros(properties["shape_before_cropping"], dtype=array.dtype)
+    full = insert_crop_into_image(full, array, properties["bbox_used_for_cropping"])
+    return full.transpose(model.plans_manager.transpose_backward)
+
+
+def _export_spacings(properties: dict, model: ModelFolder) -> tuple[list[float], list[float]]:
+    """The network grid's spacing and the spacing before resampling, as nnU-Net's export computes them."""
+    spacing = [properties["spacing"][i] for i in model.plans_manager.transpose_forward]
+    target = list(model.configuration_manager.spacing)
+    return ([spacing[0], *target] if len(target) < len(spacing) else target), spacing
+
+
+def _resampling_halo(model: ModelFolder, current: list[float], spacing: list[float], n_slices: int) -> int:
+    """Slices each slab is read with around it: none where nnU-Net resamples slice by slice, ``SPLINE_HALO`` for
+    its 3D spline, the whole volume for any other resampling function."""
+    from nnunetv2.preprocessing.resampling.default_resampling import determine_do_sep_z_and_axis
+
+    configuration = model.configuration_manager.configuration
+    if configuration["resampling_fn_probabilities"] != "resample_data_or_seg_to_shape":
+        return n_slices
+    force = configuration["resampling_fn_probabilities_kwargs"].get("force_separate_z", False)
+    separate, axis = determine_do_sep_z_and_axis(force, current, spacing)
+    return 0 if separate and axis == 0 else SPLINE_HALO
 
 
 def measure(labels: np.ndarray, oriented: Oriented) -> Measurements:

@@ -1,0 +1,107 @@
+"""Speed on a whole CT on the CPU: ``--roi auto`` against ``--roi full``, and ``--fast`` against ``--roi auto`` alone.
+
+The volume is a 512 x 512 x N whole-abdomen-like CT: the training package's ``abdomen`` phantom where it
+has one, else a ``field`` phantom (held-out seed) padded into a 512 x 512 elliptic body of ~40 HU soft
+tissue with noise, -1000 HU air outside, at the phantom's own spacing, its slices in the middle of N.
+Each setting runs ``pancreas-mt predict`` (bundled demo model, ``--device cpu``) in a child process;
+printed per setting: wall seconds, the child's peak RSS, the ROI used and how it was found; then the
+speed ratios against the reference of the same run, and the gland and lesion Dice of each setting's
+labels against the reference's; last the CPU's bfloat16 flags.
+
+    python Testing/benchmarks/whole_ct_speed.py [--slices 200] [--threads 2] [--seed 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from ct_runs import Run, body_slices, cpu_flags, predict, write_image  # noqa: E402
+
+#: (name, pancreas-mt predict arguments, the name of the run it is compared with).
+SETTINGS = (
+    ("roi full", ["--roi", "full"], None),
+    ("roi auto", ["--roi", "auto"], "roi full"),
+    ("roi auto --fast", ["--roi", "auto", "--fast"], "roi auto"),
+)
+
+
+def abdomen_volume(slices: int, seed: int) -> tuple[np.ndarray, tuple[float, float, float], str]:
+    """A (slices, 512, 512) int16 whole-abdomen-like volume, its (x, y, z) spacing, and what it is."""
+    from pancreas_mt_training import phantoms
+
+    if "abdomen" in phantoms.GENERATORS:
+        phantom = phantoms.generate_phantoms(seed, 1, generator="abdomen")[0]
+        what = "abdomen phantom"
+    else:
+        phantom = phantoms.generate_phantoms(seed, 1, generator="field")[0]
+        what = "field phantom padded into a 512 x 512 body"
+    import SimpleITK as sitk
+
+    gland = sitk.GetArrayFromImage(phantom.image)
+    if gland.shape[1:] == (512, 512) and gland.shape[0] >= slices:
+        return gland[:slices], phantom.image.GetSpacing(), what
+    volume = body_slices(512, slices, seed)
+    z0 = max(0, (slices - gland.shape[0]) // 2)
+    y0, x0 = (512 - gland.shape[1]) // 2, (512 - gland.shape[2]) // 2
+    part = gland[: slices - z0]
+    volume[z0 : z0 + len(part), y0 : y0 + part.shape[1], x0 : x0 + part.shape[2]] = part
+    return volume, phantom.image.GetSpacing(), f"{what} ({len(part)} of {slices} slices hold it)"
+
+
+def agreement(a: Run, b: Run, spacing_zyx: tuple[float, ...]) -> dict[str, dict[str, float]]:
+    """The training package's metrics (Dice, NSD, ...) of ``a``'s labels against ``b``'s, on their union's box."""
+    from pancreas_mt_training.metrics import segmentation_metrics
+    from scipy import ndimage
+
+    box = ndimage.find_objects(((a.labels > 0) | (b.labels > 0)).astype(np.uint8))
+    region = box[0] if box else tuple(slice(0, 1) for _ in a.labels.shape)
+    return segmentation_metrics(a.labels[region], b.labels[region], spacing_zyx)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=200, help="slices N of the 512 x 512 x N volume")
+    parser.add_argument("--seed", type=int, default=2, help="phantom seed (2: the demo model's held-out seed)")
+    parser.add_argument("--threads", type=int, default=None, help="OMP/torch threads of the child (default: all)")
+    args = parser.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+
+    with tempfile.TemporaryDirectory(prefix="pmt-wholect-speed-") as home:
+        os.environ.setdefault("PANCREAS_MT_HOME", home)
+        volume, spacing, what = abdomen_volume(args.slices, args.seed)
+        image = write_image(volume, Path(home) / "abdomen.nii.gz", spacing)
+        print(f"volume: {' x '.join(map(str, volume.shape[::-1]))} voxels of {spacing} mm: {what}")
+        runs: dict[str, Run] = {}
+        for name, flags, _ in SETTINGS:
+            run = runs[name] = predict(image, Path(home) / name.replace(" ", "_"), "--device", "cpu", *flags)
+            provenance = run.result["provenance"]
+            print(
+                f"{name}: {run.seconds:.1f} s wall, peak RSS {run.peak_rss_mb:.0f} MB; folds {provenance['folds']}, "
+                f"TTA {provenance['tta']}, fast {provenance.get('fast')}; ROI {provenance['roi']}: "
+                f"{provenance['roi_how']}",
+                flush=True,
+            )
+        for name, _, reference in SETTINGS:
+            if reference is None:
+                continue
+            a, b = runs[name], runs[reference]
+            metrics = agreement(a, b, spacing[::-1])
+            print(
+                f"{name} vs {reference}: {b.seconds / a.seconds:.2f}x faster; Dice gland "
+                f"{metrics['pancreas']['dice']:.4f}, lesion {metrics['lesion']['dice']:.4f}"
+            )
+    print(f"CPU bfloat16 flags: {cpu_flags()}; cores: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()
