@@ -1,5 +1,5 @@
-"""``pancreas-mt-train``: phantoms, convert, plan, train, evaluate, baselines, ablation, competence, calibrate,
-export, import, demo-model.
+"""``pancreas-mt-train``: phantoms, convert, plan, train, localizer, evaluate, baselines, ablation, competence,
+calibrate, export, import, demo-model.
 
 nnU-Net's folders come from its usual environment variables (``nnUNet_raw``,
 ``nnUNet_preprocessed``, ``nnUNet_results``). Errors end the command with a one-line reason and
@@ -133,6 +133,35 @@ def _cmd_train(args: argparse.Namespace) -> None:
         only_run_validation=args.validation_only,
         device=torch.device(args.device),
     )
+
+
+def _cmd_localizer(args: argparse.Namespace) -> None:
+    import torch
+    from nnunetv2.paths import nnUNet_raw, nnUNet_results
+    from nnunetv2.run.run_training import run_training
+    from nnunetv2.utilities.dataset_name_id_conversion import convert_id_to_dataset_name
+
+    from .localizer import PLANS, TRAINER, attach_localizer, build_dataset, plan_localizer
+    from .trainer import external_trainer_folder
+
+    raw_root = Path(nnUNet_raw.require())
+    source = raw_root / convert_id_to_dataset_name(args.source_id)
+    target = build_dataset(source, raw_root, args.dataset_id, args.name, args.spacing)
+    print(f"Wrote localizer dataset {target}")
+    training = {"num_epochs": args.epochs, "num_iterations_per_epoch": args.iterations}
+    training["num_val_iterations_per_epoch"] = args.val_iterations
+    options = {"features": args.features, "blocks": args.blocks, "patch_size": args.patch_size}
+    plans = plan_localizer(
+        args.dataset_id, args.num_processes, **options, batch_size=args.batch_size, training=training
+    )
+    print(f"Wrote localizer plans {plans}")
+    os.environ.setdefault("nnUNet_extTrainer", str(external_trainer_folder()))
+    fold = args.fold if args.fold == "all" else int(args.fold)
+    run_training(str(args.dataset_id), "2d", fold, TRAINER, PLANS, device=torch.device(args.device))
+    trained = Path(nnUNet_results.require()) / target.name / f"{TRAINER}__{PLANS}__2d"
+    print(f"Trained localizer {trained}")
+    if args.attach:
+        print(f"Attached it as {attach_localizer(trained, args.attach)}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -300,6 +329,55 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_localizer_arguments(parser: argparse.ArgumentParser) -> None:
+    from .localizer import BATCH_SIZE, BLOCKS, FEATURES, PATCH_SIZE, SPACING_MM, TRAINING
+
+    parser.add_argument("source_id", type=int, help="the multi-task nnU-Net raw dataset (labels 0/1/2) to learn from")
+    parser.add_argument("--dataset-id", type=int, required=True, help="nnU-Net number of the new dataset; required")
+    parser.add_argument("--name", default="Localizer", help="its name (DatasetNNN_<name>) (default: %(default)s)")
+    parser.add_argument(
+        "--spacing",
+        type=float,
+        default=SPACING_MM,
+        help="mm: axes finer than this are resampled to it, coarser slices are kept (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--features", type=int, nargs="+", default=list(FEATURES), help="features per stage (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--blocks", type=int, nargs="+", default=list(BLOCKS), help="residual blocks per stage (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--patch-size", type=int, nargs=2, default=list(PATCH_SIZE), help="2D patch (Y X) (default: %(default)s)"
+    )
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="batch size (default: %(default)s)")
+    parser.add_argument(
+        "--epochs", type=int, default=TRAINING["num_epochs"], help="training epochs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=TRAINING["num_iterations_per_epoch"],
+        help="training iterations per epoch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--val-iterations",
+        type=int,
+        default=TRAINING["num_val_iterations_per_epoch"],
+        help="validation iterations per epoch (default: %(default)s)",
+    )
+    parser.add_argument("--fold", default="all", help="fold to train, or all (every case) (default: %(default)s)")
+    parser.add_argument(
+        "--device", default="cuda" if _cuda() else "cpu", help="torch device (default: cuda when available, else cpu)"
+    )
+    parser.add_argument(
+        "-np", "--num-processes", type=int, default=1, help="processes for planning (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--attach", help="multi-task model folder to copy the localizer into, as localizer/ (default: none)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pancreas-mt-train",
@@ -414,6 +492,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--validation-only", action="store_true", help="only run the validation of a trained fold (default: train)"
     )
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "localizer",
+        help="train the coarse localizer --roi auto uses (a plain nnU-Net 2D model) and attach it to a model folder",
+    )
+    _add_localizer_arguments(p)
+    p.set_defaults(func=_cmd_localizer)
 
     p = sub.add_parser("evaluate", help="cross-validation and/or held-out ensemble evaluation with a report")
     p.add_argument("--model", required=True, help="model folder (<Trainer>__<Plans>__2d); required")

@@ -3,7 +3,8 @@
 The zip holds ``<name>/dataset.json``, ``<name>/plans.json``, ``<name>/competence.json`` (where the folder
 has one) and ``<name>/fold_N/checkpoint_final.pth``
 with the optimizer, grad-scaler and logging state stripped (inference needs only the weights, the
-trainer name, the configuration and the mirroring axes), plus ``manifest.json`` listing every
+trainer name, the configuration and the mirroring axes), the folder's localizer (``<name>/localizer/``, its
+``dataset.json``, ``plans.json`` and stripped checkpoints) where it has one, plus ``manifest.json`` listing every
 member's SHA-256. ``<zip>.sha256`` beside it holds the zip's own SHA-256 (``sha256sum`` format).
 Importing is :func:`PancreasMultiTaskLib.engine.models.import_model_zip`.
 """
@@ -22,6 +23,7 @@ import torch
 from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE, read_record
 from PancreasMultiTaskLib.engine.io import atomic_path
 from PancreasMultiTaskLib.engine.models import (
+    LOCALIZER_FOLDER,
     MANIFEST,
     MANIFEST_FORMAT,
     ModelInstallError,
@@ -51,6 +53,27 @@ def strip_checkpoint(checkpoint: dict) -> dict:
     return stripped
 
 
+def model_members(
+    folder: Path, prefix: str, folds: Sequence[str] | None = None, checkpoint_name: str = "checkpoint_final.pth"
+) -> tuple[dict[str, bytes], list[str]]:
+    """A model folder's zip members under ``prefix``: ``dataset.json``, ``plans.json`` and each fold's stripped
+    checkpoint (as ``checkpoint_final.pth``), and the folds taken (default: every fold with the checkpoint)."""
+    for required in ("dataset.json", "plans.json"):
+        if not (folder / required).is_file():
+            raise ModelInstallError(f"{folder}: no {required}; not an nnU-Net model folder")
+    available = sorted(p.name[len("fold_") :] for p in folder.glob("fold_*") if (p / checkpoint_name).is_file())
+    folds = list(folds) if folds is not None else available
+    missing = sorted(set(folds) - set(available))
+    if not folds or missing:
+        raise ModelInstallError(f"{folder}: no {checkpoint_name} for fold(s) {missing or 'any'}")
+    members = {f"{prefix}/{file}": (folder / file).read_bytes() for file in ("dataset.json", "plans.json")}
+    for fold in folds:
+        buffer = io.BytesIO()
+        torch.save(strip_checkpoint(load_training_checkpoint(folder / f"fold_{fold}" / checkpoint_name)), buffer)
+        members[f"{prefix}/fold_{fold}/checkpoint_final.pth"] = buffer.getvalue()
+    return members, folds
+
+
 def export_model(
     model_folder: str | Path,
     output_zip: str | Path,
@@ -62,18 +85,7 @@ def export_model(
     """Write ``output_zip`` (+ ``.sha256``) from a trained model folder; returns the zip path."""
     model_folder, output_zip = Path(model_folder), Path(output_zip)
     name = check_model_name(name or output_zip.name.removesuffix(".zip"))  # the importer's rule, so it imports
-    for required in ("dataset.json", "plans.json"):
-        if not (model_folder / required).is_file():
-            raise ModelInstallError(f"{model_folder}: no {required}; not an nnU-Net model folder")
-    available = sorted(p.name[len("fold_") :] for p in model_folder.glob("fold_*") if (p / checkpoint_name).is_file())
-    folds = list(folds) if folds is not None else available
-    missing = sorted(set(folds) - set(available))
-    if not folds or missing:
-        raise ModelInstallError(f"{model_folder}: no {checkpoint_name} for fold(s) {missing or 'any'}")
-    members: dict[str, bytes] = {
-        f"{name}/dataset.json": (model_folder / "dataset.json").read_bytes(),
-        f"{name}/plans.json": (model_folder / "plans.json").read_bytes(),
-    }
+    members, folds = model_members(model_folder, name, folds, checkpoint_name)
     if (model_folder / COMPETENCE_FILE).is_file():  # the model's limits travel with it
         read_record(model_folder / COMPETENCE_FILE)
         members[f"{name}/{COMPETENCE_FILE}"] = (model_folder / COMPETENCE_FILE).read_bytes()
@@ -81,10 +93,8 @@ def export_model(
         if Path(extra).is_absolute() or ".." in Path(extra).parts:
             raise ModelInstallError(f"{model_folder}: extra file {extra!r} must lie inside the model folder")
         members[f"{name}/{Path(extra).as_posix()}"] = (model_folder / extra).read_bytes()
-    for fold in folds:
-        buffer = io.BytesIO()
-        torch.save(strip_checkpoint(load_training_checkpoint(model_folder / f"fold_{fold}" / checkpoint_name)), buffer)
-        members[f"{name}/fold_{fold}/checkpoint_final.pth"] = buffer.getvalue()
+    if (model_folder / LOCALIZER_FOLDER).is_dir():  # the localizer travels with the model it finds the gland for
+        members.update(model_members(model_folder / LOCALIZER_FOLDER, f"{name}/{LOCALIZER_FOLDER}")[0])
     manifest = {
         "format": MANIFEST_FORMAT,
         "version": 1,

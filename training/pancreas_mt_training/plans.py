@@ -159,28 +159,14 @@ def plan_dataset(
 
     ``subtypes.csv`` is copied beside the preprocessed data so training works without the raw folder.
     """
-    from nnunetv2.experiment_planning.experiment_planners.residual_unets.residual_encoder_unet_planners import (
-        nnUNetPlannerResEncM,
-    )
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
-        extract_fingerprint_dataset,
-        plan_experiment_dataset,
-        preprocess_dataset,
-    )
-    from nnunetv2.paths import nnUNet_preprocessed, nnUNet_raw
+    from nnunetv2.paths import nnUNet_raw
 
     name = _dataset_name(dataset_id)
     raw = Path(nnUNet_raw.require()) / name
     names = subtype_names(raw / "dataset.json")
     if not (raw / SUBTYPES_CSV).is_file():
         raise PlansError(f"{raw / SUBTYPES_CSV}: missing; convert the dataset with pancreas-mt-train convert")
-    preprocessed = Path(nnUNet_preprocessed.require()) / name
-    if not (preprocessed / "dataset_fingerprint.json").is_file():
-        extract_fingerprint_dataset(dataset_id, num_processes=num_processes, check_dataset_integrity=True, clean=True)
-    base_file = preprocessed / f"{BASE_PLANS}.json"
-    if not base_file.is_file():
-        plan_experiment_dataset(dataset_id, nnUNetPlannerResEncM)
-    base = json.loads(base_file.read_text(encoding="utf-8"))
+    base = resenc_base_plans(dataset_id, num_processes)
     plans = make_multitask_plans(
         base,
         len(names),
@@ -193,11 +179,41 @@ def plan_dataset(
         training=training,
         window_margin_hu=window_margin_hu,
     )
-    plans_file = preprocessed / f"{plans_name}.json"
+    plans_file = write_plans(dataset_id, plans, preprocess, num_processes)
+    shutil.copyfile(raw / SUBTYPES_CSV, plans_file.parent / SUBTYPES_CSV)
+    return plans_file
+
+
+def resenc_base_plans(dataset_id: int, num_processes: int = 1, fresh: bool = False) -> dict[str, Any]:
+    """nnU-Net's fingerprint and ResEnc M plans of a raw dataset (made where missing, or anew with ``fresh``)."""
+    from nnunetv2.experiment_planning.experiment_planners.residual_unets.residual_encoder_unet_planners import (
+        nnUNetPlannerResEncM,
+    )
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprint_dataset,
+        plan_experiment_dataset,
+    )
+    from nnunetv2.paths import nnUNet_preprocessed
+
+    preprocessed = Path(nnUNet_preprocessed.require()) / _dataset_name(dataset_id)
+    if fresh or not (preprocessed / "dataset_fingerprint.json").is_file():
+        extract_fingerprint_dataset(dataset_id, num_processes=num_processes, check_dataset_integrity=True, clean=True)
+    base_file = preprocessed / f"{BASE_PLANS}.json"
+    if fresh or not base_file.is_file():
+        plan_experiment_dataset(dataset_id, nnUNetPlannerResEncM)
+    return json.loads(base_file.read_text(encoding="utf-8"))
+
+
+def write_plans(dataset_id: int, plans: dict[str, Any], preprocess: bool = True, num_processes: int = 1) -> Path:
+    """Write ``plans`` beside nnU-Net's own and (optionally) preprocess its 2D configuration where not done yet."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import preprocess_dataset
+    from nnunetv2.paths import nnUNet_preprocessed
+
+    preprocessed = Path(nnUNet_preprocessed.require()) / _dataset_name(dataset_id)
+    plans_file = preprocessed / f"{plans['plans_name']}.json"
     with atomic_path(plans_file) as tmp:
         tmp.write_text(json.dumps(plans, indent=2) + "\n", encoding="utf-8")
-    shutil.copyfile(raw / SUBTYPES_CSV, preprocessed / SUBTYPES_CSV)
     data_identifier = plans["configurations"][CONFIGURATION]["data_identifier"]
     if preprocess and not (preprocessed / data_identifier).is_dir():
-        preprocess_dataset(dataset_id, plans_name, (CONFIGURATION,), (num_processes,), show_progress_bar=False)
+        preprocess_dataset(dataset_id, plans["plans_name"], (CONFIGURATION,), (num_processes,), show_progress_bar=False)
     return plans_file

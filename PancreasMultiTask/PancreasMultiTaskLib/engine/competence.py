@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -379,3 +379,12 @@ def assess_case(
     median = float(np.median(image[gland])) if gland.any() else None
     findings = check_input(image, spacing_mm, record) + check_output(gland_ml, lesion_ml, components, median, record)
     return assess(findings, record, lesion_ml, has_classifier)
+
+
+def with_warning(assessment: Assessment, reason: str | None) -> Assessment:
+    """The assessment with one more warning from outside the model's record (such as a localizer that found no
+    gland): answered becomes answered-with-warnings, withheld stays withheld."""
+    if not reason:
+        return assessment
+    status = WARNED if assessment.status == ANSWERED else assessment.status
+    return replace(assessment, status=status, reasons=[*assessment.reasons, reason])

@@ -4,7 +4,8 @@ rule that turns a folder, a zip or an installed model's name into a model folder
 
 A model zip (written by ``pancreas-mt-train export``) holds one folder ``<name>/`` in nnU-Net's
 results layout (``dataset.json``, ``plans.json``, ``fold_N/checkpoint_final.pth``) and a
-``manifest.json`` at its root listing the SHA-256 of every other member. Importing requires the
+``manifest.json`` at its root listing the SHA-256 of every other member; a model with a localizer carries it
+as ``<name>/localizer/`` in the same layout, checked like the model itself. Importing requires the
 zip's own SHA-256 (given, or from a ``<zip>.sha256`` file beside it) unless the caller says it
 trusts the zip (``allow_unhashed=True``); it refuses members that are absolute, climb out with
 ``..``, are links, collide once normalized (``a/./b`` is ``a/b``), are both a file and a folder, or
@@ -36,6 +37,8 @@ MANIFEST_FORMAT = "pancreas-multitask-model"
 REGISTRY = "registered.json"
 #: Written into each model folder a zip is installed into: ``{"source": "zip"|"bundled", "zip": path, "sha256": hex}``.
 INSTALL_RECORD = "installed_from.json"
+#: The subfolder of a model folder holding its localizer, a plain nnU-Net model folder (``engine/localizer.py``).
+LOCALIZER_FOLDER = "localizer"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CHUNK = 1 << 20
 #: Refused before anything is written: more unpacked bytes than this, or more than MAX_RATIO times
@@ -464,6 +467,8 @@ def _unpack(
                     raise ModelInstallError(f"{zip_path}: member {member} fails its SHA-256 check")
         folder = staging / manifest["name"]
         _check_model_folder(folder)
+        if (folder / LOCALIZER_FOLDER).exists():
+            _check_model_folder(folder / LOCALIZER_FOLDER)
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         record = {"source": source, "zip": str(zip_path.resolve()), "sha256": digest}
         (folder / INSTALL_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -198,8 +198,8 @@ OPTIONS: tuple[Option, ...] = (
         "roi",
         str,
         None,
-        "where to predict: full, the whole volume; auto, the body (air and the CT table cut away; no localizer "
-        "model yet, so the gland itself is not looked for); or a box X0 Y0 Z0 X1 Y1 Z1 in physical LPS millimetres, "
+        "where to predict: full, the whole volume; auto, the body (air and the CT table cut away), then the box of "
+        "the gland the model's localizer finds, where it has one; or a box X0 Y0 Z0 X1 Y1 Z1 in physical LPS mm, "
         "as 6 numbers or --roi=x0,y0,z0,x1,y1,z1 (default: full)",
         applies=(CLI, BATCH),
         many=True,

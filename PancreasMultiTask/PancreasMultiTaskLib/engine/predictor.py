@@ -30,11 +30,12 @@ import torch
 from .. import __version__
 from .backends import GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
 from .classify import Classification, TileClassifier, classify
-from .competence import assess_case
+from .competence import assess_case, with_warning
 from .io import InputError, check_image
 from .labels import output_labels
 from .limits import check_resampled_size
-from .model_folder import ModelFolder, open_model_folder
+from .localizer import Localizer, localizer_folder
+from .model_folder import ModelFolder, available_folds, open_model_folder
 from .options import CLASSIFICATION_MODES, PRECISIONS, PredictionOptions  # noqa: F401 (re-exported)
 from .precision import BF16_BACKENDS, decide_precision
 from .result import CaseResult, Provenance, SubtypeResult
@@ -165,6 +166,24 @@ class Predictor:
         self.window = SlidingWindow(
             self.patch_size, self.options.tile_step_size, self.batch_size, mirrorings(self.mirror_axes), device
         )
+        self.localizer = self._open_localizer()
+
+    def _open_localizer(self) -> Localizer | None:
+        """For ``--roi auto``, the model folder's localizer on this device: its first fold, no mirroring, float32,
+        PyTorch (a small network on a coarse grid); ``None`` for other ROI modes or a folder without one."""
+        folder = localizer_folder(self.model.path)
+        if self.options.roi != "auto" or folder is None:
+            return None
+        options = PredictionOptions(
+            device=str(self.device),
+            folds=available_folds(folder)[:1] or None,
+            use_mirroring=False,
+            precision="float32",
+            backend="torch",
+            num_threads=self.options.num_threads,
+            roi="full",
+        )
+        return Localizer(Predictor(folder, options))
 
     def _make_backend(self, name: str) -> TorchBackend | ExportedGraphBackend:
         """The named backend in the decided precision.
@@ -257,7 +276,7 @@ class Predictor:
             check_image(image, input_path or case_id)
         with timed(timings, "roi"):
             o = self.options
-            roi = choose_roi(image, o.roi, o.roi_ras, o.roi_mask, o.roi_label, o.roi_margin)
+            roi = choose_roi(image, o.roi, o.roi_ras, o.roi_mask, o.roi_label, o.roi_margin, self.localizer)
             crop = crop_to_roi(image, roi)
         with timed(timings, "orient"):
             oriented = orient(crop, self.options.orientation or self.model.orientation)
@@ -289,6 +308,7 @@ class Predictor:
                 measurements.lesion_volume_ml,
                 classification is not None,
             )
+            assessment = with_warning(assessment, roi.warning)
         report("export", 1.0)
         with timed(timings, "result"):
             result = CaseResult(

@@ -1,15 +1,16 @@
 """Where in the input the engine predicts: the whole volume, a box (LPS or RAS mm), a mask's box, or the body.
 
 Every mode ends as an index region of the input plus a record of how it was found, which ``result.json``
-keeps (``provenance.roi`` in LPS mm, ``provenance.roi_how``). ``auto`` is a body crop: air (and what
-does not touch the body, such as the CT table) is cut away; no localizer model exists yet, so the
-gland itself is not looked for and ``roi_how`` says so.
+keeps (``provenance.roi`` in LPS mm, ``provenance.roi_how``). ``auto`` is a body crop (air, and what
+does not touch the body such as the CT table, cut away), then, where the model folder carries a localizer
+(``localizer.py``), the box it finds the gland in; without one, or when it finds no gland, the body crop is
+the region and ``roi_how`` says which ran (a localizer that finds nothing also leaves a warning).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import SimpleITK as sitk
 from .io import InputError
 
 Region = tuple[slice, slice, slice]
+#: A localizer: called on the body crop, it gives the gland's LPS box (``None``: no gland found) and how.
+LocalizerCall = Callable[[sitk.Image], tuple[list[float] | None, str]]
 
 #: Voxels above this are body (fat is about -100 HU, lung about -850, air -1000).
 BODY_HU = -500.0
@@ -31,11 +34,12 @@ BODY_MARGIN_MM = 10.0
 
 @dataclass(frozen=True)
 class RoiChoice:
-    """A region of the input (``None``: all of it) and how it was found."""
+    """A region of the input (``None``: all of it), how it was found, and a warning for the case's assessment."""
 
     region: Region | None
     box_lps: list[float] | None
     how: str
+    warning: str | None = None
 
 
 def volume_bounds(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -138,8 +142,10 @@ def choose_roi(
     roi_mask: str | Path | None = None,
     roi_label: int | None = None,
     roi_margin: float = 10.0,
+    localizer: LocalizerCall | None = None,
 ) -> RoiChoice:
-    """The region to predict in, from the ROI options (at most one of a box, an RAS box and a mask)."""
+    """The region to predict in, from the ROI options (at most one of a box, an RAS box and a mask); ``auto``
+    uses ``localizer``, the model folder's, where it has one."""
     given = [
         name
         for name, value in (
@@ -168,14 +174,34 @@ def choose_roi(
     if roi is None or roi == "full":
         return RoiChoice(None, None, "full: the whole volume")
     if roi == "auto":
-        region = body_region(image)
-        if region is None or all(s.start == 0 and s.stop == n for s, n in zip(region, image.GetSize(), strict=True)):
-            return RoiChoice(None, None, "auto: body crop found nothing to cut away (no localizer model: whole volume)")
-        return RoiChoice(
-            region,
-            region_box_lps(image, region),
-            f"auto: body crop (voxels above {BODY_HU:g} HU, largest connected part, + {BODY_MARGIN_MM:g} mm); "
-            "no localizer model, so the gland itself is not looked for",
-        )
+        return auto_region(image, localizer)
     region = box_region(image, list(map(float, roi)))
     return RoiChoice(region, region_box_lps(image, region), f"box given in LPS mm {list(map(float, roi))}")
+
+
+def auto_region(image: sitk.Image, localizer: LocalizerCall | None) -> RoiChoice:
+    """``--roi auto``: the body crop, then the localizer's gland box inside it; the body crop alone without a
+    localizer, or (with a warning) when it finds no gland."""
+    body = body_region(image)
+    if body is None or all(s.start == 0 and s.stop == n for s, n in zip(body, image.GetSize(), strict=True)):
+        body, body_how = None, "body crop found nothing to cut away"
+    else:
+        body_how = f"body crop (voxels above {BODY_HU:g} HU, largest connected part, + {BODY_MARGIN_MM:g} mm)"
+    warning = None
+    if localizer is None:
+        fallback = "no localizer model in the model folder, so the gland itself is not looked for"
+    else:
+        box, how = localizer(image[body] if body is not None else image)
+        if box is not None:
+            found = box_region(image, box)
+            region = (
+                found
+                if body is None
+                else tuple(slice(max(a.start, b.start), min(a.stop, b.stop)) for a, b in zip(found, body, strict=True))
+            )
+            return RoiChoice(region, region_box_lps(image, region), f"auto: {body_how}, then {how}")
+        fallback = f"{how}, so the body crop is the region"
+        warning = f"--roi auto: {how}; predicted in the body crop instead"
+    if body is None:
+        return RoiChoice(None, None, f"auto: {body_how} (whole volume); {fallback}", warning)
+    return RoiChoice(body, region_box_lps(image, body), f"auto: {body_how}; {fallback}", warning)
