@@ -136,29 +136,26 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_localizer(args: argparse.Namespace) -> None:
-    import torch
-    from nnunetv2.paths import nnUNet_raw, nnUNet_results
-    from nnunetv2.run.run_training import run_training
+    from nnunetv2.paths import nnUNet_raw
     from nnunetv2.utilities.dataset_name_id_conversion import convert_id_to_dataset_name
 
-    from .localizer import PLANS, TRAINER, attach_localizer, build_dataset, plan_localizer
-    from .trainer import external_trainer_folder
+    from .localizer import attach_localizer, train_localizer
 
-    raw_root = Path(nnUNet_raw.require())
-    source = raw_root / convert_id_to_dataset_name(args.source_id)
-    target = build_dataset(source, raw_root, args.dataset_id, args.name, args.spacing)
-    print(f"Wrote localizer dataset {target}")
+    source = Path(nnUNet_raw.require()) / convert_id_to_dataset_name(args.source_id)
     training = {"num_epochs": args.epochs, "num_iterations_per_epoch": args.iterations}
     training["num_val_iterations_per_epoch"] = args.val_iterations
-    options = {"features": args.features, "blocks": args.blocks, "patch_size": args.patch_size}
-    plans = plan_localizer(
-        args.dataset_id, args.num_processes, **options, batch_size=args.batch_size, training=training
+    trained = train_localizer(
+        source,
+        args.dataset_id,
+        args.name,
+        args.spacing,
+        training=training,
+        plan_options={"features": args.features, "blocks": args.blocks, "patch_size": args.patch_size},
+        batch_size=args.batch_size,
+        num_processes=args.num_processes,
+        fold=args.fold,
+        device=args.device,
     )
-    print(f"Wrote localizer plans {plans}")
-    os.environ.setdefault("nnUNet_extTrainer", str(external_trainer_folder()))
-    fold = args.fold if args.fold == "all" else int(args.fold)
-    run_training(str(args.dataset_id), "2d", fold, TRAINER, PLANS, device=torch.device(args.device))
-    trained = Path(nnUNet_results.require()) / target.name / f"{TRAINER}__{PLANS}__2d"
     print(f"Trained localizer {trained}")
     if args.attach:
         print(f"Attached it as {attach_localizer(trained, args.attach)}")

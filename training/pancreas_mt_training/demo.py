@@ -27,6 +27,7 @@ from pathlib import Path
 
 import SimpleITK as sitk
 from PancreasMultiTaskLib.engine.io import atomic_path
+from PancreasMultiTaskLib.engine.models import LOCALIZER_FOLDER
 
 from .baseline import baseline_table, run_baselines
 from .calibration import calibrate_model
@@ -278,6 +279,24 @@ def train_folds(config: DemoConfig, device: str = "cpu") -> Path:
     return folder
 
 
+def train_demo_localizer(config: DemoConfig, workdir: Path, folder: Path, device: str = "cpu") -> Path:
+    """The localizer, trained on the whole-field training phantoms (dataset ``dataset_id + 1``, converted for
+    it; the localizer's own dataset is ``dataset_id + 2``) and attached to ``folder``; skipped when attached."""
+    from nnunetv2.paths import nnUNet_raw
+
+    from .localizer import attach_localizer, train_localizer
+
+    if (folder / LOCALIZER_FOLDER / "plans.json").is_file():
+        return folder / LOCALIZER_FOLDER
+    source = dataset_folder(nnUNet_raw.require(), config.dataset_id + 1, f"{config.dataset_name}Full")
+    if not (source / "dataset.json").is_file():
+        full = train_phantoms(config, workdir)
+        cases, _ = collect_generic(full / "images", full / "labels", full / "subtypes.csv")
+        convert_cases(cases, source, list(SUBTYPE_NAMES), description="PancreasMultiTask abdomen phantoms, whole")
+    trained = train_localizer(source, config.dataset_id + 2, f"{config.dataset_name}Localizer", device=device)
+    return attach_localizer(trained, folder)
+
+
 def write_competence(config: DemoConfig, raw: Path, folder: Path) -> Path:
     """The demo model's ``competence.json``, from its training phantoms and nnU-Net's fingerprint of them."""
     from nnunetv2.paths import nnUNet_preprocessed
@@ -310,6 +329,7 @@ def build_demo_model(config: DemoConfig, workdir: Path, resources: Path, device:
         Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
     raw = prepare(config, workdir)
     folder = train_folds(config, device)
+    train_demo_localizer(config, workdir, folder, device)
     write_competence(config, raw, folder)
     calibrate_model(
         folder,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -127,6 +128,35 @@ def plan_localizer(dataset_id: int, num_processes: int = 1, **options: Any) -> P
     preprocessed = Path(nnUNet_preprocessed.require()) / convert_id_to_dataset_name(dataset_id)
     shutil.rmtree(preprocessed / plans["configurations"][CONFIGURATION]["data_identifier"], ignore_errors=True)
     return write_plans(dataset_id, plans, True, num_processes)
+
+
+def train_localizer(
+    source: str | Path,
+    dataset_id: int,
+    name: str,
+    spacing_mm: float = SPACING_MM,
+    *,
+    training: dict[str, int] | None = None,
+    plan_options: dict[str, Any] | None = None,
+    batch_size: int = BATCH_SIZE,
+    num_processes: int = 1,
+    fold: str = "all",
+    device: str = "cpu",
+) -> Path:
+    """Dataset, plans and training of a localizer from the multi-task raw dataset ``source``; the trained
+    (plain nnU-Net) model folder."""
+    from nnunetv2.paths import nnUNet_raw, nnUNet_results
+    from nnunetv2.run.run_training import run_training
+
+    from .trainer import external_trainer_folder
+
+    target = build_dataset(source, nnUNet_raw.require(), dataset_id, name, spacing_mm)
+    options = {key: value for key, value in (plan_options or {}).items() if value is not None}
+    plan_localizer(dataset_id, num_processes, **options, batch_size=batch_size, training=training)
+    os.environ.setdefault("nnUNet_extTrainer", str(external_trainer_folder()))
+    fold_id = fold if fold == "all" else int(fold)
+    run_training(str(dataset_id), "2d", fold_id, TRAINER, PLANS, device=torch.device(device))
+    return Path(nnUNet_results.require()) / target.name / f"{TRAINER}__{PLANS}__2d"
 
 
 def attach_localizer(trained: str | Path, model_folder: str | Path) -> Path:
