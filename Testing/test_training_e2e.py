@@ -1,14 +1,17 @@
 """A tiny end-to-end run through nnU-Net's real plan, preprocess and train path on phantoms.
 
-Six 12x48x48 phantoms, a 3-stage network with a 32x32 patch, 2 epochs of 3 iterations: the point
-is that every step runs for real (nnU-Net's fingerprint, ResEnc M planner, preprocessing, data
-loader, trainer found through ``nnUNet_extTrainer``, checkpointing, final validation) and that the
-engine then loads the model folder and predicts with it.
+Six 12x48x48 phantoms and two normal glands (subtype -1; one trains, fold 0 validates the other),
+a 3-stage network with a 32x32 patch, 2 epochs of 3 iterations: the point is that every step runs
+for real (nnU-Net's fingerprint, ResEnc M planner, preprocessing, data loader, trainer found through
+``nnUNet_extTrainer``, checkpointing, final validation) and that the engine then loads the model
+folder and predicts with it.
 """
 
 from __future__ import annotations
 
 import copy
+import csv
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -23,6 +26,45 @@ pytestmark = pytest.mark.slow
 
 DATASET_ID = 971
 PLANS = "nnUNetResEncUNetMPlans_MultiTask"
+#: Normal glands (no lesion): the first trains in fold 0, the second is validated by it.
+NORMAL_TRAIN, NORMAL_VAL = "normal_000", "normal_001"
+
+
+def add_normal_cases(src: Path) -> list[str]:
+    """Two normal glands beside the phantoms: a phantom with its lesion filled with gland tissue, subtype -1.
+
+    Returns the lesion cases' ids.
+    """
+    from pancreas_mt_training.labels import NO_SUBTYPE, read_subtypes_csv
+    from PancreasMultiTaskLib.engine.io import write_image
+
+    lesion_ids = sorted(read_subtypes_csv(src / "subtypes.csv"))
+    rng = np.random.default_rng(0)
+    for case_id, source in zip((NORMAL_TRAIN, NORMAL_VAL), lesion_ids, strict=False):
+        image = sitk.ReadImage(str(src / "images" / f"{source}_0000.nii.gz"))
+        label = sitk.ReadImage(str(src / "labels" / f"{source}.nii.gz"))
+        hu, labels = sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(label)
+        lesion = labels == 2
+        hu[lesion] = rng.choice(hu[labels == 1], int(lesion.sum()))
+        labels[lesion] = 1
+        for array, reference, path in (
+            (hu, image, src / "images" / f"{case_id}_0000.nii.gz"),
+            (labels, label, src / "labels" / f"{case_id}.nii.gz"),
+        ):
+            written = sitk.GetImageFromArray(array)
+            written.CopyInformation(reference)
+            write_image(written, path)
+    with (src / "subtypes.csv").open("a", newline="") as handle:
+        csv.writer(handle).writerows([(NORMAL_TRAIN, NO_SUBTYPE), (NORMAL_VAL, NO_SUBTYPE)])
+    return lesion_ids
+
+
+def write_splits(preprocessed: Path, lesion_ids: list[str]) -> None:
+    """Five folds; fold 0 validates the normal ``NORMAL_VAL`` and a lesion case and trains on ``NORMAL_TRAIN``."""
+    everything = sorted([*lesion_ids, NORMAL_TRAIN, NORMAL_VAL])
+    held = [[NORMAL_VAL, lesion_ids[0]], lesion_ids[1:3], lesion_ids[3:4], lesion_ids[4:5], lesion_ids[5:]]
+    splits = [{"train": [c for c in everything if c not in val], "val": sorted(val)} for val in held]
+    (preprocessed / "splits_final.json").write_text(json.dumps(splits, indent=1), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +90,7 @@ def trained(tmp_path_factory, single_thread) -> dict:
     os.environ["nnUNet_extTrainer"] = str(external_trainer_folder())
     src = tmp_path_factory.mktemp("phantoms")
     centred_phantoms(src, 11, 6, (12, 48, 48))
+    lesion_ids = add_normal_cases(src)
     argv = ["convert", "--dataset-id", str(DATASET_ID), "--name", "E2E", "--images", str(src / "images")]
     argv += ["--labels", str(src / "labels"), "--subtypes", str(src / "subtypes.csv"), "--subtype-names", "a,b,c"]
     assert main(argv) == 0
@@ -55,8 +98,9 @@ def trained(tmp_path_factory, single_thread) -> dict:
     argv += ["--patch-size", "32", "32", "--batch-size", "4", "--epochs", "2", "--iterations", "3"]
     argv += ["--val-iterations", "2"]
     assert main(argv) == 0
-    assert main(["train", str(DATASET_ID), "0", "--device", "cpu"]) == 0
     name = f"Dataset{DATASET_ID:03d}_E2E"
+    write_splits(Path(nnUNet_preprocessed.get()) / name, lesion_ids)
+    assert main(["train", str(DATASET_ID), "0", "--device", "cpu"]) == 0
     return {
         "raw": Path(nnUNet_raw.get()) / name,
         "preprocessed": Path(nnUNet_preprocessed.get()) / name,
@@ -88,26 +132,41 @@ def test_checkpoint_loads_weights_only_and_logs_subtype_metrics(trained):
 
 
 def test_validation_writes_case_subtypes(trained):
+    from pancreas_mt_training.labels import NO_SUBTYPE
+
     summary = json.loads((trained["model"] / "fold_0" / "validation" / "subtypes.json").read_text())
     splits = json.loads((trained["preprocessed"] / "splits_final.json").read_text())
     assert sorted(summary["cases"]) == sorted(splits[0]["val"])
+    assert summary["cases"][NORMAL_VAL]["truth"] == NO_SUBTYPE
     for entry in summary["cases"].values():
-        assert entry["truth"] in (0, 1, 2)
+        assert entry["truth"] in (NO_SUBTYPE, 0, 1, 2)
         for method in ("uniform", "lesion-weighted"):
             assert len(entry[method]) == 3 and sum(entry[method]) == pytest.approx(1.0)
+    # the normal case is left out of the accuracy
+    labelled = [e for e in summary["cases"].values() if e["truth"] != NO_SUBTYPE]
+    assert len(labelled) == len(summary["cases"]) - 1
+    for method in ("uniform", "lesion-weighted"):
+        expected = np.mean([np.argmax(e[method]) == e["truth"] for e in labelled])
+        assert summary["accuracy"][method] == pytest.approx(expected)
 
 
-def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkeypatch):
-    """A training step's head sees only the tiles that carry the class loss: the BatchNorm right after
-    the head's first convolution (before any dropout) ends with the statistics of those tiles alone."""
+def _trainer(trained: dict, log_folder: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh trainer on the trained dataset's plans, its log in ``log_folder``, data loading in this process."""
     from pancreas_mt_training.trainer import nnUNetTrainerMultiTask
 
-    monkeypatch.setenv("nnUNet_results", str(tmp_path))  # this trainer's log folder
+    monkeypatch.setenv("nnUNet_results", str(log_folder))
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
     plans = json.loads((trained["preprocessed"] / f"{PLANS}.json").read_text())
     dataset = json.loads((trained["preprocessed"] / "dataset.json").read_text())
     trainer = nnUNetTrainerMultiTask({**plans, "continue_training": False}, "2d", 0, dataset, torch.device("cpu"))
     trainer.initialize()
+    return trainer
+
+
+def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkeypatch):
+    """A training step's head sees only the tiles that carry the class loss: the BatchNorm right after
+    the head's first convolution (before any dropout) ends with the statistics of those tiles alone."""
+    trainer = _trainer(trained, tmp_path, monkeypatch)
     batch = next(trainer.get_dataloaders()[0])
     for level in batch["target"]:  # lesion (16 px or more at full size) on tiles 1 and 2 only
         level.zero_()
@@ -124,6 +183,27 @@ def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkey
     torch.testing.assert_close(mine.running_var, theirs.running_var)
 
 
+def test_normal_cases_carry_no_class_loss(trained, tmp_path, monkeypatch):
+    """Tiles of a normal gland (subtype -1) never carry the class loss, even where every tile of a case
+    with a subtype does (``class_slices: all``): the training step counts only the lesion cases' tiles."""
+    from pancreas_mt_training.labels import NO_SUBTYPE
+
+    trainer = _trainer(trained, tmp_path, monkeypatch)
+    trainer.options = dataclasses.replace(trainer.options, class_slices="all")
+    loader = trainer.get_dataloaders()[0]
+    lesion_case = next(k for k in loader.data_loader.indices if not k.startswith("normal"))
+    loader.data_loader.indices = [NORMAL_TRAIN, lesion_case]
+    np.random.seed(3)
+    batch = next(loader)
+    normal = np.array([key == NORMAL_TRAIN for key in batch["keys"]])
+    assert normal.any() and (~normal).sum() >= 2  # BatchNorm needs two tiles to run the head
+    subtypes = trainer._subtypes(batch)
+    assert (subtypes.cpu().numpy()[normal] == NO_SUBTYPE).all()
+    assert trainer._class_mask(batch["target"], subtypes).tolist() == (~normal).tolist()
+    outputs = trainer.train_step(batch)
+    assert int(outputs["class_count"]) == int((~normal).sum()) and np.isfinite(outputs["class_loss"])
+
+
 def test_nnunet_finds_the_trainer_by_name(trained):
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
     from pancreas_mt_training.trainer import nnUNetTrainerMultiTask
@@ -137,7 +217,7 @@ def test_engine_predicts_with_the_trained_folder(trained):
     from PancreasMultiTaskLib.engine.model_folder import open_model_folder
     from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
-    image_path = sorted((trained["src"] / "images").glob("*_0000.nii.gz"))[0]
+    image_path = sorted((trained["src"] / "images").glob("phantom_*_0000.nii.gz"))[0]
     image = sitk.ReadImage(str(image_path))
     options = PredictionOptions(device="cpu", use_mirroring=False, save_probabilities=True)
     prediction = Predictor(open_model_folder(trained["model"]), options).predict(image, "case")
@@ -173,7 +253,7 @@ def test_export_import_round_trip(trained, tmp_path):
 
 def test_evaluation_report(trained, tmp_path):
     from pancreas_mt_training.evaluate import EvalCase, cross_validation, evaluate_held_out, write_report
-    from pancreas_mt_training.labels import read_subtypes_csv
+    from pancreas_mt_training.labels import NO_SUBTYPE, read_subtypes_csv
     from pancreas_mt_training.metrics import segmentation_metrics
 
     labels = read_subtypes_csv(trained["src"] / "subtypes.csv")
@@ -184,10 +264,17 @@ def test_evaluation_report(trained, tmp_path):
             trained["src"] / "labels" / f"{case_id}.nii.gz",
             s,
         )
-        for case_id, s in sorted(labels.items())[:2]
+        for case_id, s in [*sorted((c, s) for c, s in labels.items() if s != NO_SUBTYPE)[:1], (NORMAL_VAL, NO_SUBTYPE)]
     ]
     held_out = evaluate_held_out(trained["model"], cases, tmp_path / "eval", use_mirroring=False)
     cv = cross_validation(trained["model"], trained["preprocessed"] / "gt_segmentations")
+    # the normal case is in the cross-validation with truth -1 (segmentation metrics), out of its classification
+    assert {r["case_id"]: r["truth"] for r in cv["cases"]}[NORMAL_VAL] == NO_SUBTYPE
+    labelled = [r for r in cv["cases"] if r["truth"] != NO_SUBTYPE]
+    assert len(labelled) == len(cv["cases"]) - 1
+    for method, m in cv["classification"].items():
+        expected = np.mean([np.argmax(r["probabilities"][method]) == r["truth"] for r in labelled])
+        assert m["accuracy"] == pytest.approx(expected)
     report = write_report([cv, held_out], tmp_path / "report", "E2E")
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     # one fold trained: the title says which, not "5-fold"
@@ -201,12 +288,14 @@ def test_evaluation_report(trained, tmp_path):
         assert set(result["segmentation"]) == {"pancreas", "lesion"}
         for m in result["classification"].values():
             assert m["accuracy_ci95"][0] <= m["accuracy"] <= m["accuracy_ci95"][1]
+    assert [r["truth"] for r in metrics[1]["cases"]] == [cases[0].subtype, NO_SUBTYPE]
     row = metrics[1]["cases"][0]
     prediction = sitk.ReadImage(str(tmp_path / "eval" / "predictions" / f"{row['case_id']}.nii.gz"))
     truth = sitk.ReadImage(str(cases[0].label))
     direct = segmentation_metrics(sitk.GetArrayFromImage(prediction), sitk.GetArrayFromImage(truth), (2.0, 0.7, 0.7))
     assert row["segmentation"]["lesion"]["dice"] == pytest.approx(direct["lesion"]["dice"])
     text = report.read_text()
+    assert f"| {NORMAL_VAL} | normal |" in text
     assert "| accuracy |" in text and "NSD" in text and "accuracy 95% CI" in text and "predicted (guided)" in text
     cv_slug = "0_" + "".join(c if c.isalnum() else "_" for c in cv_title.lower())
     for png in (f"{cv_slug}_confusion.png", "1_held_out_ensemble_reliability.png"):

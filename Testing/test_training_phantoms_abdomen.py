@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pancreas_mt_training.baseline import BASELINES, lesion_features
 from pancreas_mt_training.cli import main
 from pancreas_mt_training.convert import collect_generic, convert_cases
 from pancreas_mt_training.labels import NO_SUBTYPE, read_subtypes_csv
@@ -20,14 +21,21 @@ from pancreas_mt_training.phantoms import generate_phantoms
 from pancreas_mt_training.phantoms_abdomen import (
     BAYES_CEILING,
     GLAND_VOLUME_ML,
+    RIM_CONTRAST,
     STRESS,
     AbdomenParams,
     case_labels,
     draw_case,
     make_abdomen_phantom,
+    make_lesion_patch,
     stress_params,
 )
+from pancreas_mt_training.rim import lesion_depth
 from scipy import ndimage, stats
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 SHORT = AbdomenParams(slices=6)
 
@@ -246,3 +254,71 @@ def test_global_offset_has_the_same_distribution_in_every_subtype(generator):
     for a in range(3):
         for b in range(a + 1, 3):
             assert stats.ks_2samp(offsets[a], offsets[b], method="asymp").pvalue > 0.01
+
+
+#: Lesions of 10-16 mm (they show their pattern), one pattern a case in turn (golden-ratio sequence).
+PATCHES = AbdomenParams(slices=16, normal_fraction=0, lesion_diameter_mm=(10.0, 16.0), pattern_agreement=1.0)
+
+
+def _radial_profile(phantom) -> list[float]:
+    """A spatial rule's view: z-scored lesion HU in 1 mm depth bins below the outline (0 where a bin is
+    empty), and the lesion's surface fraction (how lobulated it is)."""
+    image, label = _arrays(phantom)
+    lesion = label == 2
+    depth = lesion_depth(lesion, phantom.image.GetSpacing()[::-1])[lesion]
+    values = image[lesion].astype(float)
+    z = (values - values.mean()) / values.std()
+    bins = np.minimum(np.floor(depth - 0.5).astype(int), 3)  # 0.5-1.5, 1.5-2.5, 2.5-3.5 and deeper
+    profile = np.bincount(bins, z, 4) / np.maximum(np.bincount(bins, minlength=4), 1)
+    surface = (lesion & ~ndimage.binary_erosion(lesion, np.ones((1, 3, 3), bool))).sum() / lesion.sum()
+    return [*profile, surface]
+
+
+@pytest.fixture(scope="module")
+def lesion_patches():
+    """45 lesions (15 a pattern) rendered alone by the generator's own lesion code: their patterns, the
+    baseline's features, a radial profile and the drawn rim-minus-core contrast (HU)."""
+    patches = [make_lesion_patch(21, i, PATCHES) for i in range(45)]
+    return {
+        "patterns": np.array([p.metadata["pattern"] for p in patches]),
+        "features": np.stack([lesion_features(p.image, p.label) for p in patches]),
+        "spatial": np.array([_radial_profile(p) for p in patches]),
+        "drawn_rim": np.array([p.metadata["lesion"]["rim_contrast"] * p.metadata["lesion"]["hu_std"] for p in patches]),
+    }
+
+
+def test_first_order_and_rim_statistics_alike_across_patterns(lesion_patches):
+    """Skewness, kurtosis, the z-scored histogram's tails and rim-minus-core come from one distribution
+    whatever the pattern shown (the field generator's affine HU map kept the pattern's histogram)."""
+    patterns, features = lesion_patches["patterns"], lesion_patches["features"]
+    assert all(np.sum(patterns == p) == 15 for p in range(3))
+    tails = features[:, 6] + features[:, 7] + features[:, -2] + features[:, -1]  # beyond +-2 std
+    for column in (features[:, 3], features[:, 4], features[:, 5], tails):  # skewness, kurtosis, rim-minus-core
+        for a, b in ((0, 1), (0, 2), (1, 2)):
+            assert stats.ks_2samp(column[patterns == a], column[patterns == b]).pvalue > 0.01
+    # the drawn rim-minus-core contrast is met (the noise added afterwards moves it a little)
+    drawn = lesion_patches["drawn_rim"]
+    assert np.median(np.abs(features[:, 5] - drawn)) < 2.0
+    assert min(drawn) >= RIM_CONTRAST[0] * 25 and max(drawn) <= RIM_CONTRAST[1] * 25
+
+
+def test_pattern_visible_to_a_spatial_rule_not_to_radiomics(lesion_patches):
+    """The cue is spatial: a radial profile and the outline tell the pattern; the radiomics features do not."""
+    patterns = lesion_patches["patterns"]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    radiomics = lesion_patches["features"][:, BASELINES["radiomics"][1]]
+    assert cross_val_score(model, lesion_patches["spatial"], patterns, cv=5).mean() > 0.7
+    assert cross_val_score(model, radiomics, patterns, cv=5).mean() < 0.55
+
+
+def test_lesion_patch_is_the_case_lesion():
+    """A lesion rendered alone is the full case's lesion: same voxels, same HU up to the noise."""
+    params = AbdomenParams(slices=6, normal_fraction=0, lesion_diameter_mm=(8.0, 10.0))
+    whole, patch = make_abdomen_phantom(4, 0, params), make_lesion_patch(4, 0, params)
+    (image, label), (patch_image, patch_label) = _arrays(whole), _arrays(patch)
+    assert (label == 2).sum() == (patch_label == 2).sum() > 0
+    noise = whole.metadata["noise_hu"] + patch.metadata["noise_hu"]
+    assert abs(np.mean(image[label == 2]) - np.mean(patch_image[patch_label == 2])) < noise
+    assert np.std(image[label == 2]) == pytest.approx(np.std(patch_image[patch_label == 2]), rel=0.3)
+    with pytest.raises(ValueError, match="normal"):
+        make_lesion_patch(0, _first(AbdomenParams(), False), AbdomenParams())

@@ -18,17 +18,16 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage, stats
+from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .evaluate import EvalCase, accuracy_ci
 from .metrics import classification_metrics
+from .rim import SHELL_MM, lesion_depth, rim_minus_core
 
 LESION = 2
-#: Thickness (mm) of the lesion's outer shell for the rim-minus-core contrast.
-SHELL_MM = 2.0
 #: Bins of the z-scored HU histogram, spanning -3..3 standard deviations (values beyond go to the end bins).
 BINS = 12
 #: Baseline name -> (its features in words, its columns of :func:`lesion_features`).
@@ -58,11 +57,7 @@ def lesion_features(image: sitk.Image, label: sitk.Image) -> np.ndarray | None:
         z, shape = np.zeros_like(values), [0.0, 0.0]
     histogram = np.histogram(np.clip(z, -3, 3), BINS, (-3, 3))[0] / values.size
     spacing_zyx = image.GetSpacing()[::-1]
-    # Depth (mm) of each lesion voxel: from its centre to the nearest voxel centre outside the lesion;
-    # padded so that the array's edge counts as outside.
-    depth = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
-    rim, core = mask & (depth <= SHELL_MM), mask & (depth > SHELL_MM)
-    contrast = hu[rim].mean() - hu[core].mean() if rim.any() and core.any() else 0.0
+    contrast = rim_minus_core(values, lesion_depth(mask, spacing_zyx)[mask])
     volume_ml = values.size * float(np.prod(spacing_zyx)) / 1000.0
     return np.array([mean, std, volume_ml, *shape, contrast, *histogram])
 

@@ -34,10 +34,32 @@ along the gland's back; and the pancreas (head, neck, body, tail; lobulated) wit
   0.92 / 0.04 / 0.04 when the pattern is recognisable; lesions too small to show a pattern (a few mm)
   lower it further. Each case's drawn ``pattern`` is in ``phantoms.json``, so an evaluation can compute
   the ceiling of its own set. The patterns are the ``field`` generator's
-  (:func:`~pancreas_mt_training.phantoms.lesion_pattern`: mottled lobulated, rim ring, cystic with septa),
-  and, as there, the lesion's HU mean (15-70 HU below the gland's) and std (12-25 HU, after the blur)
-  and its volume are drawn from one distribution for every subtype, so first-order intensity and
-  volume carry no subtype information.
+  (:func:`~pancreas_mt_training.phantoms.lesion_pattern`): ``0`` mottled 1-2 mm blobs in a lobulated
+  outline, ``1`` a ring 2-3 mm thick, ``2`` a faint 1 mm wall and 1-3 thin septa in a smooth round outline.
+* **Lesion HU: the pattern is spatial only.** The lesion's volume (drawn as above) and its HU mean
+  (15-70 HU below the gland's) and std (12-25 HU) are drawn alike for every subtype, and so are the
+  shape of its HU histogram and its rim-minus-core contrast:
+
+  1. The canvas gets the lesion's mean HU (what partial volume mixes into the tissue around it); the
+     pattern goes into a separate field on the same fine grid: standardized inside the lesion, plus
+     white noise of :data:`TIE_NOISE` standard deviations, which orders tied voxels (a cyst's content,
+     a ring's core) at random. The field goes through the image's slice partial volume and blur.
+  2. The lesion's voxels (label 2) get a sample of a skew-normal distribution (shape uniform in
+     :data:`HU_SKEW`) set exactly to the drawn mean and std, handed out by the **rank** of
+     ``field + a * ramp``: ``ramp`` is 1 on the outline and falls linearly to 0 at
+     :data:`RIM_GRADIENT_MM` deep (or the lesion's centre), and ``a`` is set by bisection so that the
+     rim-minus-core contrast (mean HU within :data:`~pancreas_mt_training.rim.SHELL_MM` of the
+     outline minus that of the rest, as the radiomics baseline measures it) is ``rim_contrast`` x std,
+     ``rim_contrast`` uniform in :data:`RIM_CONTRAST` for every subtype.
+  3. Noise and the global offset are added as for every tissue.
+
+  So the lesion's HU histogram (mean, std, skewness, kurtosis, z-scored histogram) and its
+  rim-minus-core contrast have one distribution whatever the subtype; the subtype shows in the spatial
+  arrangement only: blobs and a lobulated outline, a ring with a sharp inner edge (the smooth ramp
+  brightens or darkens the periphery of every lesion alike, so a ring stays a step or a ridge), or thin
+  straight septa. Lesions without a core (every voxel within 2 mm of the outline: most under about
+  6 mm, the lobulated ones more often) have no contrast to meet. :func:`make_lesion_patch` renders a
+  case's lesion alone on a small field, with the same code, for fast checks of these statistics.
 
 A case is fully determined by ``(seed, index, params)``: its label (normal or subtype) comes from a
 seeded golden-ratio sequence, so any prefix of a set is balanced to within a case or two.
@@ -51,11 +73,12 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, stats
 from scipy.interpolate import PchipInterpolator
 
 from .labels import NO_SUBTYPE
-from .phantoms import SUBTYPE_NAMES, Phantom, _normalize_on, _to_phantom, lesion_pattern
+from .phantoms import SUBTYPE_NAMES, Phantom, _to_phantom, lesion_pattern
+from .rim import SHELL_MM, lesion_depth, rim_minus_core
 
 #: Probability that a lesion shows its own subtype's pattern (else one of the other two, uniformly).
 PATTERN_AGREEMENT = 0.92
@@ -69,6 +92,16 @@ _GLAND_TARGET_ML = (45.0, 100.0)
 LOCATIONS = ("head", "body", "tail")
 #: Golden-ratio step of the sequence that assigns normal cases and subtypes.
 _GOLDEN = 0.6180339887498949
+#: Range of the lesion's rim-minus-core contrast, in units of its HU standard deviation: one for every subtype.
+RIM_CONTRAST = (0.0, 1.25)
+#: Range of the skew-normal shape of the lesion's HU distribution: one for every subtype.
+HU_SKEW = (-4.0, 4.0)
+#: White noise (in standard deviations of the pattern) that orders the pattern's tied voxels at random.
+TIE_NOISE = 0.3
+#: Depth (mm) over which the radial gradient falls to 0 (at most the lesion's greatest depth).
+RIM_GRADIENT_MM = 6.0
+#: Bound on the strength ``a`` of the radial ramp (in standard deviations of the pattern field).
+RIM_GRADIENT_LIMIT = 20.0
 
 
 @dataclass(frozen=True)
@@ -284,6 +317,10 @@ def draw_case(seed: int, index: int, params: AbdomenParams | None = None) -> dic
             "duct_dilated": bool(location != "tail" and rng.uniform() < 0.4),
             "duct_radius": rng.uniform(2.5, 4.0),
         }
+        texture = np.random.default_rng([seed, index, 3, 4])
+        lesion["hu_skew"] = texture.uniform(*HU_SKEW)
+        lesion["rim_contrast"] = texture.uniform(*RIM_CONTRAST)
+        lesion["stream"] = [seed, index, 3, 5]
     phase = rng.uniform(0, 1)
     # Window: centred near the lesion, or the gland for normal cases; the lesion centre stays inside.
     extent = params.slices * s_z
@@ -323,25 +360,44 @@ def draw_case(seed: int, index: int, params: AbdomenParams | None = None) -> dic
         if lesion is None
         else {
             key: lesion[key]
-            for key in ("location", "diameter_mm", "edge", "centre", "duct_dilated", "hu_drop", "hu_std")
+            for key in (
+                "location",
+                "diameter_mm",
+                "edge",
+                "centre",
+                "duct_dilated",
+                "hu_drop",
+                "hu_std",
+                "hu_skew",
+                "rim_contrast",
+            )
         },
     }
     return draw
 
 
-class _Canvas:
-    """The fine grid: planes (z), rows (y) and columns (x) in mm relative to the body centre."""
+def _planes_per_slice(slice_mm: float) -> int:
+    """Planes of the fine grid averaged into one slice (slice-thickness partial volume): 1-3."""
+    return int(np.clip(round(slice_mm / 1.5), 1, 3))
 
-    def __init__(self, draw: dict[str, Any], slices: int, sub: int) -> None:
+
+class _Canvas:
+    """The fine grid: planes (z), rows (y) and columns (x) in mm relative to the body centre.
+
+    ``window`` keeps part of the 512 x 512 field (rows, columns): the same voxel positions as the whole case.
+    """
+
+    def __init__(self, draw: dict[str, Any], slices: int, window: tuple[slice, slice] | None = None) -> None:
         s_xy, s_z = draw["spacing"]
-        self.sub = sub
-        self.z = draw["z0"] + (np.arange(slices * sub) + 0.5) * s_z / sub
+        self.sub = _planes_per_slice(s_z)
+        self.z = draw["z0"] + (np.arange(slices * self.sub) + 0.5) * s_z / self.sub
         cy, cx = draw["body"]["centre"]
-        self.y = (np.arange(FIELD[0]) - FIELD[0] / 2 + 0.5) * s_xy - cy
-        self.x = (np.arange(FIELD[1]) - FIELD[1] / 2 + 0.5) * s_xy - cx
-        self.spacing = np.array([s_z / sub, s_xy, s_xy])
-        self.hu = np.empty((len(self.z), *FIELD), np.float32)
-        self.cavity = np.zeros(FIELD, bool)
+        window = window or (slice(None), slice(None))
+        self.y = ((np.arange(FIELD[0]) - FIELD[0] / 2 + 0.5) * s_xy - cy)[window[0]]
+        self.x = ((np.arange(FIELD[1]) - FIELD[1] / 2 + 0.5) * s_xy - cx)[window[1]]
+        self.spacing = np.array([s_z / self.sub, s_xy, s_xy])
+        self.hu = np.empty((len(self.z), len(self.y), len(self.x)), np.float32)
+        self.cavity = np.zeros(self.hu.shape[1:], bool)
 
     def box(self, lo: Sequence[float], hi: Sequence[float]) -> tuple[slice, slice, slice]:
         """Index slices of the grid within [lo, hi] (z, y, x in mm); empty slices when outside."""
@@ -558,14 +614,11 @@ def _render_kidneys(canvas: _Canvas, draw: dict[str, Any], hu: dict[str, float],
         )
 
 
-def _render_gland(
-    canvas: _Canvas, draw: dict[str, Any], hu: dict[str, float], rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pancreas, duct, SMA/SMV, splenic vein, duodenum and lesion; returns fine-grid gland and lesion masks."""
+def _render_gland(canvas: _Canvas, draw: dict[str, Any], hu: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+    """Pancreas, duct, SMA/SMV, splenic vein and duodenum; returns the fine-grid gland mask."""
     k = draw["body"]["k"]
     gland: Gland = draw["gland"]
     pancreas = np.zeros(canvas.hu.shape, bool)
-    lesion_mask = np.zeros(canvas.hu.shape, bool)
     lo, hi = gland.bounds()
     box = canvas.box(lo, hi)
     z, y, x = canvas.coords(box)
@@ -607,19 +660,37 @@ def _render_gland(
             canvas.paint((d_z - head_rz - 12, d_y + 5 * k, d_x + 35 * k), (wall, wall, 40 * k), value),
         ):
             pancreas[vb] &= ~mask
-    if lesion:
-        lesion_mask = _render_lesion(canvas, draw, lesion, rng)
-    return pancreas, lesion_mask
+    return pancreas
 
 
-def _render_lesion(canvas: _Canvas, draw: dict[str, Any], lesion: dict[str, Any], rng: np.random.Generator):
-    """The lesion: rotated ellipsoid with the pattern's outline irregularity, volume met to the voxel."""
+@dataclass(frozen=True)
+class _LesionField:
+    """The rendered lesion on the fine grid: its mask, and its pattern field within ``box`` (planes whole slices)."""
+
+    mask: np.ndarray
+    box: tuple[slice, slice, slice]
+    field: np.ndarray
+
+
+def _render_lesion(canvas: _Canvas, draw: dict[str, Any], hu: dict[str, float]) -> _LesionField:
+    """The lesion: rotated ellipsoid with the pattern's outline irregularity, volume met to the voxel.
+
+    The canvas gets the lesion's mean HU (what partial volume mixes into the gland around it); the
+    pattern goes into a separate field (:func:`lesion_pattern`, standardized inside the lesion, plus
+    white noise of :data:`TIE_NOISE` that orders tied voxels at random), whose ranks
+    :func:`_lesion_hu` later maps to HU. Drawn from its own random stream, so a window of the case
+    (:func:`make_lesion_patch`) renders the same lesion.
+    """
+    lesion = draw["lesion"]
+    rng = np.random.default_rng(lesion["stream"])
     centre = np.array(lesion["centre"])
     r_eq = lesion["diameter_mm"] / 2
     radii = np.array([r_eq * lesion["aspect"][0], r_eq * lesion["aspect"][1], r_eq])
     radii *= r_eq / np.prod(radii) ** (1 / 3)
     reach = 1.6 * radii.max() + 2 * canvas.spacing
-    box = canvas.box(centre - reach, centre + reach)
+    planes, rows, columns = canvas.box(centre - reach, centre + reach)
+    sub = canvas.sub
+    box = (slice(planes.start // sub * sub, -(-planes.stop // sub) * sub), rows, columns)
     z, y, x = canvas.coords(box)
     irregularity = (0.3, 0.1, 0.02)[draw["pattern"]]
     dz, dy, dx = z - centre[0], y - centre[1], x - centre[2]
@@ -631,10 +702,82 @@ def _render_lesion(canvas: _Canvas, draw: dict[str, Any], lesion: dict[str, Any]
     threshold = np.partition(d.ravel(), target)[target]
     inside = d < threshold
     pattern = lesion_pattern(rng, draw["pattern"], (z, y, x), centre, d / threshold, inside, r_eq, canvas.spacing)
-    canvas.hu[box][inside] = 100 * pattern[inside]
+    field = np.zeros(inside.shape, np.float32)
+    values = pattern[inside]
+    field[inside] = (values - values.mean()) / (values.std() + 1e-9)
+    field += TIE_NOISE * rng.standard_normal(field.shape, np.float32)
+    canvas.hu[box][inside] = hu["pancreas"] - lesion["hu_drop"]
     mask = np.zeros(canvas.hu.shape, bool)
     mask[box] = inside
-    return mask
+    return _LesionField(mask, box, field)
+
+
+def _lesion_hu(field: np.ndarray, depth: np.ndarray, lesion: dict[str, Any], mean: float) -> np.ndarray:
+    """HU of the lesion's voxels from their pattern ``field`` values and ``depth`` (mm) below the outline.
+
+    Values are drawn from one distribution for every subtype (skew-normal of shape ``hu_skew``, set to
+    ``mean`` and ``hu_std`` exactly) and handed out by the rank of ``field + a * (1 - depth / max depth)``,
+    with the radial gradient's strength ``a`` set (bisection; the contrast rises with ``a``) so that
+    the rim-minus-core contrast meets ``rim_contrast`` x ``hu_std`` as well as the voxels allow.
+    """
+    rng = np.random.default_rng([*lesion["stream"], 1])
+    values = stats.skewnorm.rvs(lesion["hu_skew"], size=field.size, random_state=rng)
+    values = np.sort(mean + lesion["hu_std"] * (values - values.mean()) / values.std())
+    gradient = np.clip(1 - depth / min(RIM_GRADIENT_MM, float(depth.max())), 0, 1)
+
+    def ranked(strength: float) -> np.ndarray:
+        result = np.empty_like(values)
+        result[np.argsort(field + strength * gradient, kind="stable")] = values
+        return result
+
+    if (depth <= SHELL_MM).all():  # no core: no rim-minus-core to meet
+        return ranked(0.0)
+    target = lesion["rim_contrast"] * lesion["hu_std"]
+    low, high = -RIM_GRADIENT_LIMIT, RIM_GRADIENT_LIMIT
+    for _ in range(30):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if rim_minus_core(ranked(middle), depth) < target else (low, middle)
+    return ranked(0.5 * (low + high))
+
+
+def _acquire(
+    canvas: _Canvas,
+    pancreas: np.ndarray,
+    lesion: _LesionField | None,
+    draw: dict[str, Any],
+    hu: dict[str, float],
+    rng: np.random.Generator,
+    case_id: str,
+) -> Phantom:
+    """Slice-thickness partial volume, labels, in-plane blur, the lesion's HU, noise and offset: the phantom."""
+    sub = canvas.sub
+    slab = (-1, sub, *canvas.hu.shape[1:])
+    # Each slice is the mean of its planes; labels where they cover half.
+    image = canvas.hu.reshape(slab).mean(1)
+    gland_cover = (pancreas | (lesion.mask if lesion else False)).reshape(slab).mean(1, dtype=np.float32)
+    label = np.zeros(image.shape, np.uint8)
+    label[gland_cover >= 0.5] = 1
+    image = ndimage.gaussian_filter(image, (0, 0.5, 0.5))
+    if lesion:
+        lesion_cover = lesion.mask.reshape(slab).mean(1, dtype=np.float32)
+        label[lesion_cover >= min(0.5, 0.5 * lesion_cover.max())] = 2
+        # The pattern field through the same partial volume and blur; its ranks set the lesion's HU.
+        planes, rows, columns = lesion.box
+        box = (slice(planes.start // sub, planes.stop // sub), rows, columns)
+        field = lesion.field.reshape(-1, sub, *lesion.field.shape[1:]).mean(1)
+        field = ndimage.gaussian_filter(field, (0, 0.5, 0.5))
+        region = label[box] == 2
+        s_xy, s_z = draw["spacing"]
+        depth = lesion_depth(region, (s_z, s_xy, s_xy))
+        mean = hu["pancreas"] - draw["lesion"]["hu_drop"]
+        image[box][region] = _lesion_hu(field[region], depth[region], draw["lesion"], mean)
+    noise = ndimage.gaussian_filter(rng.standard_normal(image.shape, np.float32), (0, *[rng.uniform(0.6, 1.0)] * 2))
+    image += draw["hu_offset"] + noise * (draw["noise_hu"] / (noise.std() + 1e-9))
+    metadata = dict(draw["metadata"])
+    metadata["organ_hu"] = {key: float(value) for key, value in hu.items()}
+    s_xy, s_z = draw["spacing"]
+    phantom = _to_phantom(image, label, (s_xy, s_xy, s_z), rng, case_id, draw["subtype"])
+    return replace(phantom, metadata=metadata)
 
 
 def make_abdomen_phantom(
@@ -644,38 +787,41 @@ def make_abdomen_phantom(
     params = params or AbdomenParams()
     draw = draw_case(seed, index, params)
     rng = np.random.default_rng([seed, index, 3, 1])
-    s_xy, s_z = draw["spacing"]
-    sub = int(np.clip(round(s_z / 1.5), 1, 3))
-    canvas = _Canvas(draw, params.slices, sub)
+    canvas = _Canvas(draw, params.slices)
     hu = _organ_hu(draw, rng)
     _render_body(canvas, draw, hu, rng)
     _render_organs(canvas, draw, hu, rng)
     _render_retroperitoneum(canvas, draw, hu, rng)
     _render_kidneys(canvas, draw, hu, rng)
-    pancreas, lesion = _render_gland(canvas, draw, hu, rng)
-    # Slice-thickness partial volume: each slice is the mean of its planes; labels where they cover half.
-    slab = (params.slices, sub, *FIELD)
-    image = canvas.hu.reshape(slab).mean(1)
-    lesion_cover = lesion.reshape(slab).mean(1, dtype=np.float32)
-    gland_cover = (pancreas | lesion).reshape(slab).mean(1, dtype=np.float32)
-    label = np.zeros(image.shape, np.uint8)
-    label[gland_cover >= 0.5] = 1
-    if draw["lesion"]:
-        label[lesion_cover >= min(0.5, 0.5 * lesion_cover.max())] = 2
-    image = ndimage.gaussian_filter(image, (0, 0.5, 0.5))
-    if draw["lesion"]:
-        # First-order statistics from one distribution for every subtype (as in the field generator).
-        region = label == 2
-        mean = hu["pancreas"] - draw["lesion"]["hu_drop"]
-        image[region] = _normalize_on(image[region], mean, draw["lesion"]["hu_std"])
-    noise = ndimage.gaussian_filter(rng.standard_normal(image.shape, np.float32), (0, *[rng.uniform(0.6, 1.0)] * 2))
-    image += draw["hu_offset"] + noise * (draw["noise_hu"] / (noise.std() + 1e-9))
-    metadata = dict(draw["metadata"])
-    metadata["organ_hu"] = {key: float(value) for key, value in hu.items()}
-    phantom = _to_phantom(
-        image, label, (s_xy, s_xy, s_z), rng, case_id or f"abdomen_s{seed}_{index:03d}", draw["subtype"]
+    pancreas = _render_gland(canvas, draw, hu, rng)
+    lesion = _render_lesion(canvas, draw, hu) if draw["lesion"] else None
+    return _acquire(canvas, pancreas, lesion, draw, hu, rng, case_id or f"abdomen_s{seed}_{index:03d}")
+
+
+def make_lesion_patch(seed: int, index: int, params: AbdomenParams | None = None, margin_mm: float = 6.0) -> Phantom:
+    """The lesion of case ``index`` alone, on a window of its field filled with gland tissue: a fast check.
+
+    Rendered by the case's own code and draws (pattern, texture, partial volume, blur, noise level),
+    so its lesion statistics follow the full cases'; the lesion's voxels before noise are the full
+    case's (bar the few that the blur mixes with a different neighbourhood). Raises for a normal case.
+    """
+    params = params or AbdomenParams()
+    draw = draw_case(seed, index, params)
+    if not draw["lesion"]:
+        raise ValueError(f"case {index} of seed {seed} is normal: no lesion to render")
+    rng = np.random.default_rng([seed, index, 3, 1])
+    hu = _organ_hu(draw, rng)
+    whole = _Canvas(draw, 1)
+    centre, reach = draw["lesion"]["centre"], 1.6 * draw["lesion"]["diameter_mm"] / 2 + margin_mm
+    window = tuple(
+        slice(int(np.searchsorted(axis, c - reach)), int(np.searchsorted(axis, c + reach)))
+        for axis, c in ((whole.y, centre[1]), (whole.x, centre[2]))
     )
-    return replace(phantom, metadata=metadata)
+    canvas = _Canvas(draw, params.slices, window)
+    canvas.hu[:] = hu["pancreas"]
+    pancreas = np.ones(canvas.hu.shape, bool)
+    lesion = _render_lesion(canvas, draw, hu)
+    return _acquire(canvas, pancreas, lesion, draw, hu, rng, f"lesion_s{seed}_{index:03d}")
 
 
 def generate_abdomen_phantoms(seed: int, count: int, params: AbdomenParams | None = None) -> list[Phantom]:
