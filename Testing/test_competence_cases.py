@@ -60,3 +60,17 @@ def test_far_spacing_is_withheld_and_the_sample_is_answered(tmp_path, capsys):
     far, _ = predict(path, tmp_path / "far", capsys)
     assert far.assessment.status == "withheld" and "spacing" in far.assessment.reasons[0]
     assert np.isfinite(far.measurements.pancreas_volume_ml)
+
+
+def test_an_evaluation_still_sees_what_the_network_said_where_the_product_withholds_it(tmp_path):
+    """``Prediction.network_subtype`` keeps the classifier's answer that ``result.subtype`` no longer gives."""
+    from PancreasMultiTaskLib.engine.demo import demo_model_folder
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
+
+    truth = sitk.ReadImage(str(next(sample_case().parent.glob("*_truth.nii.gz"))))
+    options = PredictionOptions(device="cpu", use_mirroring=False, precision="float32", backend="torch")
+    prediction = Predictor(demo_model_folder(tmp_path / "models"), options).predict(truth, "labels")
+    assert prediction.result.assessment.status == "withheld" and prediction.result.subtype.predicted is None
+    said = prediction.network_subtype
+    assert said.predicted in said.names and said.slices
+    assert sum(said.probabilities.values()) == pytest.approx(1.0)
