@@ -322,3 +322,14 @@ def test_lesion_patch_is_the_case_lesion():
     assert np.std(image[label == 2]) == pytest.approx(np.std(patch_image[patch_label == 2]), rel=0.3)
     with pytest.raises(ValueError, match="normal"):
         make_lesion_patch(0, _first(AbdomenParams(), False), AbdomenParams())
+
+
+def test_options_of_another_generator_are_refused_not_ignored(tmp_path, capsys):
+    from pancreas_mt_training.cli import main
+
+    assert main(["phantoms", "-o", str(tmp_path / "p"), "-n", "1", "--field-size", "96", "128"]) == 1
+    assert "--field-size is for the field generator, not abdomen (give --generator)" in capsys.readouterr().err
+    argv = ["phantoms", "-o", str(tmp_path / "q"), "-n", "1", "--generator", "field", "--shape", "8", "8", "8"]
+    assert main(argv) == 1
+    assert "--shape is for the centred generator, not field" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists() and not (tmp_path / "q").exists()

@@ -41,18 +41,25 @@ def _abdomen_params(args: argparse.Namespace) -> AbdomenParams:
     return params
 
 
-def _cmd_phantoms(args: argparse.Namespace) -> None:
-    from .phantoms import write_phantoms
+#: ``--shape``'s default for the centred generator (z, y, x voxels).
+CENTRED_SHAPE = (16, 48, 48)
 
+
+def _cmd_phantoms(args: argparse.Namespace) -> None:
+    from .phantoms import FIELD_SIZE, write_phantoms
+
+    for option, value, generator in (("--shape", args.shape, "centred"), ("--field-size", args.field_size, "field")):
+        if value is not None and args.generator != generator:
+            raise ValueError(f"{option} is for the {generator} generator, not {args.generator} (give --generator)")
     out = write_phantoms(
         args.output,
         args.seed,
         args.count,
-        _shape(args.shape),
+        _shape(args.shape or CENTRED_SHAPE),
         args.layout,
         generator=args.generator,
         orientation=args.orientation,
-        field_size=tuple(args.field_size),
+        field_size=tuple(args.field_size or FIELD_SIZE),
         abdomen=_abdomen_params(args),
     )
     print(f"Wrote {args.count} {args.generator} phantoms (seed {args.seed}, {args.layout} layout) to {out}")
@@ -418,7 +425,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--shape",
         type=int,
         nargs=3,
-        default=[16, 48, 48],
         metavar=("Z", "Y", "X"),
         help="centred only: volume size in voxels (default: 16 48 48)",
     )
@@ -426,7 +432,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--field-size",
         type=int,
         nargs=2,
-        default=[96, 160],
         metavar=("MIN", "MAX"),
         help="field only: in-plane size range in voxels (default: 96 160)",
     )
