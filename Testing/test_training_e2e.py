@@ -165,9 +165,13 @@ def _trainer(trained: dict, log_folder: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkeypatch):
     """A training step's head sees only the tiles that carry the class loss: the BatchNorm right after
-    the head's first convolution (before any dropout) ends with the statistics of those tiles alone."""
+    the head's first convolution (before any dropout) ends with the statistics of those tiles alone.
+    The batch is drawn from lesion cases only: a normal gland's tiles never carry the class loss."""
     trainer = _trainer(trained, tmp_path, monkeypatch)
-    batch = next(trainer.get_dataloaders()[0])
+    loader = trainer.get_dataloaders()[0]
+    loader.data_loader.indices = [k for k in loader.data_loader.indices if k != NORMAL_TRAIN]
+    batch = next(loader)
+    assert NORMAL_TRAIN not in batch["keys"]
     for level in batch["target"]:  # lesion (16 px or more at full size) on tiles 1 and 2 only
         level.zero_()
         side = level.shape[-1] // 4

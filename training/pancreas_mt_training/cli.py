@@ -281,7 +281,9 @@ def _cmd_demo_model(args: argparse.Namespace) -> None:
     ):
         if value is not None:
             setattr(config, name, value)
-    result = build_demo_model(config, Path(args.workdir), Path(args.resources), device=args.device)
+    result = build_demo_model(
+        config, Path(args.workdir), Path(args.resources), device=args.device, fold_jobs=args.fold_jobs
+    )
     print(f"Demo model: {result}")
 
 
@@ -618,6 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     p.add_argument("--epochs", type=int, help="training epochs per fold (default: the demo configuration's)")
     p.add_argument("--folds", type=int, nargs="+", help="folds to train (default: the demo configuration's)")
+    p.add_argument(
+        "--fold-jobs", type=int, default=1, help="folds trained at once, each on its share of the cores (default: 1)"
+    )
     p.add_argument("--train-cases", type=int, help="training phantoms (default: the demo configuration's)")
     p.add_argument("--test-cases", type=int, help="held-out phantoms (default: the demo configuration's)")
     p.add_argument("--stress-cases", type=int, help="phantoms per stress set (default: the demo configuration's)")

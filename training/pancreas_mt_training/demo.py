@@ -64,16 +64,19 @@ class DemoConfig:
     blocks: list[int] = field(default_factory=lambda: [1, 1, 2, 2, 2])
     patch_size: list[int] = field(default_factory=lambda: [96, 96])
     batch_size: int = 16
-    num_epochs: int = 40
+    num_epochs: int = 100
     iterations: int = 100
     val_iterations: int = 10
     augmentation: str = "hu-shift"
     window_margin_hu: float = 150.0
     class_loss_weight: float = 5.0
     class_min_pixels: int = 64
-    oversample_foreground: float = 0.75
+    #: nnU-Net's default: the first abdomen run forced foreground into 75% of the tiles and its folds
+    #: called four times the gland's volume pancreas in the crops' background (whole-case Dice 0.29).
+    oversample_foreground: float = 0.33
     lesion_oversampling: float = 0.8
     tile_jitter: float = 0.15
+    save_every: int = 5
     folds: tuple[int, ...] = (0, 1, 2)
     #: Test-time mirroring of the segmentation in the evaluations; off to fit a CPU budget (it quadruples
     #: the sliding window). The guided classification tiles are always mirrored.
@@ -114,6 +117,7 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
             "oversample_foreground": config.oversample_foreground,
             "lesion_oversampling": config.lesion_oversampling,
             "tile_jitter": config.tile_jitter,
+            "save_every": config.save_every,
             "validation_mirroring": False,
         },
     )
@@ -263,19 +267,34 @@ def model_folder(config: DemoConfig) -> Path:
     return Path(nnUNet_results.require()) / name / f"{TRAINER}__{MULTITASK_PLANS}__2d"
 
 
-def train_folds(config: DemoConfig, device: str = "cpu") -> Path:
-    """Train every fold that has no ``checkpoint_final.pth`` yet, through nnU-Net's ``run_training``."""
+def _train_fold(dataset_id: int, fold: int, device: str, threads: int) -> None:
+    """One fold through nnU-Net's ``run_training``, resuming from its ``checkpoint_latest.pth`` when there is one."""
     import torch
     from nnunetv2.run.run_training import run_training
 
+    torch.set_num_threads(threads)
+    run_training(
+        str(dataset_id), "2d", fold, TRAINER, MULTITASK_PLANS, continue_training=True, device=torch.device(device)
+    )
+
+
+def train_folds(config: DemoConfig, device: str = "cpu", jobs: int = 1) -> Path:
+    """Train every fold that has no ``checkpoint_final.pth`` yet, ``jobs`` at a time, each on its share of the
+    cores; an interrupted fold resumes from its last checkpoint (``save_every`` epochs)."""
     from .trainer import external_trainer_folder
 
     os.environ.setdefault("nnUNet_extTrainer", str(external_trainer_folder()))
     folder = model_folder(config)
-    for fold in config.folds:
-        if (folder / f"fold_{fold}" / "checkpoint_final.pth").is_file():
-            continue
-        run_training(str(config.dataset_id), "2d", fold, TRAINER, MULTITASK_PLANS, device=torch.device(device))
+    todo = [fold for fold in config.folds if not (folder / f"fold_{fold}" / "checkpoint_final.pth").is_file()]
+    jobs = max(1, min(jobs, len(todo)))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if jobs == 1:
+        for fold in todo:
+            _train_fold(config.dataset_id, fold, device, threads)
+        return folder
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for job in [pool.submit(_train_fold, config.dataset_id, fold, device, threads) for fold in todo]:
+            job.result()
     return folder
 
 
@@ -314,7 +333,9 @@ def write_competence(config: DemoConfig, raw: Path, folder: Path) -> Path:
     return write_record(record, folder)
 
 
-def build_demo_model(config: DemoConfig, workdir: Path, resources: Path, device: str = "cpu") -> Path:
+def build_demo_model(
+    config: DemoConfig, workdir: Path, resources: Path, device: str = "cpu", fold_jobs: int = 1
+) -> Path:
     """Everything from phantoms to ``Resources/DemoModel/<name>.zip``, its report and the sample case.
 
     nnU-Net's folders default to ``<workdir>/nnUNet_{raw,preprocessed,results}`` when not set.
@@ -328,7 +349,7 @@ def build_demo_model(config: DemoConfig, workdir: Path, resources: Path, device:
         os.environ.setdefault(name, str(workdir / name))
         Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
     raw = prepare(config, workdir)
-    folder = train_folds(config, device)
+    folder = train_folds(config, device, fold_jobs)
     train_demo_localizer(config, workdir, folder, device)
     write_competence(config, raw, folder)
     calibrate_model(

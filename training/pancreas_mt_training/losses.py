@@ -63,6 +63,8 @@ class TrainingOptions:
     lesion_oversampling: float = 0.5
     #: Forced tiles are shifted by up to this fraction of the patch, so the lesion sits anywhere.
     tile_jitter: float = 0.25
+    #: Epochs between ``checkpoint_latest.pth`` saves, what an interrupted training resumes from (nnU-Net: 50).
+    save_every: int = 50
 
     def __post_init__(self) -> None:
         if self.class_loss not in CLASS_LOSSES:
@@ -80,6 +82,8 @@ class TrainingOptions:
                 raise ValueError(f"multitask_training.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0 <= self.tile_jitter <= 0.5:
             raise ValueError(f"multitask_training.tile_jitter must be in [0, 0.5], got {self.tile_jitter}")
+        if self.save_every < 1:
+            raise ValueError(f"multitask_training.save_every must be >= 1, got {self.save_every}")
         if self.class_loss_weight < 0:
             raise ValueError(f"multitask_training.class_loss_weight must be >= 0, got {self.class_loss_weight}")
 

@@ -190,6 +190,7 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         self.enable_deep_supervision = self.options.deep_supervision
         self.subtype_loss = SubtypeLoss(self.options, len(self.subtype_names)).to(self.device)
         self.oversample_foreground_percent = self.options.oversample_foreground
+        self.save_every = self.options.save_every
         self.subtype_lookup: SubtypeLookup | None = None
         logging = self.logger.local_logger.my_fantastic_logging
         for key in CLASS_LOG_KEYS:
@@ -384,6 +385,12 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         if self._best_ema is not None:
             self._best_ema = float(self._best_ema)
         super().save_checkpoint(filename)
+
+    def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
+        """nnU-Net's resume, reading the file with ``weights_only=True`` (nnU-Net unpickles it in full)."""
+        if isinstance(filename_or_checkpoint, str):
+            filename_or_checkpoint = torch.load(filename_or_checkpoint, map_location=self.device, weights_only=True)
+        super().load_checkpoint(filename_or_checkpoint)
 
     # ----- final validation -------------------------------------------------------------------------
     def perform_actual_validation(self, save_probabilities: bool = False) -> None:
