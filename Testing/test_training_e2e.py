@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import json
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,28 @@ def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkey
     assert isinstance(mine, torch.nn.BatchNorm2d)
     torch.testing.assert_close(mine.running_mean, theirs.running_mean)
     torch.testing.assert_close(mine.running_var, theirs.running_var)
+
+
+class _Payload:
+    """An object a checkpoint from a stranger could carry; unpickling it may run code."""
+
+
+def test_a_training_resumes_from_its_checkpoint_read_weights_only(trained, tmp_path, monkeypatch):
+    """Resuming (``--c``, a rerun of ``demo-model``) restores the epoch and logs of the trainer's own checkpoint,
+    and reads checkpoints with ``weights_only=True``: one carrying an arbitrary object is refused, not unpickled."""
+    trainer = _trainer(trained, tmp_path, monkeypatch)
+    assert trainer.save_every == 50  # nnU-Net's, as the plans set none
+    final = trained["model"] / "fold_0" / "checkpoint_final.pth"
+    trainer.load_checkpoint(str(final))
+    assert trainer.current_epoch == 2
+    saved = torch.load(final, map_location="cpu", weights_only=True)["network_weights"]
+    for key, value in trainer._plain_network().state_dict().items():
+        torch.testing.assert_close(value, saved[key])
+    assert len(trainer.logger.local_logger.my_fantastic_logging["train_class_losses"]) == 2
+    evil = tmp_path / "checkpoint_latest.pth"
+    torch.save({"network_weights": {}, "payload": _Payload()}, evil)
+    with pytest.raises(pickle.UnpicklingError):
+        trainer.load_checkpoint(str(evil))
 
 
 def test_normal_cases_carry_no_class_loss(trained, tmp_path, monkeypatch):

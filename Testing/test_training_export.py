@@ -78,6 +78,8 @@ def test_training_options_presets_and_errors():
     assert default.tile_jitter > 0 and default.lesion_oversampling > 0 and default.class_slices == "lesion"
     with pytest.raises(ValueError, match="tile_jitter"):
         TrainingOptions.from_dict({"tile_jitter": 0.9})
+    with pytest.raises(ValueError, match="save_every must be >= 1"):
+        TrainingOptions.from_dict({"save_every": 0})
     assert TrainingOptions.from_dict({"class_loss_weight": 2.0}).class_loss == "ce"
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['lr'\]"):
         TrainingOptions.from_dict({"lr": 1})

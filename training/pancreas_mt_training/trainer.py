@@ -387,10 +387,28 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         super().save_checkpoint(filename)
 
     def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
-        """nnU-Net's resume, reading the file with ``weights_only=True`` (nnU-Net unpickles it in full)."""
-        if isinstance(filename_or_checkpoint, str):
-            filename_or_checkpoint = torch.load(filename_or_checkpoint, map_location=self.device, weights_only=True)
-        super().load_checkpoint(filename_or_checkpoint)
+        """nnU-Net's resume (``--c``), with the file read by ``torch.load(weights_only=True)``.
+
+        Written out rather than delegated: nnU-Net's own unpickles the file in full, and given a dict it
+        fails (its ``checkpoint`` is only bound for a file name). The state restored is the same as its.
+        """
+        if not self.was_initialized:
+            self.initialize()
+        checkpoint = filename_or_checkpoint
+        if isinstance(checkpoint, str):
+            checkpoint = torch.load(checkpoint, map_location=self.device, weights_only=True)
+        weights = {key.removeprefix("module."): value for key, value in checkpoint["network_weights"].items()}
+        self._plain_network().load_state_dict(weights)
+        self.my_init_kwargs = checkpoint["init_args"]
+        self.current_epoch = checkpoint["current_epoch"]
+        self.logger.load_checkpoint(checkpoint["logging"])
+        self._best_ema = checkpoint["_best_ema"]
+        self.inference_allowed_mirroring_axes = checkpoint.get(
+            "inference_allowed_mirroring_axes", self.inference_allowed_mirroring_axes
+        )
+        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        if self.grad_scaler is not None and checkpoint.get("grad_scaler_state") is not None:
+            self.grad_scaler.load_state_dict(checkpoint["grad_scaler_state"])
 
     # ----- final validation -------------------------------------------------------------------------
     def perform_actual_validation(self, save_probabilities: bool = False) -> None:
