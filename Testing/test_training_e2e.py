@@ -188,6 +188,19 @@ def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkey
     torch.testing.assert_close(mine.running_var, theirs.running_var)
 
 
+def test_the_training_loader_pickles_for_spawned_augmentation_workers(trained, tmp_path, monkeypatch):
+    """Under the spawn start method (macOS, Windows, ``demo-model --fold-jobs``) nnU-Net's augmentation
+    workers receive the data loader pickled; its lesion sampling settings go with it."""
+    trainer = _trainer(trained, tmp_path, monkeypatch)
+    loader = trainer.get_dataloaders()[0].data_loader
+    copy_ = pickle.loads(pickle.dumps(loader))
+    assert (copy_.lesion_probability, copy_.jitter) == (
+        trainer.options.lesion_oversampling,
+        trainer.options.tile_jitter,
+    )
+    assert copy_.lesion_probability > 0
+
+
 class _Payload:
     """An object a checkpoint from a stranger could carry; unpickling it may run code."""
 

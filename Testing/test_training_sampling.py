@@ -16,9 +16,18 @@ LOCATIONS = {1: np.array([[0, 4, 30, 170]] * 5), 2: np.array([LESION_VOXEL] * 5)
 
 def _loader(lesion_probability: float, jitter: float) -> LesionAwareDataLoader:
     labels = LabelManager({"background": 0, "pancreas": 1, "lesion": 2}, regions_class_order=None)
-    loader_class = type("L", (LesionAwareDataLoader,), {"lesion_probability": lesion_probability, "jitter": jitter})
     # the dataset is only asked for its identifiers when the loader is built
-    return loader_class(SimpleNamespace(identifiers=["case"]), 2, PATCH, PATCH, labels, oversample_foreground_percent=1)
+    dataset = SimpleNamespace(identifiers=["case"])
+    return LesionAwareDataLoader(
+        dataset,
+        2,
+        PATCH,
+        PATCH,
+        labels,
+        oversample_foreground_percent=1,
+        lesion_probability=lesion_probability,
+        jitter=jitter,
+    )
 
 
 def _offsets(loader: LesionAwareDataLoader, draws: int = 300) -> np.ndarray:

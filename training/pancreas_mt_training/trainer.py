@@ -29,6 +29,7 @@ searches that folder with ``recursive_find_python_class`` when a trainer is not 
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -142,8 +143,10 @@ class LesionAwareDataLoader(nnUNetDataLoader):
     ``jitter`` of the patch along each in-plane axis (the slice is padded as nnU-Net pads).
     """
 
-    lesion_probability = 0.0
-    jitter = 0.0
+    def __init__(self, *args, lesion_probability: float = 0.0, jitter: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lesion_probability = lesion_probability
+        self.jitter = jitter
 
     def get_bbox(self, data_shape, force_fg, class_locations, overwrite_class=None, verbose=False):
         if force_fg and overwrite_class is None and class_locations and np.random.uniform() < self.lesion_probability:
@@ -227,13 +230,12 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         """nnU-Net's loaders with :class:`LesionAwareDataLoader`'s sampling; with ``augmentation: spatial``
         its intensity transforms are left out.
 
-        ``nnUNetTrainer.get_dataloaders`` names ``nnUNetDataLoader`` from its module, so the subclass is
-        put there for the duration of the call.
+        ``nnUNetTrainer.get_dataloaders`` names ``nnUNetDataLoader`` from its module, so the configured
+        loader is put there for the duration of the call. It is the module-level class with its settings
+        bound, so spawned augmentation workers (macOS, Windows, fold jobs) can pickle its instances.
         """
-        loader = type(
-            "ConfiguredLesionAwareDataLoader",
-            (LesionAwareDataLoader,),
-            {"lesion_probability": self.options.lesion_oversampling, "jitter": self.options.tile_jitter},
+        loader = functools.partial(
+            LesionAwareDataLoader, lesion_probability=self.options.lesion_oversampling, jitter=self.options.tile_jitter
         )
         saved = nnunet_trainer_module.nnUNetDataLoader
         nnunet_trainer_module.nnUNetDataLoader = loader
