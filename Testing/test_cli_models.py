@@ -14,8 +14,11 @@ from model_factory import ct_volume
 from PancreasMultiTaskLib import __version__
 from PancreasMultiTaskLib.cli.main import main
 from PancreasMultiTaskLib.engine.demo import demo_model_folder, demo_zip
-from PancreasMultiTaskLib.engine.models import ModelExistsError, models_home, resolve_model, sha256_file
+from PancreasMultiTaskLib.engine.model_store import models_home
+from PancreasMultiTaskLib.engine.model_zip import sha256_file
+from PancreasMultiTaskLib.engine.models import resolve_model
 from PancreasMultiTaskLib.engine.result import CaseResult
+from PancreasMultiTaskLib.engine.store_layout import ModelExistsError
 
 DEMO = demo_zip()
 DEMO_NAME = "PancreasPhantomsDemo"

@@ -16,10 +16,11 @@ from pancreas_mt_training.export import export_model
 from PancreasMultiTaskLib.engine.competence import ANSWERED, WARNED, WITHHELD, with_warning
 from PancreasMultiTaskLib.engine.localizer import AIR_HU, GLAND_MARGIN_MM, largest_part, localizer_spacing, resample_to
 from PancreasMultiTaskLib.engine.model_folder import open_model_folder
-from PancreasMultiTaskLib.engine.models import ModelInstallError, import_model_zip
+from PancreasMultiTaskLib.engine.model_zip import import_model_zip
 from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 from PancreasMultiTaskLib.engine.result import Assessment
 from PancreasMultiTaskLib.engine.roi import box_region, choose_roi, mask_box_lps
+from PancreasMultiTaskLib.engine.store_layout import ModelInstallError
 from test_models import NAME, _members, write_zip
 from test_roi import padded_sample
 from test_training_e2e import single_thread  # noqa: F401 (fixture)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from PancreasMultiTaskLib.cli.main import main as cli_main
-from PancreasMultiTaskLib.engine import models
-from PancreasMultiTaskLib.engine.models import list_models, migrate_store, open_store, store_home
+from PancreasMultiTaskLib.engine.model_store import migrate_store, models_home, open_store, store_home
+from PancreasMultiTaskLib.engine.models import add_model, list_models
+from PancreasMultiTaskLib.engine.store_layout import read_registry
 from PancreasMultiTaskLib.slicer.logic import PredictionLogic
 from test_slicer_module import model_folder, model_zip
 
@@ -29,8 +30,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def old_store(root: Path, names: tuple[str, ...] = ("First", "Second")) -> Path:
     """A store as an earlier release left it: models installed from zips and a registered folder."""
     for name in names:
-        models.add_model(model_zip(root.parent / f"zips-{name}", name), root / "models")
-    models.add_model(model_folder(root.parent / "trained", "MyTrained"), root / "models")
+        add_model(model_zip(root.parent / f"zips-{name}", name), root / "models")
+    add_model(model_folder(root.parent / "trained", "MyTrained"), root / "models")
     return root
 
 
@@ -39,9 +40,7 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 
 def test_the_default_store_is_a_folder_of_its_own_in_the_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert (
-        store_home() == home / ".PancreasMultiTask" and models.models_home() == home / ".PancreasMultiTask" / "models"
-    )
+    assert store_home() == home / ".PancreasMultiTask" and models_home() == home / ".PancreasMultiTask" / "models"
     logic = PredictionLogic(cachePath=str(home / "slicer-cache"))
     assert logic.home == store_home() and not logic.home.is_relative_to(home / "slicer-cache")
     assert logic.childEnvironment()["PANCREAS_MT_HOME"] == str(store_home())  # the CLI it starts shares it
@@ -69,7 +68,7 @@ def test_the_clis_old_default_store_moves_too(home: Path, capsys: pytest.Capture
     assert cli_main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert str(home / ".PancreasMultiTask" / "models") in out and "Cli" in out and "MyTrained" in out
-    assert {m.name for m in list_models(models.models_home())} >= {"Cli", "MyTrained"}
+    assert {m.name for m in list_models(models_home())} >= {"Cli", "MyTrained"}
 
 
 def test_a_move_that_fails_half_way_loses_nothing(home: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
@@ -106,8 +105,8 @@ def test_a_move_that_fails_half_way_loses_nothing(home: Path, monkeypatch: pytes
     assert (new_models / "First").is_dir() and not (old / "models" / "First").exists()
     assert not (new_models / "Second").exists() and files_of(old / "models" / "Second") == second
     assert not [p.name for p in new_models.iterdir() if p.name.startswith(".moving-")]
-    assert "MyTrained" not in models._read_registry(new_models)  # not reached: still registered in the old store
-    assert "MyTrained" in models._read_registry(old / "models")
+    assert "MyTrained" not in read_registry(new_models)  # not reached: still registered in the old store
+    assert "MyTrained" in read_registry(old / "models")
 
     with caplog.at_level(logging.WARNING):  # a start that fails the same way still starts, and says so
         logic = PredictionLogic(cachePath=str(home / "slicer-cache"))
@@ -122,7 +121,7 @@ def test_a_move_that_fails_half_way_loses_nothing(home: Path, monkeypatch: pytes
 def test_a_name_the_store_already_has_is_left_where_it_was(home: Path) -> None:
     old = old_store(home / "old", ("Same",))
     other = model_zip(home / "other-zips", "Same", extra={"Same/notes.txt": b"another model of that name"})
-    models.add_model(other, store_home() / "models")
+    add_model(other, store_home() / "models")
     done = migrate_store(old, store_home())
     assert done.moved == [] and "Same" in done.left and done.registered == ["MyTrained"]
     assert (old / "models" / "Same").is_dir(), "kept: the user can remove or rename either"
@@ -132,7 +131,7 @@ def test_a_name_the_store_already_has_is_left_where_it_was(home: Path) -> None:
 def test_the_same_install_in_both_stores_is_not_kept_twice(home: Path) -> None:
     """The bundled demo, installed by the CLI and by Slicer before: one copy stays, the old folder goes."""
     old = old_store(home / "old", ("Demo",))
-    models.add_model(model_zip(home / "again", "Demo"), store_home() / "models")
+    add_model(model_zip(home / "again", "Demo"), store_home() / "models")
     done = migrate_store(old, store_home())
     assert done.duplicates == ["Demo"] and done.left == {} and not (old / "models").exists()
     assert {m.name for m in list_models(store_home() / "models")} == {"Demo", "MyTrained"}

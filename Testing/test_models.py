@@ -9,17 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from PancreasMultiTaskLib.engine.models import (
-    MANIFEST,
-    MANIFEST_FORMAT,
-    ModelInstallError,
-    import_model_zip,
-    list_models,
-    register_model_folder,
-    remove_model,
-    sha256_file,
-    verify_zip,
-)
+from PancreasMultiTaskLib.engine.model_zip import MANIFEST_FORMAT, import_model_zip, sha256_file, verify_zip
+from PancreasMultiTaskLib.engine.models import list_models, register_model_folder, remove_model
+from PancreasMultiTaskLib.engine.store_layout import MANIFEST, ModelInstallError
 
 NAME = "TinyModel"
 

@@ -275,7 +275,8 @@ def test_engine_predicts_with_the_trained_folder(trained):
 def test_export_import_round_trip(trained, tmp_path):
     from pancreas_mt_training.cli import main
     from PancreasMultiTaskLib.engine.model_folder import open_model_folder
-    from PancreasMultiTaskLib.engine.models import import_model_zip, list_models
+    from PancreasMultiTaskLib.engine.model_zip import import_model_zip
+    from PancreasMultiTaskLib.engine.models import list_models
 
     zip_path = tmp_path / "E2E.zip"
     assert main(["export", str(trained["model"]), "-o", str(zip_path)]) == 0

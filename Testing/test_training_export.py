@@ -10,7 +10,8 @@ import pytest
 import torch
 from pancreas_mt_training.export import export_model
 from pancreas_mt_training.losses import PRESETS, SubtypeLoss, TrainingOptions
-from PancreasMultiTaskLib.engine.models import ModelInstallError, import_model_zip, sha256_file, verify_zip
+from PancreasMultiTaskLib.engine.model_zip import import_model_zip, sha256_file, verify_zip
+from PancreasMultiTaskLib.engine.store_layout import ModelInstallError
 
 
 def _model_folder(root):

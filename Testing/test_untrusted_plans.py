@@ -251,7 +251,7 @@ def test_mirroring_axes_must_be_distinct_axes_of_the_configuration(multitask_mod
 
 def test_exported_zip_with_a_payload_passes_the_zip_checks_but_never_runs(multitask_model, tmp_path):
     from pancreas_mt_training.export import export_model
-    from PancreasMultiTaskLib.engine.models import import_model_zip
+    from PancreasMultiTaskLib.engine.model_zip import import_model_zip
 
     marker = tmp_path / "payload-ran"
 

@@ -12,17 +12,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from PancreasMultiTaskLib.engine import models
+from PancreasMultiTaskLib.engine import model_zip
 from PancreasMultiTaskLib.engine.demo import demo_zip
-from PancreasMultiTaskLib.engine.models import (
-    MANIFEST,
-    MANIFEST_FORMAT,
-    ModelInstallError,
-    import_model_zip,
-    list_models,
-    sha256_file,
-    verify_zip,
-)
+from PancreasMultiTaskLib.engine.model_zip import MANIFEST_FORMAT, import_model_zip, sha256_file, verify_zip
+from PancreasMultiTaskLib.engine.models import list_models
+from PancreasMultiTaskLib.engine.store_layout import MANIFEST, ModelInstallError
 from test_models import NAME, _members, write_zip
 
 
@@ -76,7 +70,7 @@ def test_zip_bomb_is_refused_before_anything_is_written(tmp_path):
 
 def test_total_unpacked_size_is_limited(tmp_path, monkeypatch):
     zip_path = write_zip(tmp_path / "m.zip", _members())
-    monkeypatch.setattr(models, "MAX_UNPACKED_BYTES", 16)
+    monkeypatch.setattr(model_zip, "MAX_UNPACKED_BYTES", 16)
     with pytest.raises(ModelInstallError, match=r"would unpack to .* GiB"):
         import_model_zip(zip_path, tmp_path / "models")
     monkeypatch.undo()

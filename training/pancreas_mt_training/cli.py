@@ -217,7 +217,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 
 def _cmd_import(args: argparse.Namespace) -> None:
-    from PancreasMultiTaskLib.engine.models import import_model_zip
+    from PancreasMultiTaskLib.engine.model_zip import import_model_zip
 
     path = import_model_zip(args.zip, args.models_dir, args.sha256, overwrite=args.overwrite)
     print(f"Installed {path}")

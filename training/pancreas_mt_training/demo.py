@@ -27,7 +27,7 @@ from pathlib import Path
 
 import SimpleITK as sitk
 from PancreasMultiTaskLib.engine.io import atomic_path
-from PancreasMultiTaskLib.engine.models import LOCALIZER_FOLDER
+from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER
 
 from .baseline import baseline_table, run_baselines
 from .calibration import calibrate_model
@@ -340,7 +340,7 @@ def build_demo_model(
 
     nnU-Net's folders default to ``<workdir>/nnUNet_{raw,preprocessed,results}`` when not set.
     """
-    from PancreasMultiTaskLib.engine.models import import_model_zip
+    from PancreasMultiTaskLib.engine.model_zip import import_model_zip
 
     from .export import export_model
 

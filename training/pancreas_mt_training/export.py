@@ -6,7 +6,7 @@ with the optimizer, grad-scaler and logging state stripped (inference needs only
 trainer name, the configuration and the mirroring axes), the folder's localizer (``<name>/localizer/``, its
 ``dataset.json``, ``plans.json`` and stripped checkpoints) where it has one, plus ``manifest.json`` listing every
 member's SHA-256. ``<zip>.sha256`` beside it holds the zip's own SHA-256 (``sha256sum`` format).
-Importing is :func:`PancreasMultiTaskLib.engine.models.import_model_zip`.
+Importing is :func:`PancreasMultiTaskLib.engine.model_zip.import_model_zip`.
 """
 
 from __future__ import annotations
@@ -22,14 +22,8 @@ import numpy as np
 import torch
 from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE, read_record
 from PancreasMultiTaskLib.engine.io import atomic_path
-from PancreasMultiTaskLib.engine.models import (
-    LOCALIZER_FOLDER,
-    MANIFEST,
-    MANIFEST_FORMAT,
-    ModelInstallError,
-    check_model_name,
-    sha256_file,
-)
+from PancreasMultiTaskLib.engine.model_zip import MANIFEST_FORMAT, sha256_file
+from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER, MANIFEST, ModelInstallError, check_model_name
 
 KEEP = ("network_weights", "trainer_name", "inference_allowed_mirroring_axes", "current_epoch")
 #: Numpy types nnU-Net's own checkpoints may hold in their logs; allowed when reading a checkpoint to strip.

@@ -32,7 +32,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from PancreasMultiTaskLib.engine.io import atomic_path, read_image, write_image
 from PancreasMultiTaskLib.engine.localizer import AIR_HU, localizer_spacing, resample_to
 from PancreasMultiTaskLib.engine.model_folder import open_model_folder
-from PancreasMultiTaskLib.engine.models import LOCALIZER_FOLDER
+from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER
 
 from .convert import FILE_ENDING, dataset_folder
 from .export import model_members

@@ -441,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "predict" and not 0 <= args.part_id < args.num_parts:
         parser.error(f"--part-id must be in 0..{args.num_parts - 1}")
     try:
-        from ..engine.models import open_store
+        from ..engine.model_store import open_store
 
         open_store()  # models of the old default store (~/.cache/pancreas-mt) move in on first use
         if args.command == "demo":

@@ -1,7 +1,7 @@
 """``pancreas-mt models``: list, add and remove the models of the store the Slicer module and batch mode use too.
 
 The store is ``$PANCREAS_MT_HOME/models`` (default ``~/.PancreasMultiTask/models``), resolved by
-:func:`~PancreasMultiTaskLib.engine.models.models_home`; all the work is done by ``engine/models.py``. A model
+:func:`~PancreasMultiTaskLib.engine.model_store.models_home`; all the work is done by ``engine/models.py``. A model
 installed here is usable as ``pancreas-mt predict -m NAME`` and, in the same store, by the Slicer module.
 """
 
@@ -67,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``pancreas-mt models ...``; errors are raised for the caller's one-line report."""
-    from ..engine.models import models_home
+    from ..engine.model_store import models_home
 
     store = models_home()
     if args.models_command == "list":

@@ -65,7 +65,7 @@ class TorchBackend:
 
 def graph_cache_dir() -> Path:
     """Exported graphs live in the store's ``graphs/`` folder (``$PANCREAS_MT_HOME/graphs`` when set)."""
-    from .models import store_home
+    from .model_store import store_home
 
     return store_home() / "graphs"
 

@@ -8,7 +8,9 @@ import zipfile
 from pathlib import Path
 
 from .io import InputError
-from .models import MANIFEST, install_zip, is_bundled_copy
+from .model_zip import install_zip
+from .models import is_bundled_copy
+from .store_layout import MANIFEST
 
 
 def resources_dir() -> Path:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import SimpleITK as sitk
 
-from .models import LOCALIZER_FOLDER
 from .roi import mask_box_lps
+from .store_layout import LOCALIZER_FOLDER
 
 if TYPE_CHECKING:
     from .predictor import Predictor

@@ -36,10 +36,10 @@ LOG_LINES = 500
 
 def store_home(cache_path: str | None = None) -> Path:
     """The one model store of the GUI, the CLI and batch mode (``$PANCREAS_MT_HOME``, else
-    ``~/.PancreasMultiTask``; see :func:`~PancreasMultiTaskLib.engine.models.store_home`), never in Slicer's cache,
+    ``~/.PancreasMultiTask``; see :func:`~PancreasMultiTaskLib.engine.model_store.store_home`), never in Slicer's cache,
     which Settings > Cache > "Clear cache" deletes. ``cache_path`` is Slicer's cache folder, where earlier releases
     kept the module's store: its models are moved into the store on first start."""
-    from ..engine.models import open_store
+    from ..engine.model_store import open_store
 
     return open_store([Path(cache_path) / "PancreasMultiTask"] if cache_path else [])
 
