@@ -54,8 +54,8 @@ def test_body_crop_keeps_the_body_and_cuts_the_air():
 def test_auto_finds_the_gland_of_a_body_in_air_with_the_full_runs_dice(tmp_path):
     image = padded_sample()
     truth = sitk.GetArrayFromImage(padded(sitk.ReadImage(str(next(sample_case().parent.glob("*_truth.nii.gz")))), 0))
-    full, full_labels = run(tmp_path, image, "full")
-    auto, auto_labels = run(tmp_path, image, "auto", "--roi", "auto")
+    full, full_labels = run(tmp_path, image, "full", "--roi", "full")
+    auto, auto_labels = run(tmp_path, image, "auto")  # the default
     assert full.provenance.roi is None and full.provenance.roi_how.startswith("full")
     assert auto.provenance.roi_how.startswith("auto: body crop") and "no localizer" in auto.provenance.roi_how
     low, high = np.array(auto.provenance.roi[:3]), np.array(auto.provenance.roi[3:])

@@ -76,7 +76,7 @@ FAKE_CLI = textwrap.dedent(
             hu = sitk.GetArrayFromImage(image)
             labels = sitk.GetImageFromArray(((hu > 0) * 1 + ((hu > -60) & (hu < -20)) * 2).astype(np.uint8))
         labels.CopyInformation(image)
-        if args.roi:  # as the engine: nothing outside the box (physical LPS) is labelled
+        if args.roi and not isinstance(args.roi, str):  # a box, as the engine: nothing outside it is labelled
             import itertools
             lo, hi = args.roi[:3], args.roi[3:]
             corners = [image.TransformPhysicalPointToContinuousIndex(c) for c in itertools.product(*zip(lo, hi))]

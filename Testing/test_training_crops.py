@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from pancreas_mt_training.crops import crop_folder, gland_crop
+from pancreas_mt_training.crops import crop_folder, gland_crop, slice_axis
 from pancreas_mt_training.labels import read_subtypes_csv
 from pancreas_mt_training.phantoms import write_phantoms
 
@@ -29,6 +29,21 @@ def test_the_crop_holds_the_gland_plus_the_margin_in_the_same_place() -> None:
     assert clipped.GetSize() == label.GetSize()  # a margin past the edge stops there
     with pytest.raises(ValueError, match="no gland"):
         gland_crop(image, label * 0, 4.0)
+
+
+def test_a_slab_keeps_whole_slices_along_the_head_foot_axis_of_any_storage_order() -> None:
+    """The sample case is cut to whole slices around the gland; a volume stored with its slices along the
+    index x axis (as the held-out phantoms' random orientations may be) is cut along x."""
+    label = sitk.Image([60, 50, 20], sitk.sitkUInt8)
+    label.SetSpacing((0.5, 0.5, 2.0))
+    label[20:30, 15:25, 8:12] = 1
+    slab, _ = gland_crop(label, label, 4.0, axes=(slice_axis(label),))
+    assert slice_axis(label) == 2 and slab.GetSize() == (60, 50, 4 + 4)
+    stored = sitk.PermuteAxes(label, [2, 0, 1])  # index x now runs head-foot
+    assert slice_axis(stored) == 0
+    slab, _ = gland_crop(stored, stored, 4.0, axes=(slice_axis(stored),))
+    assert slab.GetSize() == (8, 60, 50)
+    assert sitk.GetArrayFromImage(slab).sum() == sitk.GetArrayFromImage(label).sum()
 
 
 def test_a_phantom_folder_becomes_crops_with_the_same_subtypes(tmp_path) -> None:

@@ -237,7 +237,8 @@ def test_complex_voxels_are_refused_in_our_words(tmp_path, multitask_model):
 
 @pytest.fixture(scope="module")
 def engine(multitask_model):
-    return Predictor(multitask_model, PredictionOptions(device="cpu", folds=("0",), use_mirroring=False))
+    # The whole volume, so the resampled sizes below are those of the files' own grids.
+    return Predictor(multitask_model, PredictionOptions(device="cpu", folds=("0",), use_mirroring=False, roi="full"))
 
 
 @pytest.mark.parametrize(

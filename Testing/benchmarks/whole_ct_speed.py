@@ -1,12 +1,11 @@
 """Speed on a whole CT on the CPU: ``--roi auto`` against ``--roi full``, and ``--fast`` against ``--roi auto`` alone.
 
-The volume is a 512 x 512 x N whole-abdomen-like CT: the training package's ``abdomen`` phantom where it
-has one, else a ``field`` phantom (held-out seed) padded into a 512 x 512 elliptic body of ~40 HU soft
-tissue with noise, -1000 HU air outside, at the phantom's own spacing, its slices in the middle of N.
+The volume is a 512 x 512 x N whole-abdomen CT: the training package's ``abdomen`` phantom of N slices
+(air outside the body, a table, organs, the gland somewhere along the N slices), held-out seed.
 Each setting runs ``pancreas-mt predict`` (bundled demo model, ``--device cpu``) in a child process;
 printed per setting: wall seconds, the child's peak RSS, the ROI used and how it was found; then the
-speed ratios against the reference of the same run, and the gland and lesion Dice of each setting's
-labels against the reference's; last the CPU's bfloat16 flags.
+speed ratios against the reference of the same run, the gland and lesion Dice of each setting's labels
+against the reference's and against the phantom's truth; last the CPU's bfloat16 flags.
 
     python Testing/benchmarks/whole_ct_speed.py [--slices 200] [--threads 2] [--seed 2]
 """
@@ -20,11 +19,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from pancreas_mt_training.metrics import segmentation_metrics
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from ct_runs import Run, body_slices, cpu_flags, predict, write_image  # noqa: E402
+from ct_runs import Run, cpu_flags, predict, write_image  # noqa: E402
 
 #: (name, pancreas-mt predict arguments, the name of the run it is compared with).
 SETTINGS = (
@@ -34,32 +34,21 @@ SETTINGS = (
 )
 
 
-def abdomen_volume(slices: int, seed: int) -> tuple[np.ndarray, tuple[float, float, float], str]:
-    """A (slices, 512, 512) int16 whole-abdomen-like volume, its (x, y, z) spacing, and what it is."""
-    from pancreas_mt_training import phantoms
-
-    if "abdomen" in phantoms.GENERATORS:
-        phantom = phantoms.generate_phantoms(seed, 1, generator="abdomen")[0]
-        what = "abdomen phantom"
-    else:
-        phantom = phantoms.generate_phantoms(seed, 1, generator="field")[0]
-        what = "field phantom padded into a 512 x 512 body"
+def abdomen_volume(slices: int, seed: int) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float], str]:
+    """A (slices, 512, 512) int16 whole-abdomen CT, its true labels, its (x, y, z) spacing, and what it is: the
+    training package's ``abdomen`` phantom of ``slices`` slices (a normal gland or a lesion, as the seed draws)."""
     import SimpleITK as sitk
+    from pancreas_mt_training.phantoms import generate_phantoms
+    from pancreas_mt_training.phantoms_abdomen import AbdomenParams
 
-    gland = sitk.GetArrayFromImage(phantom.image)
-    if gland.shape[1:] == (512, 512) and gland.shape[0] >= slices:
-        return gland[:slices], phantom.image.GetSpacing(), what
-    volume = body_slices(512, slices, seed)
-    z0 = max(0, (slices - gland.shape[0]) // 2)
-    y0, x0 = (512 - gland.shape[1]) // 2, (512 - gland.shape[2]) // 2
-    part = gland[: slices - z0]
-    volume[z0 : z0 + len(part), y0 : y0 + part.shape[1], x0 : x0 + part.shape[2]] = part
-    return volume, phantom.image.GetSpacing(), f"{what} ({len(part)} of {slices} slices hold it)"
+    phantom = generate_phantoms(seed, 1, generator="abdomen", abdomen=AbdomenParams(slices=slices))[0]
+    what = f"abdomen phantom, subtype {phantom.subtype}" if phantom.subtype >= 0 else "abdomen phantom, normal gland"
+    image, truth = (sitk.GetArrayFromImage(i) for i in (phantom.image, phantom.label))
+    return image, truth, phantom.image.GetSpacing(), what
 
 
 def agreement(a: Run, b: Run, spacing_zyx: tuple[float, ...]) -> dict[str, dict[str, float]]:
     """The training package's metrics (Dice, NSD, ...) of ``a``'s labels against ``b``'s, on their union's box."""
-    from pancreas_mt_training.metrics import segmentation_metrics
     from scipy import ndimage
 
     box = ndimage.find_objects(((a.labels > 0) | (b.labels > 0)).astype(np.uint8))
@@ -78,7 +67,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="pmt-wholect-speed-") as home:
         os.environ.setdefault("PANCREAS_MT_HOME", home)
-        volume, spacing, what = abdomen_volume(args.slices, args.seed)
+        volume, truth, spacing, what = abdomen_volume(args.slices, args.seed)
         image = write_image(volume, Path(home) / "abdomen.nii.gz", spacing)
         print(f"volume: {' x '.join(map(str, volume.shape[::-1]))} voxels of {spacing} mm: {what}")
         runs: dict[str, Run] = {}
@@ -99,6 +88,12 @@ def main() -> None:
             print(
                 f"{name} vs {reference}: {b.seconds / a.seconds:.2f}x faster; Dice gland "
                 f"{metrics['pancreas']['dice']:.4f}, lesion {metrics['lesion']['dice']:.4f}"
+            )
+        for name, _, _ in SETTINGS:
+            scores = segmentation_metrics(runs[name].labels, truth, spacing[::-1])
+            print(
+                f"{name} against the truth: Dice gland {scores['pancreas']['dice']:.4f}, lesion "
+                f"{scores['lesion']['dice']:.4f}"
             )
     print(f"CPU bfloat16 flags: {cpu_flags()}; cores: {os.cpu_count()}")
 

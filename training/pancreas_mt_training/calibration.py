@@ -262,12 +262,13 @@ def truth_of_fold(validation: Path, raw: Path, file_ending: str) -> dict[str, tu
 def predict_validation(
     model_folder: Path, raw: Path, classification: str, pooling: str, **engine: Any
 ) -> list[ValidationCase]:
-    """Every fold's validation cases through the engine with that fold alone (checks off, uncalibrated)."""
+    """Every fold's validation cases through the engine with that fold alone (checks off, uncalibrated), each
+    whole, as nnU-Net validates (``roi full``: they are the training data's own fields, the demo's gland crops)."""
     from PancreasMultiTaskLib.engine.io import read_image
     from PancreasMultiTaskLib.engine.model_folder import open_model_folder
     from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
 
-    options = PredictionOptions(classification=classification, pooling=pooling, **engine)
+    options = PredictionOptions(classification=classification, pooling=pooling, roi="full", **engine)
     file_ending = json.loads((model_folder / "dataset.json").read_text(encoding="utf-8")).get("file_ending", ".nii.gz")
     cases = []
     for fold, validation in validation_folders(model_folder).items():

@@ -19,8 +19,17 @@ from PancreasMultiTaskLib.engine.io import atomic_path, write_image
 from .labels import SUBTYPES_CSV
 
 
-def gland_crop(image: sitk.Image, label: sitk.Image, margin_mm: float) -> tuple[sitk.Image, sitk.Image]:
-    """``image`` and ``label`` cut to the box of every non-zero label voxel plus ``margin_mm`` (inside the volume)."""
+def slice_axis(image: sitk.Image) -> int:
+    """The index axis (x, y, z order) closest to the patient's head-foot direction, whatever the storage order."""
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    return int(np.argmax(np.abs(direction[2])))
+
+
+def gland_crop(
+    image: sitk.Image, label: sitk.Image, margin_mm: float, axes: tuple[int, ...] = (0, 1, 2)
+) -> tuple[sitk.Image, sitk.Image]:
+    """``image`` and ``label`` cut to the box of every non-zero label voxel plus ``margin_mm`` (inside the volume)
+    along the index ``axes``; the others are kept whole (``axes=(slice_axis(image),)``: a slab of whole slices)."""
     stats = sitk.LabelShapeStatisticsImageFilter()
     stats.Execute(sitk.Cast(label > 0, sitk.sitkUInt8))
     if not stats.HasLabel(1):
@@ -30,6 +39,8 @@ def gland_crop(image: sitk.Image, label: sitk.Image, margin_mm: float) -> tuple[
     margin = np.ceil(margin_mm / np.array(image.GetSpacing())).astype(int)
     low = np.maximum(start - margin, 0)
     high = np.minimum(start + size + margin, np.array(image.GetSize()))
+    whole = [axis for axis in range(3) if axis not in axes]
+    low[whole], high[whole] = 0, np.array(image.GetSize())[whole]
     region = [int(v) for v in high - low], [int(v) for v in low]
     return sitk.RegionOfInterest(image, *region), sitk.RegionOfInterest(label, *region)
 

@@ -20,25 +20,26 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import SimpleITK as sitk
-from PancreasMultiTaskLib.engine.io import atomic_path
+from PancreasMultiTaskLib.engine.io import atomic_path, write_image
 from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER
 
 from .baseline import baseline_table, run_baselines
 from .calibration import calibrate_model
 from .convert import collect_generic, convert_cases, dataset_folder
-from .crops import crop_folder
+from .crops import crop_folder, gland_crop, slice_axis
 from .evaluate import EvalCase, cross_validation, evaluate_held_out, generic_cases, outcome_summary, write_report
 from .phantoms import SUBTYPE_NAMES, write_phantoms
 from .phantoms_abdomen import STRESS, AbdomenParams, stress_params
 from .plans import MULTITASK_PLANS, plan_dataset
 
 TRAINER = "nnUNetTrainerMultiTask"
+#: Whole slices kept around the sample case's gland (mm along the head-foot axis).
+SAMPLE_MARGIN_MM = 10.0
 MODEL_NAME = "PancreasPhantomsDemo"
 
 
@@ -368,12 +369,21 @@ def build_demo_model(
         tmp.write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
     sample = median_case(cases, held)
     sample_dice = next(r["segmentation"]["lesion"]["dice"] for r in held["cases"] if r["case_id"] == sample.case_id)
-    sample_dir = resources / "SampleData"
+    write_sample(sample, sample_dice, config, resources / "SampleData")
+    return zip_path
+
+
+def write_sample(sample: EvalCase, lesion_dice: float, config: DemoConfig, sample_dir: Path) -> None:
+    """The sample case of ``Resources/SampleData``: its whole slices around the gland plus
+    :data:`SAMPLE_MARGIN_MM` (so ``Resources/`` stays small), its truth likewise, and ``sample.json``."""
     sample_dir.mkdir(parents=True, exist_ok=True)
     for old in sample_dir.glob("*.nii.gz"):
         old.unlink()
-    shutil.copyfile(sample.image, sample_dir / sample.image.name)
-    shutil.copyfile(sample.label, sample_dir / f"{sample.case_id}_truth.nii.gz")
+    image, truth = sitk.ReadImage(str(sample.image)), sitk.ReadImage(str(sample.label))
+    axis = slice_axis(image)
+    image, truth = gland_crop(image, truth, SAMPLE_MARGIN_MM, axes=(axis,))
+    write_image(image, sample_dir / sample.image.name)
+    write_image(truth, sample_dir / f"{sample.case_id}_truth.nii.gz")
     info = {
         "case_id": sample.case_id,
         "image": sample.image.name,
@@ -382,11 +392,10 @@ def build_demo_model(
         "subtype_name": SUBTYPE_NAMES[sample.subtype],
         "source": f"synthetic phantom, held-out seed {config.test_seed} (not used in training); the held-out case"
         " with the median lesion Dice",
-        "lesion_dice": sample_dice,
-        "orientation": sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
-            sitk.ReadImage(str(sample.image)).GetDirection()
-        ),
+        "lesion_dice": lesion_dice,
+        "cropped": f"whole slices of the gland + {SAMPLE_MARGIN_MM:g} mm along index axis {'xyz'[axis]}"
+        f" ({image.GetSize()[axis]} slices)",
+        "orientation": sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection()),
     }
     with atomic_path(sample_dir / "sample.json") as tmp:
         tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    return zip_path

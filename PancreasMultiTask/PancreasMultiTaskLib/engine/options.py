@@ -197,10 +197,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "roi",
         str,
-        None,
-        "where to predict: full, the whole volume; auto, the body (air and the CT table cut away), then the box of "
-        "the gland the model's localizer finds, where it has one; or a box X0 Y0 Z0 X1 Y1 Z1 in physical LPS mm, "
-        "as 6 numbers or --roi=x0,y0,z0,x1,y1,z1 (default: full)",
+        "auto",
+        "where to predict: auto, the body (air and the CT table cut away), then the box of the gland the model's "
+        "localizer finds, where it has one; full, the whole volume; or a box X0 Y0 Z0 X1 Y1 Z1 in physical LPS mm, "
+        "as 6 numbers or --roi=x0,y0,z0,x1,y1,z1 (default: auto)",
         applies=(CLI, BATCH),
         many=True,
         metavar="full|auto|X0 Y0 Z0 X1 Y1 Z1",
