@@ -213,9 +213,11 @@ def test_a_training_resumes_from_its_checkpoint_read_weights_only(trained, tmp_p
     final = trained["model"] / "fold_0" / "checkpoint_final.pth"
     trainer.load_checkpoint(str(final))
     assert trainer.current_epoch == 2
-    saved = torch.load(final, map_location="cpu", weights_only=True)["network_weights"]
+    saved = torch.load(final, map_location="cpu", weights_only=True)
     for key, value in trainer._plain_network().state_dict().items():
-        torch.testing.assert_close(value, saved[key])
+        torch.testing.assert_close(value, saved["network_weights"][key])
+    momentum = trainer.optimizer.state_dict()["state"]  # SGD's buffers: empty in a fresh optimizer
+    assert momentum and len(momentum) == len(saved["optimizer_state"]["state"])
     assert len(trainer.logger.local_logger.my_fantastic_logging["train_class_losses"]) == 2
     evil = tmp_path / "checkpoint_latest.pth"
     torch.save({"network_weights": {}, "payload": _Payload()}, evil)
