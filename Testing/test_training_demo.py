@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from pancreas_mt_training.demo import demo_headline, median_case
+import SimpleITK as sitk
+from pancreas_mt_training.demo import DemoConfig, demo_headline, median_case, write_sample
 from pancreas_mt_training.evaluate import EvalCase, outcome_summary
 
 
@@ -76,3 +78,38 @@ def test_the_headline_gives_accuracy_with_its_interval_the_ceiling_the_stress_ta
     assert "| small | 1 | 50.0% (10.0%-90.0%) | 90.0% | 0.710 | 0.860 | 0.0% | 100.0% |" in text
     assert "| radiomics | skewness, kurtosis | 60.0% (50.0%-70.0%) | 0.550 | 72 / 48 |" in text
     assert "folds 0, 1, 2" in text and "segmentation mirroring off" in text
+
+
+def test_the_sample_keeps_whole_slices_around_the_gland_in_its_own_geometry(tmp_path):
+    """``Resources/SampleData``: the held-out case cut to the gland's slices plus the margin (whole slices, so
+    ``--roi auto`` still has a whole CT field to search), its truth alike, and ``sample.json`` saying so."""
+    label = sitk.Image([40, 30, 60], sitk.sitkUInt8)
+    label.SetSpacing((0.8, 0.8, 2.0))
+    label.SetOrigin((-3.0, 4.0, -50.0))
+    label[10:20, 10:20, 20:25] = 1
+    label[14, 14, 22] = 2
+    image = sitk.Cast(label, sitk.sitkInt16) * 60 - 1000
+    image.CopyInformation(label)
+    paths = {"image": tmp_path / "case_0000.nii.gz", "label": tmp_path / "case.nii.gz"}
+    sitk.WriteImage(image, str(paths["image"]))
+    sitk.WriteImage(label, str(paths["label"]))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old_0000.nii.gz").write_bytes(b"")  # an earlier sample is replaced
+    write_sample(EvalCase("case", paths["image"], paths["label"], 2), 0.61, DemoConfig(), tmp_path / "out")
+    kept = sitk.ReadImage(str(tmp_path / "out" / "case_0000.nii.gz"))
+    truth = sitk.ReadImage(str(tmp_path / "out" / "case_truth.nii.gz"))
+    assert kept.GetSize() == (40, 30, 5 + 2 * 5)  # 10 mm = 5 slices of 2 mm on each side
+    assert kept.GetOrigin() == label.TransformIndexToPhysicalPoint((0, 0, 15))
+    assert truth.GetSize() == kept.GetSize() and truth.GetOrigin() == kept.GetOrigin()
+    info = json.loads((tmp_path / "out" / "sample.json").read_text())
+    assert (info["image"], info["truth"], info["subtype"], info["lesion_dice"]) == (
+        "case_0000.nii.gz",
+        "case_truth.nii.gz",
+        2,
+        0.61,
+    )
+    assert "15 slices" in info["cropped"] and sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "case_0000.nii.gz",
+        "case_truth.nii.gz",
+        "sample.json",
+    ]
