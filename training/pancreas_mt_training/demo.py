@@ -2,9 +2,8 @@
 
 The paper's ResEnc M 2D network has 72M parameters (about 290 MB a fold). The demo keeps the same
 architecture (residual encoder U-Net + the paper's classifier head, built from the same plans format)
-in a reduced configuration: 6 stages of 8-64 features, blocks 1,1,2,2,2,2, the paper's 128 x 192 patch, batch 8,
-so that the folds ship in a
-few MB and train on a CPU. Training uses the ``abdomen`` phantoms (whole 512 x 512 fields, a fifth of
+in a reduced configuration: 6 stages of 8-64 features, blocks 1,1,2,2,2,2, the paper's 128 x 192 patch,
+batch 8, so that the folds ship in a few MB and train on a CPU. Training uses the ``abdomen`` phantoms (whole 512 x 512 fields, a fifth of
 them normal glands, lesions 3-40 mm whose subtype cue is shown with probability 0.92): the main model
 trains on crops around the gland (:mod:`.crops`: what ``--roi auto``'s localizer gives it at
 prediction, with a random margin), with a global HU-offset augmentation and a CT window widened by
