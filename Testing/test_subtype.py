@@ -12,6 +12,7 @@ from PancreasMultiTaskLib.engine.subtype import (
     pool_slices,
     slice_weights,
 )
+from PancreasMultiTaskLib.engine.window import fold_logit_sum, tile_softmax_mean
 
 # Three slices: the lesion is in slice 1 only; slice 0 and 2 are empty and vote for subtype 0.
 SLICES = np.array([[0.8, 0.1, 0.1], [0.1, 0.7, 0.2], [0.8, 0.1, 0.1]])
@@ -78,3 +79,27 @@ def test_measurements_on_a_hand_made_lesion():
     assert max_axial_diameter_mm(np.moveaxis(mask, 0, 2), (0.5, 0.8, 2.0), axial_axis=2) == pytest.approx(
         np.hypot(2 * 0.5, 7 * 0.8)
     )
+
+
+def test_the_fold_logit_sum_can_pick_another_subtype_than_the_fold_probability_mean():
+    """One slice of one tile, two folds: fold 0 says (0.75, 0.25, ~0), fold 1 (~0, 0.35, 0.65). Their mean
+    picks subtype 0; the released code's logit sum (a product of the probabilities) picks subtype 1, the only
+    one neither fold rules out."""
+    probabilities = np.array([[0.75, 0.25, 1e-4], [1e-4, 0.35, 0.65]])
+    tile_logits = np.log(probabilities)[:, None, None, :]  # folds x slices x tiles x subtypes
+    mean = tile_softmax_mean(tile_logits).mean(0)
+    summed = fold_logit_sum(tile_logits)
+    np.testing.assert_allclose(mean[0], probabilities.mean(0) / probabilities.sum(1).mean(), rtol=1e-5)
+    product = probabilities.prod(0)
+    np.testing.assert_allclose(summed, (product / product.sum())[None, None], rtol=1e-4)
+    assert int(np.argmax(mean[0])) == 0 and int(np.argmax(summed[0, 0])) == 1
+
+
+def test_the_fold_logit_sum_averages_softmaxes_over_a_slices_tiles():
+    """Each slice's tiles: softmax of the folds' summed logits, then the mean over the tiles (shape 1 x slices x K)."""
+    tile_logits = np.random.default_rng(0).normal(size=(3, 2, 4, 3)) * 3
+    e = np.exp(tile_logits.sum(0))
+    expected = (e / e.sum(-1, keepdims=True)).mean(1)
+    np.testing.assert_allclose(fold_logit_sum(tile_logits), expected[None], rtol=1e-5)
+    e = np.exp(tile_logits)
+    np.testing.assert_allclose(tile_softmax_mean(tile_logits), (e / e.sum(-1, keepdims=True)).mean(2), rtol=1e-5)

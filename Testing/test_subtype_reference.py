@@ -5,7 +5,9 @@ nnU-Net's preprocessing and sliding-window steps give. In this test: class logit
 the mirrorings, a tile's softmax is averaged over the tiles of its slice, the folds' slices are
 averaged, each fold is pooled with weights proportional to the lesion probability mass of each
 slice (from the fold-averaged, Gaussian-weighted segmentation logits), and the case probabilities
-are the mean over folds. ``result.json`` of the real CLI must agree.
+are the mean over folds. ``result.json`` of the real CLI must agree. The released code's ensemble
+(the folds' tile class logits summed before the softmax, the mean over the slice's tiles) is computed
+here from the same tile logits; the engine's ``tiles-logit-sum`` must agree.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ import SimpleITK as sitk
 import torch
 from model_factory import ct_volume
 from PancreasMultiTaskLib.cli.main import main
+from PancreasMultiTaskLib.engine.classify import TILES_LOGIT_SUM
 from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+from PancreasMultiTaskLib.engine.options import PredictionOptions
+from PancreasMultiTaskLib.engine.predictor import Predictor
 from PancreasMultiTaskLib.engine.result import CaseResult
 
 
 def _reference(model_path, image: sitk.Image) -> dict[str, np.ndarray]:
-    """Per-fold per-slice probabilities, per-slice lesion and pancreas mass, from single tiles."""
+    """Per-fold per-slice probabilities and tile class logits, per-slice lesion and pancreas mass, from single
+    tiles."""
     from acvl_utils.cropping_and_padding.padding import pad_nd_image
     from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
 
@@ -48,7 +54,7 @@ def _reference(model_path, image: sitk.Image) -> dict[str, np.ndarray]:
     assert model.mirror_axes == (0, 1)
 
     n_slices = padded.shape[1]
-    fold_slices = []
+    fold_slices, fold_tile_logits = [], []
     seg_sum = torch.zeros((3, *padded.shape[1:]))
     with torch.inference_mode():
         for fold in model.folds:
@@ -56,6 +62,7 @@ def _reference(model_path, image: sitk.Image) -> dict[str, np.ndarray]:
             seg_acc = torch.zeros((3, *padded.shape[1:]))
             coverage = torch.zeros(padded.shape[1:])
             slice_probs = np.zeros((n_slices, 3))
+            tile_logits = np.zeros((n_slices, len(origins), 3))
             for z in range(n_slices):
                 regions = [(slice(y, y + patch[0]), slice(x, x + patch[1])) for y, x in origins]
                 tiles = torch.stack([padded[:, z][(slice(None), *region)] for region in regions])
@@ -67,15 +74,18 @@ def _reference(model_path, image: sitk.Image) -> dict[str, np.ndarray]:
                 for region, tile_seg in zip(regions, seg.mean(0), strict=True):
                     seg_acc[(slice(None), z, *region)] += tile_seg * gaussian
                     coverage[(z, *region)] += gaussian
+                tile_logits[z] = class_logits.numpy()
                 tile_probs = torch.softmax(class_logits, 1).numpy()  # one softmax per tile
                 assert len(tile_probs) == len(origins)
                 slice_probs[z] = tile_probs.mean(0)  # mean over the slice's tiles
             seg_sum += seg_acc / coverage
             fold_slices.append(slice_probs)
+            fold_tile_logits.append(tile_logits)
     logits = (seg_sum / len(model.folds))[(slice(None), slice(None), *revert[-2:])]
     probabilities = torch.softmax(logits, 0).double()
     return {
         "fold_slices": np.stack(fold_slices),
+        "fold_tile_logits": np.stack(fold_tile_logits),
         "lesion_mass": probabilities[2].sum((1, 2)).numpy(),
         "pancreas_mass": (1 - probabilities[0]).sum((1, 2)).numpy(),
         "tiles_per_slice": len(origins),
@@ -92,7 +102,17 @@ def lps_case(tmp_path_factory) -> tuple[sitk.Image, object]:
     return image, path
 
 
-def test_subtype_path_matches_a_tile_by_tile_reference(multitask_model, lps_case, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def reference(multitask_model, lps_case) -> dict[str, np.ndarray]:
+    return _reference(multitask_model, lps_case[0])
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_subtype_path_matches_a_tile_by_tile_reference(multitask_model, lps_case, reference, tmp_path, capsys):
     image, path = lps_case
     out = tmp_path / "out"
     argv = ["predict", "-i", str(path), "-o", str(out), "-m", str(multitask_model)]
@@ -101,7 +121,7 @@ def test_subtype_path_matches_a_tile_by_tile_reference(multitask_model, lps_case
     argv += ["--classification", "tiles"]
     assert main(argv) == 0, capsys.readouterr().err
     result = CaseResult.read_json(out / "case" / "result.json").subtype
-    ref = _reference(multitask_model, image)
+    ref = reference
     assert ref["tiles_per_slice"] > 1 and len(ref["folds"]) == 2  # so the means have something to average
 
     # Per slice, indexed by the input's own slice index k (LPS input, LPS model, no ROI: k = z).
@@ -134,3 +154,27 @@ def test_subtype_path_matches_a_tile_by_tile_reference(multitask_model, lps_case
     assert result.uncertainty.fold_spread == pytest.approx(per_fold.std(0).max(), abs=2e-5)
     entropy = -(case * np.log(case)).sum() / np.log(len(case))
     assert result.uncertainty.normalized_entropy == pytest.approx(entropy, abs=2e-5)
+
+
+def test_fold_logit_sum_matches_the_released_codes_ensemble_of_the_reference_tiles(
+    multitask_model, lps_case, reference
+):
+    """Two folds: per slice, the mean over its tiles of softmax(fold 0's tile logits + fold 1's), as the released
+    code; not the folds' probability mean, which the engine's ``tiles`` keeps."""
+    options = PredictionOptions(device="cpu", backend="torch", precision="float32", classification="tiles", roi="full")
+    prediction = Predictor(multitask_model, options).predict(lps_case[0])
+    logits = reference["fold_tile_logits"]  # folds x slices x tiles x subtypes
+    assert logits.shape[0] == 2 and logits.shape[2] > 1 and np.abs(logits[0] - logits[1]).max() > 1e-2
+    expected = _softmax(logits.sum(0)).mean(1)
+    got = prediction.slice_probabilities[TILES_LOGIT_SUM]
+    assert got.shape == (1, *expected.shape)
+    np.testing.assert_allclose(got[0], expected, atol=2e-5)
+    np.testing.assert_allclose(prediction.slice_probabilities["tiles"], reference["fold_slices"], atol=2e-5)
+    assert np.abs(expected - reference["fold_slices"].mean(0)).max() > 1e-3  # a different ensemble, measurably
+
+
+def test_with_one_fold_the_logit_sum_is_the_tile_mean(multitask_model, lps_case):
+    options = PredictionOptions(device="cpu", backend="torch", precision="float32", folds=("0",), roi="full")
+    probabilities = Predictor(multitask_model, options).predict(lps_case[0]).slice_probabilities
+    assert probabilities["tiles"].shape == probabilities[TILES_LOGIT_SUM].shape == (1, 4, 3)
+    np.testing.assert_allclose(probabilities[TILES_LOGIT_SUM], probabilities["tiles"], atol=1e-6)

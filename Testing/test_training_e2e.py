@@ -324,9 +324,14 @@ def test_evaluation_report(trained, tmp_path):
     cv_title = "cross-validation, fold 0 of nnU-Net's 5-fold split"
     assert [m["title"] for m in metrics] == [cv_title, "held-out ensemble"]
     assert metrics[0]["folds"] == ["0"]
-    # cross-validation has the tile poolings; the held-out ensemble also the guided classification
+    # cross-validation has the tile poolings; the held-out ensemble also the guided classification and the
+    # released code's fold-logit sum
     assert set(metrics[0]["classification"]) == {"lesion-weighted", "uniform"}
-    assert set(metrics[1]["classification"]) == {"guided", "lesion-weighted", "uniform"}
+    assert set(metrics[1]["classification"]) == {"guided", "lesion-weighted", "uniform", "uniform-logit-sum"}
+    for row in metrics[1]["cases"]:  # one fold: summing its logits is its softmax, the paper's uniform tile mean
+        np.testing.assert_allclose(
+            row["probabilities"]["uniform-logit-sum"], row["probabilities"]["uniform"], atol=1e-6
+        )
     for result in metrics:
         assert set(result["segmentation"]) == {"pancreas", "lesion"}
         for m in result["classification"].values():
@@ -340,6 +345,8 @@ def test_evaluation_report(trained, tmp_path):
     text = report.read_text()
     assert f"| {NORMAL_VAL} | normal |" in text
     assert "| accuracy |" in text and "NSD" in text and "accuracy 95% CI" in text and "predicted (guided)" in text
+    assert "| metric | guided | lesion-weighted | uniform | uniform-logit-sum |" in text
+    assert "predicted (uniform-logit-sum)" in text and "released code" in text
     cv_slug = "0_" + "".join(c if c.isalnum() else "_" for c in cv_title.lower())
     for png in (f"{cv_slug}_confusion.png", "1_held_out_ensemble_reliability.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000

@@ -39,7 +39,9 @@ def test_a_small_slab_gives_the_same_labels_probabilities_and_result_as_one_slab
     np.testing.assert_array_equal(
         sitk.GetArrayFromImage(small.lesion_probability), sitk.GetArrayFromImage(whole.lesion_probability)
     )
-    assert small.slice_probabilities.keys() == whole.slice_probabilities.keys() == {"tiles", "guided"}
+    assert (
+        small.slice_probabilities.keys() == whole.slice_probabilities.keys() == {"tiles", "tiles-logit-sum", "guided"}
+    )
     for mode, probabilities in small.slice_probabilities.items():
         np.testing.assert_array_equal(probabilities, whole.slice_probabilities[mode])
     assert [s.lesion_mass for s in small.result.subtype.slices] == [s.lesion_mass for s in whole.result.subtype.slices]

@@ -3,9 +3,11 @@
 * :func:`cross_validation` reads each fold's ``validation/`` folder written by the trainer
   (segmentations and ``subtypes.json``) against nnU-Net's ``gt_segmentations``.
 * :func:`evaluate_held_out` runs the engine (``PancreasMultiTaskLib.engine.predictor``) with all folds on
-  held-out cases, exactly as a user would, and recomputes the case subtype three ways side by side:
+  held-out cases, exactly as a user would, and recomputes the case subtype four ways side by side:
   ``guided`` (one tile a slice centred on the predicted lesion, lesion-weighted pooling),
-  ``lesion-weighted`` and ``uniform`` (the paper) pooling of the sliding window's tile means.
+  ``lesion-weighted`` and ``uniform`` (the paper) pooling of the sliding window's tile means (the folds'
+  probabilities averaged), and ``uniform-logit-sum`` (the paper's released code: the mean over all tiles of
+  the softmax of the folds' summed class logits).
 * :func:`padded_cases` puts held-out cases into a field twice as large (fat-like background, the
   original off-centre), to measure how much accuracy depends on the field of view.
 * :func:`write_report` writes ``metrics.json``, ``report.md`` and PNG figures (confusion matrix,
@@ -28,6 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import SimpleITK as sitk
+from PancreasMultiTaskLib.engine.classify import TILES_LOGIT_SUM
 from PancreasMultiTaskLib.engine.io import atomic_path, read_image, write_image
 from PancreasMultiTaskLib.engine.options import POOLING_METHODS
 from PancreasMultiTaskLib.engine.subtype import pool_slices
@@ -38,8 +41,11 @@ from .labels import NO_SUBTYPE, read_subtypes_csv, subtype_names
 from .metrics import classification_metrics, mean_segmentation, segmentation_metrics
 
 POOLINGS = POOLING_METHODS
-#: Case-level methods compared on held-out data: guided tiles, then the sliding window's tiles pooled two ways.
-METHODS = ("guided", *POOLINGS)
+#: The released code's case probability: uniform pooling of the tiles' fold-logit sum.
+RELEASED_CODE = "uniform-logit-sum"
+#: Case-level methods compared on held-out data: guided tiles, the sliding window's tiles pooled two ways (folds'
+#: probabilities averaged), and as the released code ensembles them.
+METHODS = ("guided", *POOLINGS, RELEASED_CODE)
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,8 @@ def evaluate_held_out(
         tiles = prediction.slice_probabilities["tiles"].mean(0)
         pooled = {m: pool_slices(tiles, lesion, pancreas, m) for m in POOLINGS}
         pooled["guided"] = pool_slices(prediction.slice_probabilities["guided"].mean(0), lesion, pancreas)
+        logit_sum = prediction.slice_probabilities[TILES_LOGIT_SUM][0]
+        pooled[RELEASED_CODE] = pool_slices(logit_sum, lesion, pancreas, "uniform")
         rows.append(
             {
                 "case_id": case.case_id,
@@ -375,8 +383,10 @@ def write_report(
         lines += [
             "",
             "Case-level subtype from per-slice probabilities: guided (one tile a slice centred on the predicted"
-            " lesion, lesion-weighted pooling), or the sliding window's tile means pooled lesion-weighted or"
-            " uniformly (the paper). n/a: undefined for this set (e.g. no case of that subtype).",
+            " lesion, lesion-weighted pooling), or the sliding window's tile means (the folds' softmax averaged)"
+            " pooled lesion-weighted or uniformly (the paper), or (uniform-logit-sum, the paper's released code)"
+            " the mean over all tiles of the softmax of the folds' summed class logits. n/a: undefined for this"
+            " set (e.g. no case of that subtype).",
         ]
         lines += [
             "",

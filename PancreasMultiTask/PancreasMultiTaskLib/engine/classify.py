@@ -31,12 +31,17 @@ from .subtype import (
 )
 from .window import Mirrorings, Network, WindowOutput
 
+#: The sliding window's tiles ensembled as the paper's released code does (folds' class logits summed per tile
+#: before the softmax): per-slice probabilities kept beside the modes, for evaluations.
+TILES_LOGIT_SUM = "tiles-logit-sum"
+
 
 @dataclass
 class Classification:
     """The case's subtype, and per mode computed the per-fold, per-slice probabilities (folds x slices x subtypes).
 
-    Slices are in the result's order (the input's slice index k), for evaluations that compare the modes.
+    Slices are in the result's order (the input's slice index k), for evaluations that compare the modes;
+    ``TILES_LOGIT_SUM`` holds the folds' ensemble already (1 x slices x subtypes).
     """
 
     subtype: SubtypeResult
@@ -97,7 +102,7 @@ def classify(
     ordered by the input's slice index and pooled with weights from the segmentation's lesion mass."""
     with torch.inference_mode():
         maps = slice_maps(window.logits, model)
-        slice_probabilities = {"tiles": window.slice_probabilities}
+        slice_probabilities = {"tiles": window.slice_probabilities, TILES_LOGIT_SUM: window.logit_sum_probabilities}
         if mode == "guided":
             tiles = guided_tiles(case.data, maps.lesion.cpu(), maps.gland.cpu(), classifier.patch_size)
             slice_probabilities["guided"] = classifier(tiles)

@@ -84,7 +84,8 @@ class Prediction:
     lesion_probability: sitk.Image | None = None
     timings: dict[str, float] = field(default_factory=dict)
     #: Per-fold, per-slice subtype probabilities (folds x slices x subtypes) of each classification
-    #: mode computed, slices in the result's order (for evaluations that compare the modes).
+    #: mode computed, and the released code's fold-logit sum of the tiles (``tiles-logit-sum``, one
+    #: ensemble: 1 x slices x subtypes); slices in the result's order (for evaluations that compare them).
     slice_probabilities: dict[str, np.ndarray] = field(default_factory=dict)
     #: The classifier's subtype before the assessment (also for a withheld or no-lesion case, whose
     #: ``result.subtype`` is emptied): what evaluations score the network on.

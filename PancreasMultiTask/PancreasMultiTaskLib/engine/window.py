@@ -149,17 +149,45 @@ class Grid:
 
 @dataclass
 class WindowOutput:
-    """The sliding window's result, on the device where it ran.
+    """The sliding window's result: its segmentation logits on the device where it ran, the class logits on the host.
 
     ``logits``: the fold-mean segmentation logits (classes, slices, y, x) of the preprocessed volume;
-    ``slice_probabilities``: per fold and slice the mean subtype softmax over the slice's tiles
-    (folds x slices x subtypes), ``None`` for a segmentation-only model; ``times``: seconds per
-    device stage (upload, tiles, network, accumulate).
+    ``tile_logits``: every fold's class logits of every tile (folds x slices x tile origins x subtypes,
+    mirrorings averaged), ``None`` for a segmentation-only model; ``times``: seconds per device stage
+    (upload, tiles, network, accumulate). The per-slice subtype probabilities are derived from the tile
+    logits two ways (:func:`tile_softmax_mean`, :func:`fold_logit_sum`).
     """
 
     logits: torch.Tensor
-    slice_probabilities: np.ndarray | None
+    tile_logits: np.ndarray | None
     times: dict[str, float]
+
+    @property
+    def slice_probabilities(self) -> np.ndarray | None:
+        """Per fold and slice the mean subtype softmax over the slice's tiles (folds x slices x subtypes)."""
+        return None if self.tile_logits is None else tile_softmax_mean(self.tile_logits)
+
+    @property
+    def logit_sum_probabilities(self) -> np.ndarray | None:
+        """The released code's fold ensemble per slice (1 x slices x subtypes): see :func:`fold_logit_sum`."""
+        return None if self.tile_logits is None else fold_logit_sum(self.tile_logits)
+
+
+def tile_softmax_mean(tile_logits: np.ndarray) -> np.ndarray:
+    """Per fold and slice, the mean over the slice's tiles of each tile's softmax (folds x slices x subtypes)."""
+    return torch.softmax(torch.as_tensor(tile_logits, dtype=torch.float32), dim=-1).mean(2).numpy()
+
+
+def fold_logit_sum(tile_logits: np.ndarray) -> np.ndarray:
+    """The paper's released code: per slice, the mean over its tiles of the softmax of the folds' summed class
+    logits (1 x slices x subtypes).
+
+    Summing logits is not averaging the folds' probabilities (the arg-max can differ). The raw logits are
+    summed, the simplest: softmax(sum_f z_f) equals softmax(sum_f log softmax(z_f)), since each log-softmax
+    differs from its logits by a constant per tile.
+    """
+    summed = torch.as_tensor(tile_logits, dtype=torch.float32).sum(0)
+    return torch.softmax(summed, dim=-1).mean(1)[None].numpy()
 
 
 @dataclass
@@ -188,23 +216,21 @@ class SlidingWindow:
             padded, revert = self.upload(data, clock)
             grid = self.grid(padded.shape[-2:])
             acc = torch.zeros((n_classes, *padded.shape[1:]), dtype=torch.float32, device=self.device)
-            class_sums = (
-                torch.zeros((len(folds), data.shape[1], n_subtypes), device=self.device) if n_subtypes else None
-            )
+            shape = (len(folds), data.shape[1], len(grid.origins), n_subtypes)
+            tile_logits = torch.zeros(shape, device=self.device) if n_subtypes else None
             for f, fold in enumerate(folds):
 
                 def fold_report(fraction: float, f: int = f) -> None:
                     report((f + fraction) / len(folds))
 
                 network.select_fold(fold)
-                sums = class_sums[f] if class_sums is not None else None
-                self.accumulate_fold(network, padded, acc, sums, grid, clock, fold_report, cancel)
+                fold_logits = tile_logits[f] if tile_logits is not None else None
+                self.accumulate_fold(network, padded, acc, fold_logits, grid, clock, fold_report, cancel)
             del padded
             logits = self.normalize(acc, grid, revert, len(folds))
-            check_finite(network.model_path, logits, class_sums)  # a NaN or Inf of any tile reaches these sums
-            # A slice's subtype probabilities: the mean softmax over its tiles.
-            slice_probabilities = (class_sums / len(grid.origins)).cpu().numpy() if class_sums is not None else None
-        return WindowOutput(logits, slice_probabilities, clock.totals())
+            check_finite(network.model_path, logits, tile_logits)
+            tile_logits = tile_logits.cpu().numpy() if tile_logits is not None else None
+        return WindowOutput(logits, tile_logits, clock.totals())
 
     def upload(self, data: torch.Tensor, clock: StageClock) -> tuple[torch.Tensor, tuple[slice, ...]]:
         """The preprocessed volume on the device, zero-padded to at least a patch; and the crop undoing it."""
@@ -231,13 +257,14 @@ class SlidingWindow:
         network: Network,
         padded: torch.Tensor,
         acc: torch.Tensor,
-        class_sums: torch.Tensor | None,
+        tile_logits: torch.Tensor | None,
         grid: Grid,
         clock: StageClock,
         report: FractionCallback,
         cancel: CancelToken | None,
     ) -> None:
-        """Add one fold's Gaussian-weighted tile logits into ``acc`` and its tile class softmaxes into ``class_sums``.
+        """Add one fold's Gaussian-weighted tile logits into ``acc``; store its tile class logits in ``tile_logits``
+        (slices x tile origins x subtypes).
 
         Everything stays on the device. Tiles are taken origin by origin over runs of consecutive
         slices, so a batch is a few strided views of the volume and is added back with one op per
@@ -253,7 +280,7 @@ class SlidingWindow:
             last = min(first + per_batch, total)
             groups = _origin_runs(first, last, n_slices, grid.origins)
             with clock("tiles"):
-                tiles = torch.cat([padded[:, z0:z1, y : y + ph, x : x + pw] for y, x, z0, z1 in groups], 1)
+                tiles = torch.cat([padded[:, z0:z1, y : y + ph, x : x + pw] for _, y, x, z0, z1 in groups], 1)
                 batch = mirror(tiles.transpose(0, 1), self.mirrorings)
             with clock("network"):
                 seg, cls = network(batch)
@@ -261,10 +288,10 @@ class SlidingWindow:
                 seg, cls = merge_mirrorings(seg, cls, last - first, self.mirrorings)
                 seg = seg * grid.gaussian
                 i = 0
-                for y, x, z0, z1 in groups:
+                for origin, y, x, z0, z1 in groups:
                     acc[:, z0:z1, y : y + ph, x : x + pw] += seg[i : i + z1 - z0].transpose(0, 1)
-                    if class_sums is not None:
-                        class_sums[z0:z1] += torch.softmax(cls[i : i + z1 - z0].float(), dim=1)
+                    if tile_logits is not None:
+                        tile_logits[z0:z1, origin] = cls[i : i + z1 - z0].float()
                     i += z1 - z0
             report(last / total)
 
@@ -277,13 +304,14 @@ class SlidingWindow:
 
 def _origin_runs(
     first: int, last: int, n_slices: int, origins: list[tuple[int, int]]
-) -> list[tuple[int, int, int, int]]:
-    """Tiles ``first`` to ``last`` (origin-major order) as (y, x, z0, z1): one origin over consecutive slices."""
+) -> list[tuple[int, int, int, int, int]]:
+    """Tiles ``first`` to ``last`` (origin-major order) as (origin index, y, x, z0, z1): one origin over consecutive
+    slices."""
     groups = []
     t = first
     while t < last:
         origin, z0 = divmod(t, n_slices)
         z1 = min(n_slices, z0 + last - t)
-        groups.append((*origins[origin], z0, z1))
+        groups.append((origin, *origins[origin], z0, z1))
         t += z1 - z0
     return groups
