@@ -94,3 +94,19 @@ def test_the_ct_window_widens_by_the_margin_and_nnunets_normalization_clips_ther
     new = CTNormalization(intensityproperties=after).run(np.array([value], dtype=np.float32))
     low = CTNormalization(intensityproperties=before).run(np.array([before["percentile_00_5"]], dtype=np.float32))
     assert old == pytest.approx(low) and new < low
+
+
+def test_spacing_coarsens_the_in_plane_grid_only_where_finer(paper_size_plans):
+    base = paper_size_plans["base"]
+    config = base["configurations"]["2d"]
+    plans = make_multitask_plans(base, 3, spacing_mm=1.25)
+    coarse = plans["configurations"]["2d"]
+    assert coarse["spacing"] == [max(s, 1.25) for s in config["spacing"]] and coarse["spacing"] != config["spacing"]
+    shrink = [o / n for o, n in zip(config["spacing"], coarse["spacing"], strict=True)]
+    assert coarse["median_image_size_in_voxels"] == [
+        round(m * f) for m, f in zip(config["median_image_size_in_voxels"], shrink, strict=True)
+    ]
+    assert base["configurations"]["2d"]["spacing"] == config["spacing"]  # base untouched
+    assert make_multitask_plans(base, 3, spacing_mm=0.01)["configurations"]["2d"]["spacing"] == config["spacing"]
+    with pytest.raises(PlansError, match="spacing_mm must be positive"):
+        make_multitask_plans(base, 3, spacing_mm=0)

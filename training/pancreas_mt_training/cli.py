@@ -109,6 +109,7 @@ def _plan_options(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "training": _training_options(args),
         "window_margin_hu": args.window_margin_hu,
+        "spacing_mm": args.spacing_mm,
         "num_processes": args.num_processes,
     }
 
@@ -325,6 +326,11 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         help="widen nnU-Net's CT window (foreground 0.5-99.5 percentiles) by this many HU each side (default: 0)",
+    )
+    group.add_argument(
+        "--spacing-mm",
+        type=float,
+        help="coarsen the in-plane target spacing to at least this many mm (default: nnU-Net's, the median)",
     )
     group.add_argument(
         "-np",

@@ -99,6 +99,21 @@ def multitask_configuration(
     return config
 
 
+def coarsen_spacing(config: dict[str, Any], spacing_mm: float) -> dict[str, Any]:
+    """A copy of a 2D configuration whose in-plane spacing is at least ``spacing_mm`` (finer axes coarsened,
+    the median image size scaled alike)."""
+    if not spacing_mm > 0:
+        raise PlansError(f"spacing_mm must be positive, not {spacing_mm}")
+    config = copy.deepcopy(config)
+    old = [float(s) for s in config["spacing"]]
+    new = [max(s, float(spacing_mm)) for s in old]
+    config["spacing"] = new
+    config["median_image_size_in_voxels"] = [
+        max(1, round(n * o / s)) for n, o, s in zip(config["median_image_size_in_voxels"], old, new, strict=True)
+    ]
+    return config
+
+
 def make_multitask_plans(
     base_plans: dict[str, Any],
     num_subtypes: int,
@@ -111,8 +126,13 @@ def make_multitask_plans(
     batch_size: int | None = None,
     training: dict[str, Any] | None = None,
     window_margin_hu: float = 0.0,
+    spacing_mm: float | None = None,
 ) -> dict[str, Any]:
     """Plans holding one ``2d`` configuration for the multi-task network, derived from ``base_plans``.
+
+    ``spacing_mm`` coarsens the in-plane target spacing to at least that many mm (nnU-Net's preprocessing and
+    the engine resample to it): the same context for fewer pixels, which is what a CPU budget buys, at the price
+    of the smallest lesions.
 
     ``window_margin_hu`` widens nnU-Net's CT window (the foreground's 0.5-99.5 percentiles, where
     ``CTNormalization`` clips) by that many HU each side, so that a scan offset by up to the margin (another
@@ -129,6 +149,8 @@ def make_multitask_plans(
     elif patch_size is not None:
         config = copy.deepcopy(config)
         config["patch_size"] = [int(p) for p in patch_size]
+    if spacing_mm is not None:
+        config = coarsen_spacing(config, spacing_mm)
     plans = copy.deepcopy(base_plans)
     plans["plans_name"] = plans_name
     if window_margin_hu:
@@ -152,6 +174,7 @@ def plan_dataset(
     batch_size: int | None = 16,
     training: dict[str, Any] | None = None,
     window_margin_hu: float = 0.0,
+    spacing_mm: float | None = None,
     preprocess: bool = True,
     num_processes: int = 1,
 ) -> Path:
@@ -178,6 +201,7 @@ def plan_dataset(
         batch_size=batch_size,
         training=training,
         window_margin_hu=window_margin_hu,
+        spacing_mm=spacing_mm,
     )
     plans_file = write_plans(dataset_id, plans, preprocess, num_processes)
     shutil.copyfile(raw / SUBTYPES_CSV, plans_file.parent / SUBTYPES_CSV)
