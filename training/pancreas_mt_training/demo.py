@@ -71,7 +71,7 @@ class DemoConfig:
     #: runs calling kidneys, bowel and vertebrae pancreas: soft tissues of one HU told apart by context alone).
     patch_size: list[int] = field(default_factory=lambda: [96, 128])
     batch_size: int = 8
-    num_epochs: int = 60
+    num_epochs: int = 80
     iterations: int = 100
     val_iterations: int = 10
     augmentation: str = "hu-shift"
