@@ -202,3 +202,37 @@ def centred_phantoms(folder: Path, seed: int, count: int, shape: tuple[int, int,
     argv = ["phantoms", "-o", str(folder), "--generator", "centred", "--seed", str(seed), "-n", str(count)]
     assert main([*argv, "--shape", *(str(n) for n in shape)]) == 0
     return folder
+
+
+def validation_fold(model: Path, raw: Path, fold: int, cases: list[tuple[str, int | None]]) -> None:
+    """A fold's ``validation/`` as the trainer writes it: nnU-Net's segmentations and ``subtypes.json``."""
+    validation = model / f"fold_{fold}" / "validation"
+    validation.mkdir(parents=True)
+    entries = {}
+    for case_id, subtype in cases:
+        shutil.copyfile(raw / "labelsTr" / f"{case_id}.nii.gz", validation / f"{case_id}.nii.gz")
+        if subtype is None:
+            continue
+        probs = [0.4, 0.3, 0.3]
+        entries[case_id] = {"truth": subtype, "uniform": probs, "uniform_used": "uniform"}
+        entries[case_id].update({"lesion-weighted": probs, "lesion-weighted_used": "lesion-weighted", "predicted": 0})
+    summary = {"subtype_names": ["solid", "rim-enhancing", "cystic"], "fold": fold, "cases": entries}
+    summary["accuracy"] = {"uniform": 0.5, "lesion-weighted": 0.5}
+    (validation / "subtypes.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def tiny_raw_dataset(root: Path, model: Path) -> Path:
+    """Dataset902_Tiny beside ``model``: five CT-like cases, four with a lesion and a smaller normal one (its
+    label map has no lesion)."""
+    raw = root / "Dataset902_Tiny"
+    (raw / "imagesTr").mkdir(parents=True)
+    (raw / "labelsTr").mkdir()
+    for i in range(5):
+        normal = i == 4
+        image, labels = ct_volume(shape_zyx=(8, 24, 24) if normal else (8, 56, 72), seed=10 + i)
+        if normal:
+            labels = sitk.Clamp(labels, upperBound=1)
+        sitk.WriteImage(image, str(raw / "imagesTr" / f"case{i:02d}_0000.nii.gz"))
+        sitk.WriteImage(labels, str(raw / "labelsTr" / f"case{i:02d}.nii.gz"))
+    shutil.copyfile(model / "dataset.json", raw / "dataset.json")
+    return raw

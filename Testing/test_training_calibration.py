@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from model_factory import ct_volume
+from model_factory import tiny_raw_dataset, validation_fold
 from pancreas_mt_training import calibration
 from pancreas_mt_training.calibration import (
     CalibrationError,
@@ -124,39 +124,6 @@ def test_too_few_cases_are_refused_with_their_number():
 
 
 # ------------------------------------------------------------------------------------------------
-def _validation_fold(model, raw, fold, cases):
-    """A fold's ``validation/`` as the trainer writes it: nnU-Net's segmentations and ``subtypes.json``."""
-    validation = model / f"fold_{fold}" / "validation"
-    validation.mkdir(parents=True)
-    entries = {}
-    for case_id, subtype in cases:
-        shutil.copyfile(raw / "labelsTr" / f"{case_id}.nii.gz", validation / f"{case_id}.nii.gz")
-        if subtype is None:
-            continue
-        probs = [0.4, 0.3, 0.3]
-        entries[case_id] = {"truth": subtype, "uniform": probs, "uniform_used": "uniform"}
-        entries[case_id].update({"lesion-weighted": probs, "lesion-weighted_used": "lesion-weighted", "predicted": 0})
-    summary = {"subtype_names": ["solid", "rim-enhancing", "cystic"], "fold": fold, "cases": entries}
-    summary["accuracy"] = {"uniform": 0.5, "lesion-weighted": 0.5}
-    (validation / "subtypes.json").write_text(json.dumps(summary, indent=2) + "\n")
-
-
-def _raw_dataset(root, model):
-    """Five CT-like cases: four with a lesion and a smaller normal one (its label map has no lesion)."""
-    raw = root / "Dataset902_Tiny"
-    (raw / "imagesTr").mkdir(parents=True)
-    (raw / "labelsTr").mkdir()
-    for i in range(5):
-        normal = i == 4
-        image, labels = ct_volume(shape_zyx=(8, 24, 24) if normal else (8, 56, 72), seed=10 + i)
-        if normal:
-            labels = sitk.Clamp(labels, upperBound=1)
-        sitk.WriteImage(image, str(raw / "imagesTr" / f"case{i:02d}_0000.nii.gz"))
-        sitk.WriteImage(labels, str(raw / "labelsTr" / f"case{i:02d}.nii.gz"))
-    shutil.copyfile(model / "dataset.json", raw / "dataset.json")
-    return raw
-
-
 def _predict(model, image, calibrated=True):
     from PancreasMultiTaskLib.engine.model_folder import open_model_folder
     from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
@@ -177,12 +144,12 @@ def test_the_command_writes_a_calibration_the_engine_reads_and_applies(multitask
     monkeypatch.setattr(calibration, "MIN_CASES", 4)  # five tiny cases keep the test fast
     model = tmp_path / multitask_model.name
     shutil.copytree(multitask_model, model)
-    raw = _raw_dataset(tmp_path, model)
+    raw = tiny_raw_dataset(tmp_path, model)
     fingerprint = os.path.join(os.environ["nnUNet_preprocessed"], "Dataset902_Tiny", "dataset_fingerprint.json")
     argv = ["competence", "--raw", str(raw), "--model", str(model), "--fingerprint", fingerprint, "--synthetic"]
     assert train_main(argv) == 0, capsys.readouterr().err
-    _validation_fold(model, raw, 0, [("case00", 0), ("case01", 1), ("case02", 2), ("case03", 0)])
-    _validation_fold(model, raw, 1, [("case04", None)])
+    validation_fold(model, raw, 0, [("case00", 0), ("case01", 1), ("case02", 2), ("case03", 0)])
+    validation_fold(model, raw, 1, [("case04", None)])
     argv = ["calibrate", str(model), "--raw", str(raw), "--report", str(tmp_path / "report")]
     argv += ["--device", "cpu", "--backend", "torch", "--no-tta", "--target-error-rate", "0.99"]
     assert train_main(argv) == 0, capsys.readouterr().err

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,32 +259,55 @@ def truth_of_fold(validation: Path, raw: Path, file_ending: str) -> dict[str, tu
     return truth
 
 
-def predict_validation(
-    model_folder: Path, raw: Path, classification: str, pooling: str, **engine: Any
-) -> list[ValidationCase]:
-    """Every fold's validation cases through the engine with that fold alone (checks off, uncalibrated), each
-    whole, as nnU-Net validates (``roi full``: they are the training data's own fields, the demo's gland crops)."""
+def training_raw(model_folder: Path, raw: str | Path | None = None) -> Path:
+    """The nnU-Net raw dataset a model was trained on: ``raw`` if given, else ``$nnUNet_raw/<its plans' dataset>``."""
+    if raw is not None:
+        return Path(raw)
+    from nnunetv2.paths import nnUNet_raw
+
+    plans = json.loads((model_folder / "plans.json").read_text(encoding="utf-8"))
+    return Path(nnUNet_raw.require()) / plans["dataset_name"]
+
+
+def validation_predictions(
+    model_folder: Path, raw: Path, options: Any, cases_per_fold: int | None = None
+) -> Iterator[tuple[str, str, tuple[int | None, float], Any]]:
+    """(fold, case id, truth, :class:`~PancreasMultiTaskLib.engine.predictor.Prediction`) of every fold's
+    validation cases (the first ``cases_per_fold`` of each), each through the engine with its fold alone,
+    checks off and uncalibrated, whole (``roi full``, as nnU-Net validates: they are the training data's own
+    fields, the demo's gland crops). ``options``: the engine's ``PredictionOptions``."""
     from PancreasMultiTaskLib.engine.io import read_image
     from PancreasMultiTaskLib.engine.model_folder import open_model_folder
-    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
+    from PancreasMultiTaskLib.engine.predictor import Predictor
 
-    options = PredictionOptions(classification=classification, pooling=pooling, roi="full", **engine)
+    options = dataclasses.replace(options, roi="full")
     file_ending = json.loads((model_folder / "dataset.json").read_text(encoding="utf-8")).get("file_ending", ".nii.gz")
-    cases = []
     for fold, validation in validation_folders(model_folder).items():
-        truth = truth_of_fold(validation, raw, file_ending)
+        truth = list(truth_of_fold(validation, raw, file_ending).items())[:cases_per_fold]
         folder = open_model_folder(model_folder, folds=[fold], checkpoint_name=options.checkpoint_name)
         # No limits and no calibration: every case is classified and its probabilities are the network's.
         folder = dataclasses.replace(folder, competence=CompetenceRecord(source="calibration: checks off"))
         predictor = Predictor(folder, options)
-        for case_id, (subtype, truth_ml) in truth.items():
+        for case_id, case_truth in truth:
             image = read_image(raw / "imagesTr" / f"{case_id}_0000{file_ending}")
-            result = predictor.predict(image, case_id).result
-            found = result.subtype is not None and result.subtype.predicted is not None
-            probabilities = np.array([result.subtype.probabilities[n] for n in result.subtype.names]) if found else None
-            cases.append(
-                ValidationCase(case_id, fold, subtype, truth_ml, result.measurements.lesion_volume_ml, probabilities)
-            )
+            yield fold, case_id, case_truth, predictor.predict(image, case_id)
+
+
+def predict_validation(
+    model_folder: Path, raw: Path, classification: str, pooling: str, **engine: Any
+) -> list[ValidationCase]:
+    """Every fold's validation cases as :func:`validation_predictions` gives them, for the calibration."""
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions
+
+    options = PredictionOptions(classification=classification, pooling=pooling, **engine)
+    cases = []
+    for fold, case_id, (subtype, truth_ml), prediction in validation_predictions(model_folder, raw, options):
+        result = prediction.result
+        found = result.subtype is not None and result.subtype.predicted is not None
+        probabilities = np.array([result.subtype.probabilities[n] for n in result.subtype.names]) if found else None
+        cases.append(
+            ValidationCase(case_id, fold, subtype, truth_ml, result.measurements.lesion_volume_ml, probabilities)
+        )
     return cases
 
 
@@ -309,11 +332,7 @@ def calibrate_model(
     if not competence.is_file():
         raise CalibrationError(f"{competence}: missing; write it first (pancreas-mt-train competence)")
     record = read_record(competence)
-    if raw is None:
-        from nnunetv2.paths import nnUNet_raw
-
-        plans = json.loads((model_folder / "plans.json").read_text(encoding="utf-8"))
-        raw = Path(nnUNet_raw.require()) / plans["dataset_name"]
+    raw = training_raw(model_folder, raw)
     classification = classification or default("classification")
     pooling = pooling or default("pooling")
     listed = sum(

@@ -239,7 +239,6 @@ def _cmd_competence(args: argparse.Namespace) -> None:
         json.loads((model / "plans.json").read_text(encoding="utf-8")),
         synthetic=args.synthetic,
         min_lesion_ml=args.min_lesion_ml,
-        bfloat16_passed=args.bfloat16_passed,
     )
     print(f"Wrote {write_record(record, model)}")
 
@@ -266,6 +265,35 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
         + (f"min_lesion_ml {minimum:.4g}" if minimum is not None else f"min_lesion_ml not fitted ({lesion['reason']})")
     )
     print(f"Wrote {fitted['competence']}" + (f" and {fitted['report']}" if "report" in fitted else ""))
+
+
+def _cmd_bf16_check(args: argparse.Namespace) -> None:
+    import json
+
+    from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE
+    from PancreasMultiTaskLib.engine.io import atomic_path
+
+    from .bf16_check import bfloat16_check, record_bfloat16_check
+    from .calibration import training_raw
+
+    model = Path(args.model)
+    if not (model / COMPETENCE_FILE).is_file():
+        raise ValueError(f"{model / COMPETENCE_FILE}: missing; write it first (pancreas-mt-train competence)")
+    engine = {"device": args.device, "use_mirroring": not args.no_tta, "num_threads": args.threads}
+    result = bfloat16_check(model, training_raw(model, args.raw), args.cases_per_fold, **engine)
+    dice, change = result["dice"], result["dice_change"]
+    print(
+        f"bfloat16 check on {result['cases']} validation cases: lesion Dice {dice['lesion']['float32']:.4f} -> "
+        f"{dice['lesion']['bfloat16']:.4f}, gland Dice {dice['pancreas']['float32']:.4f} -> "
+        f"{dice['pancreas']['bfloat16']:.4f} (changes {change['lesion']:.4f}, {change['pancreas']:.4f}); "
+        f"{len(result['subtype_changes'])} subtype changes; label agreement {result['label_agreement']:.4%}: "
+        + ("PASSED" if result["passed"] else "FAILED")
+        + f" ({result['rule']})"
+    )
+    if args.report:
+        with atomic_path(Path(args.report)) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"Wrote {record_bfloat16_check(model, result)}")
 
 
 def _cmd_demo_model(args: argparse.Namespace) -> None:
@@ -577,12 +605,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="predicted lesions below this volume are 'no lesion found'; choose on validation data (default: none)",
     )
-    p.add_argument(
-        "--bfloat16-passed",
-        action="store_true",
-        help="a bfloat16 check on validation data passed (Testing/benchmarks/bf16_quality.py), so 'auto' may "
-        "use bfloat16 on CPUs with bfloat16 units (default: off)",
-    )
     p.set_defaults(func=_cmd_competence)
 
     p = sub.add_parser(
@@ -615,6 +637,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="engine backend (default: %(default)s)")
     p.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation (default: mirror)")
     p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser(
+        "bf16-check",
+        help="run the model's validation cases in float32 and bfloat16 and record in competence.json whether "
+        "bfloat16 may be used (what --precision auto reads)",
+    )
+    p.add_argument("model", help="the trained model folder with competence.json and fold_N/validation/")
+    p.add_argument(
+        "--raw", help="the nnU-Net raw dataset it was trained on (default: $nnUNet_raw/<dataset name in plans.json>)"
+    )
+    p.add_argument("--cases-per-fold", type=int, help="the first N validation cases of each fold (default: all)")
+    p.add_argument("--report", help="JSON file for the check's figures (default: none)")
+    p.add_argument("--device", choices=DEVICES, default="cpu", help="engine device (default: %(default)s)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the engine's)")
+    p.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation (default: mirror)")
+    p.set_defaults(func=_cmd_bf16_check)
 
     p = sub.add_parser(
         "demo-model", help="reproduce the bundled demo model (abdomen phantoms, folds, localizer, report)"

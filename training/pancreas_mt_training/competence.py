@@ -75,7 +75,6 @@ def build_record(
     min_lesion_ml: float | None = None,
     validation: dict[str, float] | None = None,
     calibration: Calibration | None = None,
-    bfloat16_passed: bool = False,
 ) -> CompetenceRecord:
     """The record of a model trained on ``raw_dataset`` (nnU-Net raw folder) with these plans."""
     stats = label_statistics(raw_dataset / "labelsTr")
@@ -95,7 +94,6 @@ def build_record(
         min_lesion_ml=min_lesion_ml,
         validation=dict(validation or {}),
         calibration=calibration,
-        bfloat16_check_passed=bfloat16_passed,
     )
 
 

@@ -88,8 +88,8 @@ class DemoConfig:
     #: Test-time mirroring of the segmentation in the evaluations; off to fit a CPU budget (it quadruples
     #: the sliding window). The guided classification tiles are always mirrored.
     eval_segmentation_mirroring: bool = False
-    #: Whether ``Testing/benchmarks/bf16_quality.py`` passed on this model (recorded in competence.json).
-    bfloat16_passed: bool = False
+    #: Validation cases of each fold that the bfloat16 check (``bf16_check.py``) runs in both precisions.
+    bfloat16_cases_per_fold: int = 6
 
     def abdomen(self) -> AbdomenParams:
         """The generator's parameters of the training and held-out sets."""
@@ -336,9 +336,27 @@ def write_competence(config: DemoConfig, raw: Path, folder: Path) -> Path:
         json.loads(fingerprint.read_text(encoding="utf-8")),
         json.loads((folder / "plans.json").read_text(encoding="utf-8")),
         synthetic=True,
-        bfloat16_passed=config.bfloat16_passed,
     )
     return write_record(record, folder)
+
+
+def check_bfloat16(config: DemoConfig, folder: Path, raw: Path, report: Path) -> dict:
+    """The bfloat16 check on the folds' validation cases, recorded in ``competence.json`` and ``report``."""
+    from .bf16_check import bfloat16_check, record_bfloat16_check
+
+    result = bfloat16_check(
+        folder,
+        raw,
+        config.bfloat16_cases_per_fold,
+        device="cpu",
+        use_mirroring=config.eval_segmentation_mirroring,
+        num_threads=os.cpu_count() or 1,
+    )
+    record_bfloat16_check(folder, result)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(report) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
 
 
 def build_demo_model(
@@ -369,6 +387,7 @@ def build_demo_model(
         backend="torch",
     )
     demo_dir = resources / "DemoModel"
+    check_bfloat16(config, folder, raw, demo_dir / "report" / "bfloat16_check.json")
     zip_path = export_model(folder, demo_dir / f"{MODEL_NAME}.zip", MODEL_NAME, [str(f) for f in config.folds])
     installed = import_model_zip(zip_path, workdir / "installed", overwrite=True)
     cases, held = evaluate_demo(config, workdir, installed, folder, raw, demo_dir / "report")
