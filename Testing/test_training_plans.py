@@ -107,6 +107,9 @@ def test_spacing_coarsens_the_in_plane_grid_only_where_finer(paper_size_plans):
         round(m * f) for m, f in zip(config["median_image_size_in_voxels"], shrink, strict=True)
     ]
     assert base["configurations"]["2d"]["spacing"] == config["spacing"]  # base untouched
-    assert make_multitask_plans(base, 3, spacing_mm=0.01)["configurations"]["2d"]["spacing"] == config["spacing"]
+    # preprocessed apart from data at nnU-Net's spacing, which write_plans would otherwise reuse
+    assert coarse["data_identifier"] == f"{config['data_identifier']}_1.25mm"
+    fine = make_multitask_plans(base, 3, spacing_mm=0.01)["configurations"]["2d"]
+    assert fine["spacing"] == config["spacing"] and fine["data_identifier"] == config["data_identifier"]
     with pytest.raises(PlansError, match="spacing_mm must be positive"):
         make_multitask_plans(base, 3, spacing_mm=0)

@@ -101,13 +101,16 @@ def multitask_configuration(
 
 def coarsen_spacing(config: dict[str, Any], spacing_mm: float) -> dict[str, Any]:
     """A copy of a 2D configuration whose in-plane spacing is at least ``spacing_mm`` (finer axes coarsened,
-    the median image size scaled alike)."""
+    the median image size scaled alike) and whose preprocessed data have their own folder (``data_identifier``
+    names the spacing), so data preprocessed at another spacing are never reused."""
     if not spacing_mm > 0:
         raise PlansError(f"spacing_mm must be positive, not {spacing_mm}")
     config = copy.deepcopy(config)
     old = [float(s) for s in config["spacing"]]
     new = [max(s, float(spacing_mm)) for s in old]
     config["spacing"] = new
+    if new != old:
+        config["data_identifier"] = f"{config['data_identifier']}_{spacing_mm:g}mm"
     config["median_image_size_in_voxels"] = [
         max(1, round(n * o / s)) for n, o, s in zip(config["median_image_size_in_voxels"], old, new, strict=True)
     ]
