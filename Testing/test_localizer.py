@@ -53,6 +53,15 @@ def trained(tmp_path_factory, multitask_model, single_thread):  # noqa: F811
     return {"model": model, "src": src}
 
 
+def test_fold_all_skips_the_final_validation_of_its_own_training_cases(trained):
+    import os
+
+    fold = next(Path(os.environ["nnUNet_results"]).glob(f"Dataset{LOCALIZER_ID}_*/*__2d/fold_all"))
+    assert (fold / "checkpoint_final.pth").is_file() and not (fold / "validation").exists()
+    log = "".join(path.read_text() for path in fold.glob("training_log_*.txt"))
+    assert "Fold all: no final validation" in log
+
+
 def in_fat(image: sitk.Image, value: float) -> sitk.Image:
     """The image inside a wider field of ``value`` (``PAD`` voxels on each in-plane side)."""
     return sitk.ConstantPad(image, PAD, PAD, value)

@@ -68,6 +68,14 @@ class nnUNetTrainerLocalizer(nnUNetTrainer):
             if key in counts:
                 setattr(self, key, int(counts[key]))
 
+    def perform_actual_validation(self, save_probabilities: bool = False) -> None:
+        """nnU-Net's final validation, skipped for fold ``all``: its validation cases are its training cases, so
+        it would predict every training field (most of an hour on two CPU cores) for a Dice that says nothing."""
+        if self.fold == "all":
+            self.print_to_log_file("Fold all: no final validation (its validation cases are its training cases).")
+            return
+        super().perform_actual_validation(save_probabilities)
+
 
 def build_dataset(source: str | Path, raw_root: str | Path, dataset_id: int, name: str, spacing_mm: float) -> Path:
     """Write the localizer's raw dataset from a multi-task raw dataset folder (see the module docstring)."""
