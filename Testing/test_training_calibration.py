@@ -54,7 +54,19 @@ def test_all_right_drives_the_temperature_to_its_bound_and_says_so():
     fitted = fit([_case(int(p.argmax()), 1.0, 1.0, p) for p in probabilities], 0.05)
     assert fitted["temperature_at_bound"] and fitted["uncertain_below"] == 0.0
     fitted.update({"classification": "guided", "pooling": "lesion-weighted", "folds": ["0"]})
-    assert "search bound" in markdown(fitted, "x.png")
+    text = markdown(fitted, "x.png")
+    assert "lower search bound" in text and "AUROC n/a: all answers right" in text
+
+
+def test_a_chance_level_classifier_drives_the_temperature_to_the_upper_bound_and_says_so():
+    rng = np.random.default_rng(4)
+    probabilities = _softmax(rng.normal(0, 2, (60, 3)))  # confident, and right one time in three
+    fitted = fit([_case(int(rng.integers(3)), 1.0, 1.0, p) for p in probabilities], 0.05)
+    assert fitted["temperature"] == pytest.approx(calibration.TEMPERATURE_BOUNDS[1], rel=1e-3)
+    fitted.update({"classification": "guided", "pooling": "lesion-weighted", "folds": ["0"]})
+    text = markdown(fitted, "x.png")
+    assert "upper search bound" in text and "near chance" in text
+    assert "AUROC n/a" not in text  # right and wrong answers both occur
 
 
 def test_calibration_lowers_the_ece_of_an_overconfident_model():

@@ -46,6 +46,21 @@ def reliability_diagram(fitted: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def _bound_note(fitted: dict[str, Any]) -> str:
+    """Why a temperature at a bound of its search says little: which bound, and what drives it there."""
+    if not fitted["temperature_at_bound"]:
+        return ""
+    if fitted["temperature"] > 1:
+        return (
+            " T lies at the upper search bound: the confidence carries no information on these cases (a classifier"
+            " near chance is flattened towards uniform probabilities)."
+        )
+    return (
+        " T lies at the lower search bound: these cases do not pin it (every case right drives it there); more"
+        " validation cases are needed."
+    )
+
+
 def markdown(fitted: dict[str, Any], figure: str) -> str:
     """The report's text: the rules, the fitted values and the before/after table."""
     before, after, lesion = fitted["before"], fitted["after"], fitted["no_lesion"]
@@ -58,12 +73,7 @@ def markdown(fitted: dict[str, Any], figure: str) -> str:
         "",
         f"- temperature T = {fitted['temperature']:.3f}: softmax(log p / T), fitted by minimizing the negative"
         " log-likelihood (T > 1 softens, T < 1 sharpens)."
-        + (
-            " T lies at the search bound: these cases do not pin it (every case right drives it to the lower"
-            " bound); more validation cases are needed."
-            if fitted["temperature_at_bound"]
-            else ""
-        ),
+        + _bound_note(fitted),
         f"- uncertain below {fitted['uncertain_below']:.3f}: the lowest calibrated top probability such that the"
         f" validation error rate among cases at or above it is at most {fitted['target_error_rate']:g}"
         " (0: every case right, nothing flagged; 1: no threshold meets the target, everything flagged).",
@@ -85,9 +95,14 @@ def markdown(fitted: dict[str, Any], figure: str) -> str:
         lines.append(f"| {label} | {_percent(before[key])} | {_percent(after[key])} |")
     lines += [
         "",
-        "ECE: the sum over bins of (share of cases) x |accuracy - mean confidence|. AUROC n/a: all answers right"
-        " (or all wrong). Each case is predicted by one fold, so the fold-spread flag is not measured here; the"
-        " engine's flag with several folds adds it.",
+        "ECE: the sum over bins of (share of cases) x |accuracy - mean confidence|."
+        + (
+            " AUROC n/a: all answers right (or all wrong)."
+            if before["auroc_right_vs_wrong"] is None or after["auroc_right_vs_wrong"] is None
+            else ""
+        )
+        + " Each case is predicted by one fold, so the fold-spread flag is not measured here; the engine's flag"
+        " with several folds adds it.",
         "",
         f"![reliability diagram]({figure})",
         "",
