@@ -72,8 +72,7 @@ def markdown(fitted: dict[str, Any], figure: str) -> str:
         f" lesion cases whose predicted lesion is above min_lesion_ml. At least {MIN_CASES} are needed.",
         "",
         f"- temperature T = {fitted['temperature']:.3f}: softmax(log p / T), fitted by minimizing the negative"
-        " log-likelihood (T > 1 softens, T < 1 sharpens)."
-        + _bound_note(fitted),
+        " log-likelihood (T > 1 softens, T < 1 sharpens)." + _bound_note(fitted),
         f"- uncertain below {fitted['uncertain_below']:.3f}: the lowest calibrated top probability such that the"
         f" validation error rate among cases at or above it is at most {fitted['target_error_rate']:g}"
         " (0: every case right, nothing flagged; 1: no threshold meets the target, everything flagged).",
