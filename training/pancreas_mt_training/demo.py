@@ -64,7 +64,7 @@ class DemoConfig:
     #: In-plane grid of the main model (mm): the training crops are 0.6-0.9 mm, so this is 2-4x fewer pixels for
     #: the same context, what three folds on two CPU cores in one sitting need (5 mm lesions are 4 pixels). The
     #: fourth run (training/README.md) segmented better than the native grid, but its subtype head stayed at
-    #: chance: the 1-2 mm subtype patterns are below this grid.
+    #: chance, probably because the 1-2 mm subtype patterns are finer than this grid.
     spacing_mm: float = 1.25
     #: Five stages of few features; the bottom sees 6 x 8 of the patch.
     features: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 64])
