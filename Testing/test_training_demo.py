@@ -7,12 +7,14 @@ from pathlib import Path
 
 import SimpleITK as sitk
 from pancreas_mt_training.demo import DemoConfig, demo_headline, median_case, write_sample
-from pancreas_mt_training.evaluate import EvalCase, outcome_summary
+from pancreas_mt_training.evaluate import EvalCase, confidence_summary, outcome_summary
 
 
 def _row(case: str, truth: int, dice: float, status: str = "answered", found: bool = True, given: bool = True):
     outcome = {"status": status, "lesion_found": found, "subtype_given": given, "reasons": []}
-    return {"case_id": case, "truth": truth, "segmentation": {"lesion": {"dice": dice}}, "outcome": outcome}
+    answer = {"predicted": max(truth, 0), "probability": 0.9, "uncertain": False} if given else None
+    row = {"case_id": case, "truth": truth, "segmentation": {"lesion": {"dice": dice}}, "outcome": outcome}
+    return {**row, "answer": answer}
 
 
 def _held(rows: list[dict], accuracy: float = 0.9, ci=(0.8, 0.95), ceiling=0.92) -> dict:
@@ -24,6 +26,7 @@ def _held(rows: list[dict], accuracy: float = 0.9, ci=(0.8, 0.95), ceiling=0.92)
         "classification": {"guided": {"accuracy": accuracy, "accuracy_ci95": list(ci), "f_beta": 0.88}},
         "segmentation": {"lesion": {"dice": 0.71}, "pancreas": {"dice": 0.86}},
         "outcomes": outcome_summary(rows, {r["case_id"]: 10.0 for r in rows if r["truth"] >= 0}),
+        "confidence": confidence_summary(rows),
         "ceiling": ceiling,
     }
 
@@ -78,6 +81,28 @@ def test_the_headline_gives_accuracy_with_its_interval_the_ceiling_the_stress_ta
     assert "| small | 1 | 50.0% (10.0%-90.0%) | 90.0% | 0.710 | 0.860 | 0.0% | 100.0% |" in text
     assert "| radiomics | skewness, kurtosis | 60.0% (50.0%-70.0%) | 0.550 | 72 / 48 |" in text
     assert "folds 0, 1, 2" in text and "segmentation mirroring off" in text
+    assert "on the 1 lesion cases given a subtype): ECE 0.100; AUROC right vs wrong n/a" in text
+    assert "of right answers 0.0% (" in text and "of wrong ones n/a (no cases)" in text
+
+
+def test_the_confidence_summary_scores_the_products_answers_on_lesion_cases_only():
+    def answered(case, truth, predicted, p, uncertain):
+        return {**_row(case, truth, 0.5), "answer": {"predicted": predicted, "probability": p, "uncertain": uncertain}}
+
+    rows = [
+        answered("r1", 0, 0, 0.9, False),
+        answered("r2", 1, 1, 0.8, True),
+        answered("w1", 2, 0, 0.5, True),
+        answered("w2", 0, 1, 0.4, True),
+        _row("l0", 1, 0.0, found=False, given=False),  # no answer: not scored
+        {**_row("n1", -1, 0.0), "answer": {"predicted": 0, "probability": 0.99, "uncertain": False}},  # normal
+    ]
+    summary = confidence_summary(rows)
+    assert summary["cases"] == 4 and summary["auroc"] == 1.0  # every right answer more confident than every wrong
+    # ECE over 15 bins: four singleton bins, |1 - 0.9| + |1 - 0.8| + |0 - 0.5| + |0 - 0.4|, each a quarter
+    assert abs(summary["ece"] - (0.1 + 0.2 + 0.5 + 0.4) / 4) < 1e-9
+    assert (summary["flagged_of_right"]["count"], summary["flagged_of_right"]["of"]) == (1, 2)
+    assert (summary["flagged_of_wrong"]["count"], summary["flagged_of_wrong"]["of"]) == (2, 2)
 
 
 def test_the_sample_keeps_whole_slices_around_the_gland_in_its_own_geometry(tmp_path):

@@ -32,7 +32,15 @@ from .baseline import baseline_table, run_baselines
 from .calibration import calibrate_model
 from .convert import collect_generic, convert_cases, dataset_folder
 from .crops import crop_folder, gland_crop, slice_axis
-from .evaluate import EvalCase, cross_validation, evaluate_held_out, generic_cases, outcome_summary, write_report
+from .evaluate import (
+    EvalCase,
+    confidence_summary,
+    cross_validation,
+    evaluate_held_out,
+    generic_cases,
+    outcome_summary,
+    write_report,
+)
 from .phantoms import SUBTYPE_NAMES, write_phantoms
 from .phantoms_abdomen import STRESS, AbdomenParams, stress_params
 from .plans import MULTITASK_PLANS, plan_dataset
@@ -198,6 +206,7 @@ def evaluate_demo(
         results = {name: job.result() for name, job in jobs.items()}
     for name, result in results.items():
         result["outcomes"] = outcome_summary(result["cases"], _diameters(sets[name]))
+        result["confidence"] = confidence_summary(result["cases"])
         result["ceiling"] = json.loads((sets[name] / "phantoms.json").read_text(encoding="utf-8"))["set_ceiling"]
     held = results["held-out"]
     write_report(
@@ -219,8 +228,21 @@ def median_case(cases: list[EvalCase], held: dict) -> EvalCase:
 
 
 def _pct(entry: dict) -> str:
+    if not entry["of"]:
+        return "n/a (no cases)"
     low, high = entry["ci95"]
     return f"{entry['share']:.1%} ({low:.1%}-{high:.1%}; {entry['count']}/{entry['of']})"
+
+
+def _confidence_line(confidence: dict) -> str:
+    if not confidence["cases"]:
+        return "- The product's confidence: no lesion case was given a subtype."
+    auroc = "n/a (all right or all wrong)" if confidence["auroc"] is None else f"{confidence['auroc']:.3f}"
+    return (
+        f"- The product's confidence (calibrated, on the {confidence['cases']} lesion cases given a subtype): ECE"
+        f" {confidence['ece']:.3f}; AUROC right vs wrong {auroc}; flagged uncertain: of right answers"
+        f" {_pct(confidence['flagged_of_right'])}, of wrong ones {_pct(confidence['flagged_of_wrong'])}."
+    )
 
 
 def demo_headline(held: dict, stress: dict[str, dict], baseline: list[dict]) -> list[str]:
@@ -244,6 +266,7 @@ def demo_headline(held: dict, stress: dict[str, dict], baseline: list[dict]) -> 
         f"- Lesions found: {_pct(outcomes['lesions_found'])}; of those >= 5 mm: {_pct(outcomes['lesions_5mm_found'])}.",
         f"- Outcomes: answered {_pct(outcomes['answered'])}; with warnings"
         f" {_pct(outcomes['answered-with-warnings'])}; withheld {_pct(outcomes['withheld'])}.",
+        _confidence_line(held["confidence"]),
         "",
         "Stress sets (each its own seed; accuracy with Wilson 95% CI on lesion cases):",
         "",

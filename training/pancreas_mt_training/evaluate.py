@@ -193,6 +193,7 @@ def evaluate_held_out(
                 "pooling_used": {m: p.method for m, p in pooled.items()},
                 "fold_probabilities": subtype.fold_probabilities,
                 "uncertain": subtype.uncertainty.uncertain,
+                "answer": _answer(prediction.result.subtype, names),
                 # What the product said: its status, whether it found a lesion, and whether it gave a subtype.
                 "outcome": {
                     "status": assessment.status,
@@ -250,6 +251,41 @@ def wilson_interval(successes: int, total: int) -> list[float]:
 def accuracy_ci(truth: Sequence[int], probabilities: np.ndarray) -> list[float]:
     """Wilson 95% confidence interval of the accuracy of the arg-max predictions."""
     return wilson_interval(int(np.sum(np.argmax(probabilities, 1) == np.asarray(truth))), len(truth))
+
+
+def _answer(subtype: Any, names: Sequence[str]) -> dict[str, Any] | None:
+    """The subtype the product gave (index, its calibrated probability, its uncertain flag); ``None`` if none."""
+    if subtype is None or subtype.predicted is None:
+        return None
+    return {
+        "predicted": names.index(subtype.predicted),
+        "probability": float(subtype.probability),
+        "uncertain": bool(subtype.uncertainty.uncertain),
+    }
+
+
+def confidence_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The product's own confidence on the lesion cases where it gave a subtype (its ``answer``, calibrated as
+    shipped): ECE, the AUROC of the confidence separating right from wrong, and the shares of right and of wrong
+    answers flagged uncertain, each with a Wilson CI."""
+    from .calibration import confidence_auroc, expected_calibration_error
+
+    given = [r for r in rows if r["truth"] != NO_SUBTYPE and r.get("answer") is not None]
+    confidence = np.array([r["answer"]["probability"] for r in given])
+    correct = np.array([r["answer"]["predicted"] == r["truth"] for r in given], dtype=bool)
+    flagged = np.array([r["answer"]["uncertain"] for r in given], dtype=bool)
+
+    def share(selected: np.ndarray) -> dict[str, Any]:
+        hits, of = int(flagged[selected].sum()), int(selected.sum())
+        return {"count": hits, "of": of, "share": hits / of if of else math.nan, "ci95": wilson_interval(hits, of)}
+
+    return {
+        "cases": len(given),
+        "ece": expected_calibration_error(confidence, correct) if given else None,
+        "auroc": confidence_auroc(confidence, correct) if given else None,
+        "flagged_of_right": share(correct),
+        "flagged_of_wrong": share(~correct),
+    }
 
 
 def outcome_summary(rows: Sequence[dict[str, Any]], lesion_diameters_mm: dict[str, float] | None = None) -> dict:
