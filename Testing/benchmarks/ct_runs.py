@@ -59,20 +59,39 @@ def write_image(array: np.ndarray, path: Path, spacing: tuple[float, float, floa
     return path
 
 
+#: The child: ``pancreas-mt predict`` in-process, then its own memory map's high-water mark (``VmHWM``) into the
+#: file ``$PMT_BENCH_HWM``. Not ``wait4``'s ``ru_maxrss``: Linux carries the parent's RSS at fork over the child's
+#: exec into it, so a benchmark holding a large phantom would be measured instead of the child.
+CHILD = """
+import os, sys
+from PancreasMultiTaskLib.cli.main import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as status:
+    kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+with open(os.environ["PMT_BENCH_HWM"], "w") as out:
+    out.write(str(kb))
+sys.exit(code)
+"""
+
+
 def predict(image: Path, out: Path, *args: str) -> Run:
-    """``pancreas-mt predict -i IMAGE -o OUT ARGS`` in a child process; its own peak RSS from ``wait4``."""
-    command = [sys.executable, "-m", "PancreasMultiTaskLib.cli", "predict", "-i", str(image), "-o", str(out)]
+    """``pancreas-mt predict -i IMAGE -o OUT ARGS`` in a child process; its own peak RSS (``VmHWM``, Linux)."""
+    command = [sys.executable, "-c", CHILD, "predict", "-i", str(image), "-o", str(out)]
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as stderr:
-        child = subprocess.Popen([*command, "--progress", "none", *args], stdout=subprocess.DEVNULL, stderr=stderr)
-        _pid, status, usage = os.wait4(child.pid, 0)
+    with tempfile.TemporaryFile() as stderr, tempfile.TemporaryDirectory() as scratch:
+        hwm = Path(scratch) / "vmhwm_kb"
+        env = {**os.environ, "PMT_BENCH_HWM": str(hwm)}
+        child = subprocess.Popen(
+            [*command, "--progress", "none", *args], stdout=subprocess.DEVNULL, stderr=stderr, env=env
+        )
+        child.wait()
         seconds = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0:
             stderr.seek(0)
             message = stderr.read().decode().strip()[-2000:]
-            raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}): {message}")
+            raise RuntimeError(f"pancreas-mt {' '.join(command[3:])} failed ({child.returncode}): {message}")
+        peak_mb = int(hwm.read_text()) / 1024
     case = next(out.glob("*/result.json")).parent
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(next(case.glob("segmentation.*")))))
     result = json.loads((case / "result.json").read_text())
-    return Run(seconds, usage.ru_maxrss / 1024, result, labels)
+    return Run(seconds, peak_mb, result, labels)

@@ -2,7 +2,7 @@
 
 For each N a synthetic 512 x 512 x N CT-like volume (an elliptic body of ~40 HU soft tissue with noise in
 -1000 HU air, int16 NIfTI, 0.75 x 0.75 x 2.5 mm) is predicted in a child process with the bundled demo model
-on the CPU, with ``--roi full`` and with the default ROI; the child's own peak RSS comes from ``wait4``.
+on the CPU, with ``--roi full`` and with the default ROI; the child's own peak RSS is its ``VmHWM`` (``ct_runs.py``).
 The slope between the two largest N extrapolates to ``--extrapolate`` slices (default 300), against the
 ``--limit-gb`` bound (default 4). The reference is the same run's smallest N: each line prints its ratio.
 

@@ -3,7 +3,7 @@
 The volume is a 512 x 512 x N whole-abdomen CT: the training package's ``abdomen`` phantom of N slices
 (air outside the body, a table, organs, the gland somewhere along the N slices), held-out seed.
 Each setting runs ``pancreas-mt predict`` (bundled demo model, ``--device cpu``) in a child process;
-printed per setting: wall seconds, the child's peak RSS, the ROI used and how it was found; then the
+printed per setting: wall seconds, the child's own peak RSS (VmHWM), the ROI used and how it was found; then the
 speed ratios against the reference of the same run, the gland and lesion Dice of each setting's labels
 against the reference's and against the phantom's truth; last the CPU's bfloat16 flags.
 
