@@ -236,3 +236,17 @@ def tiny_raw_dataset(root: Path, model: Path) -> Path:
         sitk.WriteImage(labels, str(raw / "labelsTr" / f"case{i:02d}.nii.gz"))
     shutil.copyfile(model / "dataset.json", raw / "dataset.json")
     return raw
+
+
+def model_with_competence(multitask_model: Path, root: Path) -> tuple[Path, Path]:
+    """A copy of the tiny multi-task model under ``root`` with Dataset902_Tiny beside it and the
+    ``competence.json`` that ``pancreas-mt-train competence`` writes for it; returns (model, raw dataset)."""
+    from pancreas_mt_training.cli import main
+
+    model = root / multitask_model.name
+    shutil.copytree(multitask_model, model)
+    raw = tiny_raw_dataset(root, model)
+    fingerprint = os.path.join(os.environ["nnUNet_preprocessed"], "Dataset902_Tiny", "dataset_fingerprint.json")
+    argv = ["competence", "--raw", str(raw), "--model", str(model), "--fingerprint", fingerprint, "--synthetic"]
+    assert main(argv) == 0
+    return model, raw

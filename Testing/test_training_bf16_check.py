@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from model_factory import tiny_raw_dataset, validation_fold
+from model_factory import model_with_competence, validation_fold
 from pancreas_mt_training import bf16_check
 from pancreas_mt_training.cli import main as train_main
 from pancreas_mt_training.metrics import segmentation_metrics
@@ -23,14 +21,9 @@ BF16_CPU = "flags\t: fpu sse2 avx512f avx512_bf16\n"
 
 
 @pytest.fixture
-def model(multitask_model, tmp_path, capsys):
+def model(multitask_model, tmp_path):
     """The tiny multi-task model (folds 0 and 1) with a competence record and both folds' validation cases."""
-    model = tmp_path / multitask_model.name
-    shutil.copytree(multitask_model, model)
-    raw = tiny_raw_dataset(tmp_path, model)
-    fingerprint = os.path.join(os.environ["nnUNet_preprocessed"], "Dataset902_Tiny", "dataset_fingerprint.json")
-    argv = ["competence", "--raw", str(raw), "--model", str(model), "--fingerprint", fingerprint, "--synthetic"]
-    assert train_main(argv) == 0, capsys.readouterr().err
+    model, raw = model_with_competence(multitask_model, tmp_path)
     validation_fold(model, raw, 0, [("case00", 0), ("case01", 1)])
     validation_fold(model, raw, 1, [("case02", 2), ("case04", None)])
     return model, raw
@@ -80,3 +73,11 @@ def test_a_failed_check_keeps_auto_in_float32(model, tmp_path, capsys, monkeypat
 def test_a_model_without_competence_record_is_refused(tmp_path, capsys):
     assert train_main(["bf16-check", str(tmp_path)]) == 1
     assert "pancreas-mt-train competence" in capsys.readouterr().err
+
+
+def test_zero_cases_per_fold_is_refused_in_one_line(model, capsys):
+    model, raw = model
+    assert train_main(["bf16-check", str(model), "--raw", str(raw), "--cases-per-fold", "0"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "pancreas-mt-train bf16-check: error: cases per fold must be at least 1, got 0"
+    assert not read_record(model / COMPETENCE_FILE).bfloat16_check_passed  # record untouched

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from model_factory import tiny_raw_dataset, validation_fold
+from model_factory import model_with_competence, validation_fold
 from pancreas_mt_training import calibration
 from pancreas_mt_training.calibration import (
     CalibrationError,
@@ -151,15 +150,8 @@ def _predict(model, image, calibrated=True):
 
 
 def test_the_command_writes_a_calibration_the_engine_reads_and_applies(multitask_model, tmp_path, monkeypatch, capsys):
-    import os
-
     monkeypatch.setattr(calibration, "MIN_CASES", 4)  # five tiny cases keep the test fast
-    model = tmp_path / multitask_model.name
-    shutil.copytree(multitask_model, model)
-    raw = tiny_raw_dataset(tmp_path, model)
-    fingerprint = os.path.join(os.environ["nnUNet_preprocessed"], "Dataset902_Tiny", "dataset_fingerprint.json")
-    argv = ["competence", "--raw", str(raw), "--model", str(model), "--fingerprint", fingerprint, "--synthetic"]
-    assert train_main(argv) == 0, capsys.readouterr().err
+    model, raw = model_with_competence(multitask_model, tmp_path)
     validation_fold(model, raw, 0, [("case00", 0), ("case01", 1), ("case02", 2), ("case03", 0)])
     validation_fold(model, raw, 1, [("case04", None)])
     argv = ["calibrate", str(model), "--raw", str(raw), "--report", str(tmp_path / "report")]

@@ -55,9 +55,13 @@ def bfloat16_check(
     """Run the check; returns the verdict (``passed``) and its figures. ``engine``: further engine options
     (device, mirroring, threads); the backend is PyTorch's, the one that runs both precisions everywhere."""
     model_folder, raw = Path(model_folder), Path(raw)
+    if cases_per_fold is not None and cases_per_fold < 1:
+        raise ValueError(f"cases per fold must be at least 1, got {cases_per_fold}")
     runs = {p: _run(model_folder, raw, p, cases_per_fold, engine) for p in PRECISIONS}
     f32, bf16 = runs["float32"], runs["bfloat16"]
     cases = sorted(f32)
+    if not cases:
+        raise ValueError(f"{model_folder}: its folds' validation/ folders list no case to check")
     dice = {
         structure: {p: float(np.mean([runs[p][c][structure] for c in cases])) for p in PRECISIONS}
         for structure in ("lesion", "pancreas")
