@@ -21,6 +21,7 @@ from pancreas_mt_training.phantoms import generate_phantoms
 from pancreas_mt_training.phantoms_abdomen import (
     BAYES_CEILING,
     GLAND_VOLUME_ML,
+    LESION_HU_STD,
     RIM_CONTRAST,
     STRESS,
     AbdomenParams,
@@ -165,7 +166,8 @@ def test_stress_sets_change_what_they_name(name):
         limit = float(name[2:])
         assert offsets.max() <= limit and offsets.max() > 20
     elif name == "noise2":
-        assert noise.min() >= 12 and noise.max() > 16
+        low, high = AbdomenParams().noise_hu
+        assert noise.min() >= 2 * low and noise.max() > high
     elif name == "thick5":
         assert np.all(spacing[:, 1] == 5)
     elif name == "inplane05":
@@ -299,7 +301,7 @@ def test_first_order_and_rim_statistics_alike_across_patterns(lesion_patches):
     # the drawn rim-minus-core contrast is met (the noise added afterwards moves it a little)
     drawn = lesion_patches["drawn_rim"]
     assert np.median(np.abs(features[:, 5] - drawn)) < 2.0
-    assert min(drawn) >= RIM_CONTRAST[0] * 25 and max(drawn) <= RIM_CONTRAST[1] * 25
+    assert min(drawn) >= RIM_CONTRAST[0] * LESION_HU_STD[0] and max(drawn) <= RIM_CONTRAST[1] * LESION_HU_STD[1]
 
 
 def test_pattern_visible_to_a_spatial_rule_not_to_radiomics(lesion_patches):
