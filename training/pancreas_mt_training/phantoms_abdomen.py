@@ -98,7 +98,7 @@ RIM_CONTRAST = (0.0, 1.25)
 HU_SKEW = (-4.0, 4.0)
 #: Range of the lesion's HU standard deviation: one for every subtype. With the image noise (4-10 HU) it sets how
 #: clearly the spatial pattern shows: ``Testing/benchmarks/subtype_cue.py`` measured an idealized CNN at 1.25 mm
-#: (450 training lesions, 3-40 mm) at 55% with 12-25 HU, 6-16 HU noise and log-uniform diameters, 80% with these.
+#: (450 training lesions, 3-40 mm) at 56% with 12-25 HU, 6-16 HU noise and log-uniform diameters, 78% with these.
 LESION_HU_STD = (20.0, 35.0)
 #: White noise (in standard deviations of the pattern) that orders the pattern's tied voxels at random.
 TIE_NOISE = 0.3
