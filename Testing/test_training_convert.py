@@ -98,7 +98,7 @@ def test_every_bad_case_is_listed_in_one_error(generic, tmp_path):
     assert f"{ids[0]}: label" in message and "[3]" in message
     assert f"{ids[1]}: image spacing" in message
     assert "\n" not in message
-    assert not (tmp_path / "Dataset126_B" / "dataset.json").exists()
+    assert not (tmp_path / "Dataset126_B").exists()  # nothing written, not even the good cases
 
 
 def test_paper_layout_with_validation_split(tmp_path):

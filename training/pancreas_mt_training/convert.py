@@ -184,7 +184,11 @@ def convert_cases(
     regions: bool = False,
     description: str = "",
 ) -> Path:
-    """Check every case, then write imagesTr/labelsTr (+ imagesTs/labelsTs), dataset.json and subtypes.csv."""
+    """Check every case, then write imagesTr/labelsTr (+ imagesTs/labelsTs), dataset.json and subtypes.csv.
+
+    Nothing is written unless every case passes. The check keeps no image: each case is read again to be
+    written, so memory holds one case at a time (a set of whole CTs does not fit in memory at once).
+    """
     output = Path(output)
     all_cases = [(c, "Tr") for c in cases] + [(c, "Ts") for c in test_cases]
     if not cases:
@@ -195,16 +199,13 @@ def convert_cases(
         if case.case_id in seen:
             problems.append(f"{case.case_id}: case id used twice ({seen[case.case_id]} and {case.image})")
         seen[case.case_id] = case.image
-    checked = []
+    problems += [problem for case, _ in all_cases if (problem := check_case(case)[2])]
+    if problems:
+        raise ConversionError(f"{len(problems)} bad case(s): " + "; ".join(problems))
     for case, split in all_cases:
         image, label, problem = check_case(case)
         if problem:
-            problems.append(problem)
-        else:
-            checked.append((case, split, image, label))
-    if problems:
-        raise ConversionError(f"{len(problems)} bad case(s): " + "; ".join(problems))
-    for case, split, image, label in checked:
+            raise ConversionError(f"{problem} (the file changed after it was checked)")
         write_image(image, output / f"images{split}" / f"{case.case_id}_0000{FILE_ENDING}")
         write_image(label, output / f"labels{split}" / f"{case.case_id}{FILE_ENDING}")
     dataset = {
