@@ -1,0 +1,115 @@
+"""Does the demo network's subtype head learn from lesion tiles alone? A probe on a demo run's preprocessed data.
+
+Builds the network of a demo work folder's plans (``nnUNetResEncUNetMPlans_MultiTask.json``, fresh weights) and
+trains it with the class loss only (cross-entropy, label smoothing 0.1; nnU-Net's SGD) on lesion tiles of
+fold 0's training cases: the patch size, centred on the lesion of each case's ``--slices-per-case`` largest
+lesion slices, shifted by up to 15% of the patch (the trainer's ``tile_jitter``), flipped. It prints the tile
+accuracy on training tiles and on one tile (the largest lesion slice) of each validation case every 100
+iterations. ``--head gap`` swaps the paper's head for global average pooling and one linear layer. Compare with
+``subtype_cue.py``'s idealized CNN (a 48 mm view) to tell the head and view from the cue. Not a test.
+
+    OMP_NUM_THREADS=1 python Testing/benchmarks/head_probe.py --workdir /tmp/pmt-demo --iterations 800
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+from pancreas_mt_training.labels import NO_SUBTYPE
+from torch import nn
+
+LESION = 2
+#: Fewest lesion pixels of a tile (``DemoConfig.class_min_pixels``).
+MIN_PIXELS = 24
+JITTER = 0.15
+
+
+def lesion_tiles(dataset, ids, subtypes, patch, per_case: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Tiles of ``patch`` around the lesion of each case's largest lesion slices, and their subtypes."""
+    tiles, labels = [], []
+    for case in ids:
+        if subtypes.get(case, NO_SUBTYPE) == NO_SUBTYPE:
+            continue
+        data, seg, _, _ = dataset.load_case(case)
+        data, seg = np.asarray(data[0]), np.asarray(seg[0])
+        area = (seg == LESION).sum((1, 2))
+        for k in np.argsort(area)[::-1][:per_case]:
+            if area[k] < MIN_PIXELS:
+                break
+            ys, xs = np.nonzero(seg[k] == LESION)
+            y0 = round(ys.mean() + rng.uniform(-JITTER, JITTER) * patch[0] - patch[0] / 2)
+            x0 = round(xs.mean() + rng.uniform(-JITTER, JITTER) * patch[1] - patch[1] / 2)
+            tile = np.full(patch, data.min(), np.float32)
+            a, b = max(0, y0), max(0, x0)
+            c, d = min(data.shape[1], y0 + patch[0]), min(data.shape[2], x0 + patch[1])
+            tile[a - y0 : c - y0, b - x0 : d - x0] = data[k, a:c, b:d]
+            tiles.append(tile)
+            labels.append(subtypes[case])
+    return np.stack(tiles)[:, None], np.array(labels)
+
+
+def accuracy(net: nn.Module, x: torch.Tensor, y: np.ndarray) -> float:
+    net.eval()
+    with torch.no_grad():
+        logits = torch.cat([net(x[i : i + 64])[1] for i in range(0, len(x), 64)])
+    return float(np.mean(logits.argmax(1).numpy() == y))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, required=True, help="a demo-model work folder (nnUNet_preprocessed)")
+    parser.add_argument("--iterations", type=int, default=800)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--slices-per-case", type=int, default=6)
+    parser.add_argument("--head", choices=("paper", "gap"), default="paper")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    preprocessed = next((args.workdir / "nnUNet_preprocessed").glob("Dataset*"))
+    config = json.loads((preprocessed / "nnUNetResEncUNetMPlans_MultiTask.json").read_text())["configurations"]["2d"]
+    split = json.loads((preprocessed / "splits_final.json").read_text())[0]
+    with (preprocessed / "subtypes.csv").open(encoding="utf-8") as handle:
+        subtypes = {row["case_id"]: int(row["subtype"]) for row in csv.DictReader(handle)}
+    dataset = infer_dataset_class(str(preprocessed / config["data_identifier"]))(
+        str(preprocessed / config["data_identifier"]), split["train"] + split["val"]
+    )
+    patch = tuple(config["patch_size"])
+    train_x, train_y = lesion_tiles(dataset, split["train"], subtypes, patch, args.slices_per_case, rng)
+    val_x, val_y = lesion_tiles(dataset, split["val"], subtypes, patch, 1, rng)
+    arch = config["architecture"]
+    net = get_network_from_plans(
+        arch["network_class_name"], arch["arch_kwargs"], arch["_kw_requires_import"], 1, 3, deep_supervision=False
+    )
+    if args.head == "gap":
+        net.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(arch["arch_kwargs"]["features_per_stage"][-1], 3)
+        )
+    print(f"{args.head} head, patch {patch}, {len(train_y)} training tiles, {len(val_y)} validation tiles")
+    optimizer = torch.optim.SGD(net.parameters(), 1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
+    inputs, targets, val_inputs = torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(val_x)
+    for iteration in range(1, args.iterations + 1):
+        net.train()
+        index = torch.from_numpy(rng.integers(0, len(inputs), args.batch))
+        batch = inputs[index]
+        for axis in (-1, -2):
+            if rng.uniform() < 0.5:
+                batch = batch.flip(axis)
+        loss = nn.functional.cross_entropy(net(batch)[1], targets[index], label_smoothing=0.1)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if iteration % 100 == 0:
+            shown = slice(0, min(400, len(inputs)))
+            train, val = accuracy(net, inputs[shown], train_y[shown]), accuracy(net, val_inputs, val_y)
+            print(f"iteration {iteration}: loss {loss.item():.3f}, tile accuracy train {train:.3f}, val {val:.3f}")
+
+
+if __name__ == "__main__":
+    main()
