@@ -5,7 +5,9 @@ trains it with the class loss only (cross-entropy, label smoothing 0.1; nnU-Net'
 fold 0's training cases: the patch size, centred on the lesion of each case's ``--slices-per-case`` largest
 lesion slices, shifted by up to 15% of the patch (the trainer's ``tile_jitter``), flipped. It prints the tile
 accuracy on training tiles and on one tile (the largest lesion slice) of each validation case every 100
-iterations. ``--head gap`` swaps the paper's head for global average pooling and one linear layer. Compare with
+iterations. ``--head gap`` swaps the paper's head for global average pooling and one linear layer; ``--view Y X``
+trains on a smaller tile (pixels) around the lesion, the head sized for it; ``--optimizer adamw`` trains with
+AdamW (lr 3e-3) instead of nnU-Net's SGD. Compare with
 ``subtype_cue.py``'s idealized CNN (a 48 mm view) to tell the head and view from the cue. Not a test.
 
     OMP_NUM_THREADS=1 python Testing/benchmarks/head_probe.py --workdir /tmp/pmt-demo --iterations 800
@@ -69,6 +71,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--slices-per-case", type=int, default=6)
     parser.add_argument("--head", choices=("paper", "gap"), default="paper")
+    parser.add_argument("--view", type=int, nargs=2, help="tile size in pixels (default: the plans' patch)")
+    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
     args = parser.parse_args()
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -80,19 +84,27 @@ def main() -> None:
     dataset = infer_dataset_class(str(preprocessed / config["data_identifier"]))(
         str(preprocessed / config["data_identifier"]), split["train"] + split["val"]
     )
-    patch = tuple(config["patch_size"])
+    patch = tuple(args.view or config["patch_size"])
     train_x, train_y = lesion_tiles(dataset, split["train"], subtypes, patch, args.slices_per_case, rng)
     val_x, val_y = lesion_tiles(dataset, split["val"], subtypes, patch, 1, rng)
     arch = config["architecture"]
     net = get_network_from_plans(
-        arch["network_class_name"], arch["arch_kwargs"], arch["_kw_requires_import"], 1, 3, deep_supervision=False
+        arch["network_class_name"],
+        {**arch["arch_kwargs"], "patch_size": list(patch)},
+        arch["_kw_requires_import"],
+        1,
+        3,
+        deep_supervision=False,
     )
     if args.head == "gap":
         net.classifier = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(arch["arch_kwargs"]["features_per_stage"][-1], 3)
         )
-    print(f"{args.head} head, patch {patch}, {len(train_y)} training tiles, {len(val_y)} validation tiles")
-    optimizer = torch.optim.SGD(net.parameters(), 1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
+    print(f"{args.head} head, {args.optimizer}, tile {patch}, {len(train_y)} training tiles, {len(val_y)} validation")
+    if args.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(net.parameters(), 3e-3, weight_decay=1e-3)
+    else:
+        optimizer = torch.optim.SGD(net.parameters(), 1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
     inputs, targets, val_inputs = torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(val_x)
     for iteration in range(1, args.iterations + 1):
         net.train()
