@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,10 @@ from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from pancreas_mt_training.labels import NO_SUBTYPE
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ct_runs import cpu_flags
 
 LESION = 2
 #: Fewest lesion pixels of a tile (``DemoConfig.class_min_pixels``).
@@ -100,6 +106,7 @@ def main() -> None:
         net.classifier = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(arch["arch_kwargs"]["features_per_stage"][-1], 3)
         )
+    print(f"CPU bfloat16 flags: {cpu_flags()}; cores: {os.cpu_count()}; torch threads: {torch.get_num_threads()}")
     print(f"{args.head} head, {args.optimizer}, tile {patch}, {len(train_y)} training tiles, {len(val_y)} validation")
     if args.optimizer == "adamw":
         optimizer = torch.optim.AdamW(net.parameters(), 3e-3, weight_decay=1e-3)

@@ -21,10 +21,12 @@ which separates the cue's visibility from its label noise. Not a test: a few min
 from __future__ import annotations
 
 import argparse
-import platform
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from multiprocessing import Pool
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -37,22 +39,14 @@ from pancreas_mt_training.phantoms_abdomen import AbdomenParams, make_lesion_pat
 from scipy import ndimage
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ct_runs import cpu_flags
+
 LESION = 2
 #: Side of the CNN's square input around the lesion centre (mm): the largest lesion (40 mm) plus a margin.
 FOV_MM = 48.0
 SEED = 11
-
-
-def cpu_flags() -> str:
-    flags = set()
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("flags"):
-                flags = {f for f in line.split() if f.startswith("amx") or f == "avx512_bf16"}
-                break
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, flags: " + (
-        " ".join(sorted(flags)) or "none of amx/avx512_bf16"
-    )
 
 
 def render(job: tuple[int, AbdomenParams]) -> dict:
@@ -169,7 +163,7 @@ def main() -> None:
     baselines = score_baselines(features[:pool_size], y[:pool_size], features[pool_size:], y[pool_size:], SUBTYPE_NAMES)
     x = np.stack([centred(c, args.grid_mm) for c in cases])
     lo, hi = params.lesion_diameter_mm
-    print(f"machine: {cpu_flags()}")
+    print(f"CPU bfloat16 flags: {cpu_flags()}; cores: {os.cpu_count()}; torch threads: {torch.get_num_threads()}")
     print(f"{args.test} test lesions of {lo:g}-{hi:g} mm; CNN on a {FOV_MM:g} mm slice at {args.grid_mm:g} mm")
     print(f"learned and scored: the {args.target}" + (" shown (no ceiling)" if args.target == "pattern" else ""))
     ceiling = float(np.mean([c["pattern"] == c["subtype"] for c in test]))
