@@ -295,18 +295,19 @@ def _best_seconds(run: Callable[[], object], device: str, repeats: int = 5) -> f
     return best
 
 
-def peak_gflops(threads: int | None, device: str) -> dict[str, float]:
+def peak_gflops(threads: int | None, device: str, bfloat16: bool = False) -> dict[str, float]:
     """This device's rate on a large matrix multiply and on a wide 3x3 convolution (the network's bulk).
 
-    float32 on the CPU, float16 on CUDA (both predictors autocast there). Both are measured because
-    neither alone is the peak everywhere: on this project's 2-core AMD EPYC, PyTorch's float32 matmul
-    reached about 220 GFLOP/s while its 3x3 convolutions reached about 530.
+    float32 on the CPU, float16 on CUDA (both predictors autocast there), or bfloat16 on the CPU with
+    ``bfloat16`` (the engine's ``--precision bfloat16``). Both are measured because neither alone is the
+    peak everywhere: on this project's 2-core AMD EPYC, PyTorch's float32 matmul reached about 220 GFLOP/s
+    while its 3x3 convolutions reached about 530.
     """
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    dtype = torch.float16 if device == "cuda" else torch.float32
+    dtype = torch.bfloat16 if bfloat16 else torch.float16 if device == "cuda" else torch.float32
     n = 8192 if device == "cuda" else 2048
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     matmul = 2 * n**3 / _best_seconds(lambda: torch.mm(a, b), device) / 1e9
@@ -521,6 +522,16 @@ def compare(work: Path, args: argparse.Namespace) -> None:
             print(f"GPU memory ratio (engine / nnU-Net peak allocated): {gpu_memory:.2f}")
     for kind in engines[1:]:
         print(f"speed ratio (nnU-Net time / {kind} time): {nnunet['predict_s'] / reports[kind]['predict_s']:.2f}")
+    if "engine-bfloat16" in reports and args.device == "cpu":
+        # What the bfloat16 units allow at all: nnU-Net's time over the network at this CPU's best bfloat16 rate.
+        bf16_rates = peak_gflops(args.threads, args.device, bfloat16=True)
+        bf16_floor_s = tiles * gflop / max(bf16_rates.values())
+        measured = ", ".join(f"{name} {value:.0f}" for name, value in bf16_rates.items())
+        print(
+            f"bfloat16 floor rate: {max(bf16_rates.values()):.0f} GFLOP/s, the best of {measured}; floor "
+            f"{bf16_floor_s:.1f} s, so no bfloat16 engine here beats nnU-Net by more than "
+            f"{nnunet['predict_s'] / bf16_floor_s:.2f}x"
+        )
     speed = nnunet["predict_s"] / reports["engine"]["predict_s"]
     print(f"speed ratio (nnU-Net time{' scaled' if subset else ''} / engine time): {speed:.2f}")
 
