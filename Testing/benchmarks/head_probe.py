@@ -7,7 +7,9 @@ lesion slices, shifted by up to 15% of the patch (the trainer's ``tile_jitter``)
 accuracy on training tiles and on one tile (the largest lesion slice) of each validation case every 100
 iterations. ``--head gap`` swaps the paper's head for global average pooling and one linear layer; ``--view Y X``
 trains on a smaller tile (pixels) around the lesion, the head sized for it; ``--optimizer adamw`` trains with
-AdamW (lr 3e-3) instead of nnU-Net's SGD. Compare with
+AdamW (lr 3e-3) instead of nnU-Net's SGD; ``--init MODEL`` starts from fold 0 of a trained model folder (the
+engine's loader), and ``--head-only`` then trains the head alone on its frozen encoder: whether the segmentation's
+features carry the subtype. Compare with
 ``subtype_cue.py``'s idealized CNN (a 48 mm view) to tell the head and view from the cue. Not a test.
 
     OMP_NUM_THREADS=1 python Testing/benchmarks/head_probe.py --workdir /tmp/pmt-demo --iterations 800
@@ -79,7 +81,13 @@ def main() -> None:
     parser.add_argument("--head", choices=("paper", "gap"), default="paper")
     parser.add_argument("--view", type=int, nargs=2, help="tile size in pixels (default: the plans' patch)")
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    parser.add_argument("--init", type=Path, help="a trained model folder: start from its fold 0's weights")
+    parser.add_argument("--head-only", action="store_true", help="with --init: train a fresh head alone")
     args = parser.parse_args()
+    if args.head_only and not args.init:
+        parser.error("--head-only needs --init")
+    if args.init and (args.view or args.head != "paper"):
+        parser.error("--init keeps the trained network: no --view or --head")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     preprocessed = next((args.workdir / "nnUNet_preprocessed").glob("Dataset*"))
@@ -102,16 +110,29 @@ def main() -> None:
         3,
         deep_supervision=False,
     )
+    if args.init:
+        from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+
+        net = open_model_folder(args.init, folds=["0"]).load_network("0")
+        net.class_outputs = True
+    if args.head_only:  # a fresh head on the trained, frozen encoder
+        for module in net.classifier.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        for name, parameter in net.named_parameters():
+            parameter.requires_grad = name.startswith("classifier.")
     if args.head == "gap":
         net.classifier = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(arch["arch_kwargs"]["features_per_stage"][-1], 3)
         )
     print(f"CPU bfloat16 flags: {cpu_flags()}; cores: {os.cpu_count()}; torch threads: {torch.get_num_threads()}")
-    print(f"{args.head} head, {args.optimizer}, tile {patch}, {len(train_y)} training tiles, {len(val_y)} validation")
+    start = f"fold 0 of {args.init}" + (", head alone" if args.head_only else "") if args.init else "fresh weights"
+    print(f"{args.head} head, {args.optimizer}, tile {patch}, {start}, {len(train_y)} training tiles, {len(val_y)} val")
+    trained = [p for p in net.parameters() if p.requires_grad]
     if args.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(net.parameters(), 3e-3, weight_decay=1e-3)
+        optimizer = torch.optim.AdamW(trained, 3e-3, weight_decay=1e-3)
     else:
-        optimizer = torch.optim.SGD(net.parameters(), 1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
+        optimizer = torch.optim.SGD(trained, 1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
     inputs, targets, val_inputs = torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(val_x)
     for iteration in range(1, args.iterations + 1):
         net.train()
