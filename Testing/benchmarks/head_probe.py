@@ -102,19 +102,20 @@ def main() -> None:
     train_x, train_y = lesion_tiles(dataset, split["train"], subtypes, patch, args.slices_per_case, rng)
     val_x, val_y = lesion_tiles(dataset, split["val"], subtypes, patch, 1, rng)
     arch = config["architecture"]
-    net = get_network_from_plans(
-        arch["network_class_name"],
-        {**arch["arch_kwargs"], "patch_size": list(patch)},
-        arch["_kw_requires_import"],
-        1,
-        3,
-        deep_supervision=False,
-    )
     if args.init:
         from PancreasMultiTaskLib.engine.model_folder import open_model_folder
 
         net = open_model_folder(args.init, folds=["0"]).load_network("0")
         net.class_outputs = True
+    else:
+        net = get_network_from_plans(
+            arch["network_class_name"],
+            {**arch["arch_kwargs"], "patch_size": list(patch)},
+            arch["_kw_requires_import"],
+            1,
+            3,
+            deep_supervision=False,
+        )
     if args.head_only:  # a fresh head on the trained, frozen encoder
         for module in net.classifier.modules():
             if hasattr(module, "reset_parameters"):
