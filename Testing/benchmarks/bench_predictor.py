@@ -41,6 +41,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 RESENC_M_2D = {
     "n_stages": 6,
@@ -399,6 +400,17 @@ def _run_worker(kind: str, model: Path, image_path: Path, work: Path, args: argp
     return json.loads((work / f"{kind}.json").read_text())
 
 
+def machine_line(threads: int, device: str, gpu: str = "") -> str:
+    """The machine a run's figures come from: cores, the CPU's bfloat16 flags, torch, threads, device."""
+    import torch
+    from ct_runs import cpu_flags
+
+    return (
+        f"machine: {os.cpu_count()} cores{gpu}, CPU bfloat16 flags: {cpu_flags()}, torch {torch.__version__}, "
+        f"threads {threads}, device {device}"
+    )
+
+
 def null_network(work: Path, args: argparse.Namespace) -> None:
     """What the engine spends outside the network, against the network's own time, in one run."""
     model, image_path = _prepare(work, args, multitask=True)
@@ -407,7 +419,7 @@ def null_network(work: Path, args: argparse.Namespace) -> None:
 
     threads = args.threads or torch.get_num_threads()
     z, y, x = args.shape
-    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, threads {threads}, device {args.device}")
+    print(machine_line(threads, args.device))
     print(
         f"workload: ResEnc M 2D multi-task, patch 128x192, volume {z}x{y}x{x}, folds {args.folds}, "
         f"TTA {not args.no_tta}"
@@ -474,7 +486,7 @@ def compare(work: Path, args: argparse.Namespace) -> None:
     floor_s = tiles * gflop / rate
     threads = args.threads or torch.get_num_threads()
     gpu = f", {torch.cuda.get_device_name()}" if args.device == "cuda" else ""
-    print(f"machine: {os.cpu_count()} cores{gpu}, torch {torch.__version__}, threads {threads}, device {args.device}")
+    print(machine_line(threads, args.device, gpu))
     print(f"workload: ResEnc M 2D patch 128x192, volume {z}x{y}x{x}, folds {args.folds}, TTA {not args.no_tta}")
     print(f"network: {gflop:.1f} GFLOP per tile, {tiles} tile passes")
     measured = ", ".join(f"{name} {value:.0f}" for name, value in rates.items())
