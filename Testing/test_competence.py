@@ -140,6 +140,33 @@ def test_output_checks():
     assert [f.severity for f in big_lesion] == [c.WARNED]
 
 
+def test_specks_no_larger_than_the_no_lesion_size_are_not_separate_lesions():
+    """Training labels have one lesion a case; a predicted speck at or below ``min_lesion_ml`` (a case of only
+    such specks is "no lesion found") is not counted as a second lesion, a real second one is."""
+    spacing = (1.0, 1.0, 2.0)  # 2 uL a voxel
+    lesion = np.zeros((20, 64, 64), bool)
+    lesion[5:10, 20:30, 20:30] = True  # 1 mL
+    lesion[15, 50, 50] = True  # 0.002 mL
+    assert c.lesion_components(lesion, spacing) == 2
+    assert c.lesion_components(lesion, spacing, min_ml=0.1) == 1
+    lesion[14:16, 45:55, 45:55] = True  # 0.4 mL, joining the speck
+    assert c.lesion_components(lesion, spacing, min_ml=0.1) == 2
+    assert c.lesion_components(np.zeros_like(lesion), spacing) == 0
+
+    record = c.parse_record(RECORD, Path("r"))  # lesion_components_max 1, min_lesion_ml 0.1
+    image = ct()
+    labels = np.zeros(image.shape, np.uint8)
+    labels[4:12, 16:40, 16:40] = 1
+    labels[5:10, 20:30, 20:30] = 2
+    labels[11, 38, 38] = 2  # a one-voxel speck beside the lesion's gland
+    image[labels > 0] = 90
+    case = c.assess_case(record, image, spacing, labels, gland_ml=30.0, lesion_ml=1.0, has_classifier=True)
+    assert case.status == c.ANSWERED, case.reasons
+    labels[10:12, 32:40, 32:40] = 2  # 0.26 mL apart from the first
+    case = c.assess_case(record, image, spacing, labels, gland_ml=30.0, lesion_ml=1.26, has_classifier=True)
+    assert case.status == c.WARNED and "2 separate lesions" in case.reasons[0]
+
+
 def test_outcomes():
     record = c.parse_record(RECORD, Path("r"))
     answered = c.assess([], record, lesion_ml=2.0, has_classifier=True)

@@ -37,6 +37,27 @@ def test_real_scans_are_never_answered_by_the_phantom_model(name, tmp_path, caps
     assert (tmp_path / "out" / name.removesuffix(".nii.gz") / "segmentation.nii.gz").is_file()  # still written
 
 
+@pytest.mark.slow
+def test_a_real_ct_at_the_trained_spacing_is_withheld_by_what_the_network_found(tmp_path, capsys):
+    """The public CT resampled to a pancreas protocol's 0.8 x 0.8 x 2 mm, inside the demo's trained spacing.
+
+    The spacing check passes, so what withholds it must be the checks after the network (gland volume,
+    intensities, lesion): the radiologist's usual input, not only the 3 mm volume the file holds.
+    """
+    image = sitk.ReadImage(str(PUBLIC / "example_ct_sm.nii.gz"))
+    spacing = (0.8, 0.8, 2.0)
+    size = [round(n * s / t) for n, s, t in zip(image.GetSize(), image.GetSpacing(), spacing, strict=True)]
+    resampled = sitk.Resample(
+        image, size, sitk.Transform(), sitk.sitkLinear, image.GetOrigin(), spacing, image.GetDirection(), -1024
+    )
+    path = tmp_path / "real_ct_0000.nii.gz"
+    sitk.WriteImage(resampled, str(path))
+    result, stdout = predict(path, tmp_path / "out", capsys)
+    assert result.assessment.status == "withheld", result.assessment
+    assert not any("spacing" in r for r in result.assessment.reasons), result.assessment.reasons
+    assert result.subtype.predicted is None and "Subtype: withheld (" in stdout and SYNTHETIC_NOTICE in stdout
+
+
 def test_a_label_map_given_as_the_ct_is_withheld(tmp_path, capsys):
     truth = sitk.ReadImage(str(next(sample_case().parent.glob("*_truth.nii.gz"))))
     path = tmp_path / "labels.nii.gz"

@@ -164,6 +164,25 @@ def _trainer(trained: dict, log_folder: Path, monkeypatch: pytest.MonkeyPatch):
     return trainer
 
 
+def test_the_head_can_have_its_own_sgd_momentum(trained, tmp_path, monkeypatch):
+    """``classifier_momentum`` puts exactly the head's parameters into a second SGD group with that momentum,
+    on the same learning rate and poly schedule; unset, nnU-Net's single group (momentum 0.99) stays."""
+    from pancreas_mt_training.losses import TrainingOptions
+
+    trainer = _trainer(trained, tmp_path, monkeypatch)
+    assert [g["momentum"] for g in trainer.optimizer.param_groups] == [0.99]
+    trainer.options.classifier_momentum = 0.9
+    optimizer, scheduler = trainer.configure_optimizers()
+    rest, head = optimizer.param_groups
+    assert (rest["momentum"], head["momentum"]) == (0.99, 0.9) and rest["nesterov"] and head["nesterov"]
+    assert {id(p) for p in head["params"]} == {id(p) for p in trainer._plain_network().classifier.parameters()}
+    assert len(rest["params"]) + len(head["params"]) == len(list(trainer.network.parameters()))
+    scheduler.step(trainer.num_epochs // 2)
+    assert rest["lr"] == head["lr"] < trainer.initial_lr
+    with pytest.raises(ValueError, match="classifier_momentum must be in"):
+        TrainingOptions.from_dict({"classifier_momentum": 1.0})
+
+
 def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkeypatch):
     """A training step's head sees only the tiles that carry the class loss: the BatchNorm right after
     the head's first convolution (before any dropout) ends with the statistics of those tiles alone.

@@ -286,7 +286,14 @@ def lesion_patches():
         "features": np.stack([lesion_features(p.image, p.label) for p in patches]),
         "spatial": np.array([_radial_profile(p) for p in patches]),
         "drawn_rim": np.array([p.metadata["lesion"]["rim_contrast"] * p.metadata["lesion"]["hu_std"] for p in patches]),
+        "components": np.array([ndimage.label(_arrays(p)[1] == 2, structure=np.ones((3, 3, 3)))[1] for p in patches]),
     }
+
+
+def test_every_lesion_is_one_connected_region(lesion_patches):
+    """One lesion a case, also for the lobulated outlines: the competence record's most lesion components
+    comes from these labels, and satellites of the irregular pattern would tell its subtype."""
+    assert (lesion_patches["components"] == 1).all(), lesion_patches["components"]
 
 
 def test_first_order_and_rim_statistics_alike_across_patterns(lesion_patches):

@@ -6,11 +6,12 @@ fold 0's training cases: the patch size, centred on the lesion of each case's ``
 lesion slices, shifted by up to 15% of the patch (the trainer's ``tile_jitter``), flipped. It prints the tile
 accuracy on training tiles and on one tile (the largest lesion slice) of each validation case every 100
 iterations. ``--head gap`` swaps the paper's head for global average pooling and one linear layer; ``--view Y X``
-trains on a smaller tile (pixels) around the lesion, the head sized for it; ``--optimizer adamw`` trains with
-AdamW (lr 3e-3) instead of nnU-Net's SGD; ``--init MODEL`` starts from fold 0 of a trained model folder (the
+trains on a smaller tile (pixels, multiples of the network's stride) around the lesion, the head sized for it;
+``--features`` sets the features per stage; ``--optimizer adamw`` trains with AdamW (lr 3e-3) instead of nnU-Net's
+SGD (``--lr``, ``--momentum`` change either); ``--init MODEL`` starts from fold 0 of a trained model folder (the
 engine's loader), and ``--head-only`` then trains the head alone on its frozen encoder: whether the segmentation's
-features carry the subtype. Compare with
-``subtype_cue.py``'s idealized CNN (a 48 mm view) to tell the head and view from the cue. Not a test.
+features carry the subtype. ``--net cue`` trains ``subtype_cue.py``'s idealized CNN on the same tiles instead:
+whether the preprocessed tiles carry the cue at all, which tells the network and its training from the data. Not a test.
 
     OMP_NUM_THREADS=1 python Testing/benchmarks/head_probe.py --workdir /tmp/pmt-demo --iterations 800
 """
@@ -34,6 +35,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ct_runs import cpu_flags
+from subtype_cue import network as cue_network
 
 LESION = 2
 #: Fewest lesion pixels of a tile (``DemoConfig.class_min_pixels``).
@@ -65,6 +67,17 @@ def lesion_tiles(dataset, ids, subtypes, patch, per_case: int, rng) -> tuple[np.
     return np.stack(tiles)[:, None], np.array(labels)
 
 
+class CueNetwork(nn.Module):
+    """``subtype_cue.py``'s idealized CNN, answering like the multi-task network: (no segmentation, class logits)."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.body = cue_network(classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, self.body(x)
+
+
 def accuracy(net: nn.Module, x: torch.Tensor, y: np.ndarray) -> float:
     net.eval()
     with torch.no_grad():
@@ -78,16 +91,24 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=800)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--slices-per-case", type=int, default=6)
+    parser.add_argument("--net", choices=("plans", "cue"), default="plans", help="cue: subtype_cue.py's CNN")
     parser.add_argument("--head", choices=("paper", "gap"), default="paper")
+    parser.add_argument("--features", type=int, nargs="+", help="features per stage (default: the plans')")
     parser.add_argument("--view", type=int, nargs=2, help="tile size in pixels (default: the plans' patch)")
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    parser.add_argument("--lr", type=float, help="learning rate (default: 1e-2 for SGD, 3e-3 for AdamW)")
+    parser.add_argument("--momentum", type=float, default=0.99, help="SGD momentum (default: nnU-Net's 0.99)")
     parser.add_argument("--init", type=Path, help="a trained model folder: start from its fold 0's weights")
     parser.add_argument("--head-only", action="store_true", help="with --init: train a fresh head alone")
     args = parser.parse_args()
     if args.head_only and not args.init:
         parser.error("--head-only needs --init")
-    if args.init and (args.view or args.head != "paper"):
-        parser.error("--init keeps the trained network: no --view or --head")
+    if args.init and (args.view or args.head != "paper" or args.net != "plans"):
+        parser.error("--init keeps the trained network: no --view, --head or --net")
+    if args.net == "cue" and (args.head != "paper" or args.features):
+        parser.error("--net cue has its own layers: no --head or --features")
+    if args.init and args.features:
+        parser.error("--init keeps the trained network: no --features")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     preprocessed = next((args.workdir / "nnUNet_preprocessed").glob("Dataset*"))
@@ -102,11 +123,17 @@ def main() -> None:
     train_x, train_y = lesion_tiles(dataset, split["train"], subtypes, patch, args.slices_per_case, rng)
     val_x, val_y = lesion_tiles(dataset, split["val"], subtypes, patch, 1, rng)
     arch = config["architecture"]
+    if args.features:
+        if len(args.features) != arch["arch_kwargs"]["n_stages"]:
+            parser.error(f"--features needs {arch['arch_kwargs']['n_stages']} numbers, one a stage")
+        arch["arch_kwargs"]["features_per_stage"] = args.features
     if args.init:
         from PancreasMultiTaskLib.engine.model_folder import open_model_folder
 
         net = open_model_folder(args.init, folds=["0"]).load_network("0")
         net.class_outputs = True
+    elif args.net == "cue":
+        net = CueNetwork(3)
     else:
         net = get_network_from_plans(
             arch["network_class_name"],
@@ -128,12 +155,14 @@ def main() -> None:
         )
     print(f"CPU bfloat16 flags: {cpu_flags()}; cores: {os.cpu_count()}; torch threads: {torch.get_num_threads()}")
     start = f"fold 0 of {args.init}" + (", head alone" if args.head_only else "") if args.init else "fresh weights"
-    print(f"{args.head} head, {args.optimizer}, tile {patch}, {start}, {len(train_y)} training tiles, {len(val_y)} val")
     trained = [p for p in net.parameters() if p.requires_grad]
     if args.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(trained, 3e-3, weight_decay=1e-3)
+        optimizer = torch.optim.AdamW(trained, args.lr or 3e-3, weight_decay=1e-3)
     else:
-        optimizer = torch.optim.SGD(trained, 1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
+        optimizer = torch.optim.SGD(trained, args.lr or 1e-2, momentum=args.momentum, nesterov=True, weight_decay=3e-5)
+    settings = {k: optimizer.defaults[k] for k in ("lr", "momentum", "weight_decay") if k in optimizer.defaults}
+    print(f"{args.net} network, {args.head} head, {args.optimizer} {settings}, tile {patch}, {start}, ", end="")
+    print(f"{len(train_y)} training tiles, {len(val_y)} val")
     inputs, targets, val_inputs = torch.from_numpy(train_x), torch.from_numpy(train_y), torch.from_numpy(val_x)
     for iteration in range(1, args.iterations + 1):
         net.train()

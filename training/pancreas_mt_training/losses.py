@@ -65,6 +65,8 @@ class TrainingOptions:
     tile_jitter: float = 0.25
     #: Epochs between ``checkpoint_latest.pth`` saves, what an interrupted training resumes from (nnU-Net: 50).
     save_every: int = 50
+    #: SGD momentum of the classifier head's parameters (``None``: nnU-Net's 0.99, as every other parameter).
+    classifier_momentum: float | None = None
 
     def __post_init__(self) -> None:
         if self.class_loss not in CLASS_LOSSES:
@@ -84,6 +86,10 @@ class TrainingOptions:
             raise ValueError(f"multitask_training.tile_jitter must be in [0, 0.5], got {self.tile_jitter}")
         if self.save_every < 1:
             raise ValueError(f"multitask_training.save_every must be >= 1, got {self.save_every}")
+        if self.classifier_momentum is not None and not 0 < self.classifier_momentum < 1:
+            raise ValueError(
+                f"multitask_training.classifier_momentum must be in (0, 1), got {self.classifier_momentum}"
+            )
         if self.class_loss_weight < 0:
             raise ValueError(f"multitask_training.class_loss_weight must be >= 0, got {self.class_loss_weight}")
 

@@ -23,7 +23,8 @@ along the gland's back; and the pancreas (head, neck, body, tail; lobulated) wit
   (5th percentile 42%). Each case's ``gland_fraction_covered`` is in ``phantoms.json``.
 * **Normal cases**: a fraction (``normal_fraction``, default 0.2) has no lesion; their subtype is
   :data:`~pancreas_mt_training.labels.NO_SUBTYPE` (-1): they train the segmentation only.
-* **Lesions**: sphere-equivalent diameter 3-40 mm (uniform, met to the voxel on the fine grid), in
+* **Lesions**: one connected region a case, sphere-equivalent diameter 3-40 mm (uniform, met to the
+  voxel on the fine grid but where joining the outline's outgrowths takes a few more), in
   the head, body or tail (uniform); a quarter of them are centred on the gland's surface (``edge``,
   half outside it). Upstream of 40% of head and body lesions the duct is dilated (2.5-4 mm radius).
   Location, size, edge and duct dilation are drawn independently of the subtype.
@@ -672,8 +673,32 @@ class _LesionField:
     field: np.ndarray
 
 
+def _connected_below(d: np.ndarray, target: int) -> tuple[np.ndarray, float]:
+    """The largest connected region (26-neighbours) of ``d < t`` for the least ``t`` that makes it ``target``
+    voxels or more, and that ``t``: one lesion, where a plain threshold of an irregular outline also leaves
+    satellites (up to six in 40 cases) that the label map would count as further lesions.
+
+    Bisection over the sorted values of ``d``; the region has ``target`` voxels unless the step that reaches
+    them also joins a satellite (then a few more: 2 of 31 lesions, by 1% and 7%)."""
+    values = np.sort(d.ravel())
+    structure = np.ones((3, 3, 3), bool)
+
+    def largest(k: int) -> np.ndarray:
+        labelled, count = ndimage.label(d < values[k], structure=structure)
+        if count == 0:
+            return np.zeros(d.shape, bool)
+        return labelled == 1 + int(np.bincount(labelled.ravel())[1:].argmax())
+
+    low, high = target, d.size - 1
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if np.count_nonzero(largest(middle)) >= target else (middle + 1, high)
+    return largest(low), float(values[low])
+
+
 def _render_lesion(canvas: _Canvas, draw: dict[str, Any], hu: dict[str, float]) -> _LesionField:
-    """The lesion: rotated ellipsoid with the pattern's outline irregularity, volume met to the voxel.
+    """The lesion: rotated ellipsoid with the pattern's outline irregularity, one connected region of the drawn
+    volume (:func:`_connected_below`).
 
     The canvas gets the lesion's mean HU (what partial volume mixes into the gland around it); the
     pattern goes into a separate field (:func:`lesion_pattern`, standardized inside the lesion, plus
@@ -699,8 +724,7 @@ def _render_lesion(canvas: _Canvas, draw: dict[str, Any], hu: dict[str, float]) 
     d = np.sqrt((u / radii[2]) ** 2 + (v / radii[1]) ** 2 + (dz / radii[0]) ** 2)
     d = d * (1 + irregularity * lesion["wobble"](z, y, x))
     target = int(np.clip(round(4 / 3 * np.pi * r_eq**3 / np.prod(canvas.spacing)), 1, d.size - 1))
-    threshold = np.partition(d.ravel(), target)[target]
-    inside = d < threshold
+    inside, threshold = _connected_below(d, target)
     pattern = lesion_pattern(rng, draw["pattern"], (z, y, x), centre, d / threshold, inside, r_eq, canvas.spacing)
     field = np.zeros(inside.shape, np.float32)
     values = pattern[inside]

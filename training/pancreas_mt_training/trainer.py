@@ -43,6 +43,7 @@ import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 from nnunetv2.paths import nnUNet_raw
 from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
+from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as nnunet_trainer_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
@@ -288,6 +289,22 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
 
     def set_deep_supervision_enabled(self, enabled: bool) -> None:
         self._plain_network().decoder.deep_supervision = enabled
+
+    def configure_optimizers(self):
+        """nnU-Net's SGD and poly schedule; with ``classifier_momentum`` the head's parameters are a second
+        group with that momentum (same learning rate and schedule)."""
+        momentum = self.options.classifier_momentum
+        if momentum is None:
+            return super().configure_optimizers()
+        head = {id(p) for p in self._plain_network().classifier.parameters()}
+        groups = [
+            {"params": [p for p in self.network.parameters() if id(p) not in head]},
+            {"params": [p for p in self.network.parameters() if id(p) in head], "momentum": momentum},
+        ]
+        optimizer = torch.optim.SGD(
+            groups, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99, nesterov=True
+        )
+        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
 
     def on_train_start(self) -> None:
         super().on_train_start()

@@ -358,6 +358,18 @@ def assess(findings: Sequence[Finding], record: CompetenceRecord, lesion_ml: flo
     return Assessment(status=status, reasons=withheld + no_lesion + warnings, lesion_found=lesion_found, notice=notice)
 
 
+def lesion_components(lesion: np.ndarray, spacing_mm: Sequence[float], min_ml: float = 0.0) -> int:
+    """Separate lesions (26-connected) of more than ``min_ml``: the record's "no lesion" size, below which a
+    speck is not a lesion by the same rule that makes a case "no lesion found"."""
+    from scipy import ndimage
+
+    if not lesion.any():
+        return 0
+    labelled, _ = ndimage.label(lesion, structure=np.ones((3, 3, 3)))
+    volumes_ml = np.bincount(labelled.ravel())[1:] * (float(np.prod(spacing_mm)) / 1000.0)
+    return int(np.count_nonzero(volumes_ml > min_ml))
+
+
 def assess_case(
     record: CompetenceRecord,
     image: np.ndarray,
@@ -369,12 +381,9 @@ def assess_case(
 ) -> Assessment:
     """Every check on one case: the input as read (``image``, spacing (in-plane, in-plane, slice)) and the
     labels predicted for it (same array shape), against the model's record."""
-    from scipy import ndimage
-
     from .labels import LESION_LABEL
 
-    lesion = labels == LESION_LABEL
-    components = int(ndimage.label(lesion, structure=np.ones((3, 3, 3)))[1]) if lesion.any() else 0
+    components = lesion_components(labels == LESION_LABEL, spacing_mm, record.min_lesion_ml or 0.0)
     gland = labels > 0
     median = float(np.median(image[gland])) if gland.any() else None
     findings = check_input(image, spacing_mm, record) + check_output(gland_ml, lesion_ml, components, median, record)
