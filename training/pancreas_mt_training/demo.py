@@ -98,6 +98,8 @@ class DemoConfig:
     lesion_oversampling: float = 0.8
     tile_jitter: float = 0.15
     save_every: int = 5
+    #: SGD momentum of the classifier head (``None``: nnU-Net's 0.99, as the rest of the network).
+    classifier_momentum: float | None = None
     folds: tuple[int, ...] = (0, 1, 2)
     #: Test-time mirroring of the segmentation in the evaluations; off to fit a CPU budget (it quadruples
     #: the sliding window). The guided classification tiles are always mirrored.
@@ -140,6 +142,7 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
             "lesion_oversampling": config.lesion_oversampling,
             "tile_jitter": config.tile_jitter,
             "save_every": config.save_every,
+            "classifier_momentum": config.classifier_momentum,
             "validation_mirroring": False,
         },
     )
