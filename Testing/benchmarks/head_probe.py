@@ -9,9 +9,10 @@ iterations. ``--head gap`` swaps the paper's head for global average pooling and
 trains on a smaller tile (pixels, multiples of the network's stride) around the lesion, the head sized for it;
 ``--features`` sets the features per stage; ``--optimizer adamw`` trains with AdamW (lr 3e-3) instead of nnU-Net's
 SGD (``--lr``, ``--momentum`` change either); ``--init MODEL`` starts from fold 0 of a trained model folder (the
-engine's loader), and ``--head-only`` then trains the head alone on its frozen encoder: whether the segmentation's
-features carry the subtype. ``--net cue`` trains ``subtype_cue.py``'s idealized CNN on the same tiles instead:
-whether the preprocessed tiles carry the cue at all, which tells the network and its training from the data. Not a test.
+engine's loader) (with ``--view``, a fresh paper head sized for the view), and ``--head-only`` then trains the head
+alone on its frozen encoder: whether the segmentation's features carry the subtype. ``--net cue`` trains
+``subtype_cue.py``'s idealized CNN on the same tiles instead: whether the preprocessed tiles carry the cue at all,
+which tells the network and its training from the data. Not a test.
 
     OMP_NUM_THREADS=1 python Testing/benchmarks/head_probe.py --workdir /tmp/pmt-demo --iterations 800
 """
@@ -103,8 +104,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.head_only and not args.init:
         parser.error("--head-only needs --init")
-    if args.init and (args.view or args.head != "paper" or args.net != "plans"):
-        parser.error("--init keeps the trained network: no --view, --head or --net")
+    if args.init and (args.head != "paper" or args.net != "plans"):
+        parser.error("--init keeps the trained network: no --head or --net")
     if args.net == "cue" and (args.head != "paper" or args.features):
         parser.error("--net cue has its own layers: no --head or --features")
     if args.init and args.features:
@@ -142,6 +143,13 @@ def main() -> None:
             1,
             3,
             deep_supervision=False,
+        )
+    if args.init and args.view:  # a fresh head sized for the view, on the trained encoder
+        from PancreasMultiTaskLib.engine.network import SubtypeClassifierHead, bottleneck_size
+
+        net.patch_size = patch
+        net.classifier = SubtypeClassifierHead(
+            net.encoder.output_channels[-1], bottleneck_size(patch, net.encoder.strides), net.num_subtypes
         )
     if args.head_only:  # a fresh head on the trained, frozen encoder
         for module in net.classifier.modules():
