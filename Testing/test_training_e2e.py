@@ -164,9 +164,10 @@ def _trainer(trained: dict, log_folder: Path, monkeypatch: pytest.MonkeyPatch):
     return trainer
 
 
-def test_the_head_can_have_its_own_sgd_momentum(trained, tmp_path, monkeypatch):
+def test_the_head_can_have_its_own_sgd_momentum_and_the_network_adamw(trained, tmp_path, monkeypatch):
     """``classifier_momentum`` puts exactly the head's parameters into a second SGD group with that momentum,
-    on the same learning rate and poly schedule; unset, nnU-Net's single group (momentum 0.99) stays."""
+    on the same learning rate and poly schedule; unset, nnU-Net's single group (momentum 0.99) stays;
+    ``optimizer: adamw`` is AdamW on the whole network and the same schedule."""
     from pancreas_mt_training.losses import TrainingOptions
 
     trainer = _trainer(trained, tmp_path, monkeypatch)
@@ -181,6 +182,16 @@ def test_the_head_can_have_its_own_sgd_momentum(trained, tmp_path, monkeypatch):
     assert rest["lr"] == head["lr"] < trainer.initial_lr
     with pytest.raises(ValueError, match="classifier_momentum must be in"):
         TrainingOptions.from_dict({"classifier_momentum": 1.0})
+    trainer.options.classifier_momentum, trainer.options.optimizer = None, "adamw"
+    optimizer, scheduler = trainer.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.AdamW) and len(optimizer.param_groups) == 1
+    assert optimizer.param_groups[0]["weight_decay"] == trainer.weight_decay
+    scheduler.step(trainer.num_epochs // 2)
+    assert optimizer.param_groups[0]["lr"] < trainer.initial_lr
+    with pytest.raises(ValueError, match="an SGD setting"):
+        TrainingOptions.from_dict({"optimizer": "adamw", "classifier_momentum": 0.9})
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        TrainingOptions.from_dict({"optimizer": "adam"})
 
 
 def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkeypatch):

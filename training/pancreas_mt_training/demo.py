@@ -100,6 +100,9 @@ class DemoConfig:
     save_every: int = 5
     #: SGD momentum of the classifier head (``None``: nnU-Net's 0.99, as the rest of the network).
     classifier_momentum: float | None = None
+    #: ``TrainingOptions.optimizer`` and its learning rate (nnU-Net's SGD at 0.01).
+    optimizer: str = "sgd"
+    initial_lr: float = 1e-2
     folds: tuple[int, ...] = (0, 1, 2)
     #: Test-time mirroring of the segmentation in the evaluations; off to fit a CPU budget (it quadruples
     #: the sliding window). The guided classification tiles are always mirrored.
@@ -143,6 +146,8 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
             "tile_jitter": config.tile_jitter,
             "save_every": config.save_every,
             "classifier_momentum": config.classifier_momentum,
+            "optimizer": config.optimizer,
+            "initial_lr": config.initial_lr,
             "validation_mirroring": False,
         },
     )

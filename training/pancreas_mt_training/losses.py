@@ -31,6 +31,8 @@ CLASS_SLICES = ("all", "foreground", "lesion")
 AUGMENTATIONS = ("nnunet", "spatial", "hu-shift")
 #: Standard deviation (HU) of the ``hu-shift`` offset: offsets of +-100 HU are two sigma.
 HU_SHIFT_SIGMA = 50.0
+#: ``sgd``: nnU-Net's (momentum 0.99, Nesterov); ``adamw``: ``torch.optim.AdamW``; both on the poly schedule.
+OPTIMIZERS = ("sgd", "adamw")
 #: Share of training tiles that get a ``hu-shift`` offset.
 HU_SHIFT_PROBABILITY = 0.8
 
@@ -67,6 +69,8 @@ class TrainingOptions:
     save_every: int = 50
     #: SGD momentum of the classifier head's parameters (``None``: nnU-Net's 0.99, as every other parameter).
     classifier_momentum: float | None = None
+    #: One of :data:`OPTIMIZERS`, for the whole network, at ``initial_lr`` and ``weight_decay``.
+    optimizer: str = "sgd"
 
     def __post_init__(self) -> None:
         if self.class_loss not in CLASS_LOSSES:
@@ -86,6 +90,10 @@ class TrainingOptions:
             raise ValueError(f"multitask_training.tile_jitter must be in [0, 0.5], got {self.tile_jitter}")
         if self.save_every < 1:
             raise ValueError(f"multitask_training.save_every must be >= 1, got {self.save_every}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"multitask_training.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.optimizer != "sgd" and self.classifier_momentum is not None:
+            raise ValueError("multitask_training.classifier_momentum is an SGD setting: unset it for optimizer adamw")
         if self.classifier_momentum is not None and not 0 < self.classifier_momentum < 1:
             raise ValueError(
                 f"multitask_training.classifier_momentum must be in (0, 1), got {self.classifier_momentum}"

@@ -292,7 +292,11 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
 
     def configure_optimizers(self):
         """nnU-Net's SGD and poly schedule; with ``classifier_momentum`` the head's parameters are a second
-        group with that momentum (same learning rate and schedule)."""
+        group with that momentum (same learning rate and schedule); ``optimizer: adamw`` trains the whole
+        network with AdamW on the same schedule."""
+        if self.options.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(self.network.parameters(), self.initial_lr, weight_decay=self.weight_decay)
+            return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
         momentum = self.options.classifier_momentum
         if momentum is None:
             return super().configure_optimizers()
