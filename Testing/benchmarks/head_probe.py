@@ -12,7 +12,9 @@ SGD (``--lr``, ``--momentum`` change either); ``--init MODEL`` starts from fold 
 engine's loader) (with ``--view``, a fresh paper head sized for the view), and ``--head-only`` then trains the head
 alone on its frozen encoder: whether the segmentation's features carry the subtype. ``--net cue`` trains
 ``subtype_cue.py``'s idealized CNN on the same tiles instead: whether the preprocessed tiles carry the cue at all,
-which tells the network and its training from the data. Not a test.
+which tells the network and its training from the data. ``--init MODEL --evaluate`` only scores MODEL's fold 0
+on one centred tile of each validation lesion (the figure the training README gives for the demo runs). Not a
+test.
 
     OMP_NUM_THREADS=1 python Testing/benchmarks/head_probe.py --workdir /tmp/pmt-demo --iterations 800
 """
@@ -44,8 +46,11 @@ MIN_PIXELS = 24
 JITTER = 0.15
 
 
-def lesion_tiles(dataset, ids, subtypes, patch, per_case: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Tiles of ``patch`` around the lesion of each case's largest lesion slices, and their subtypes."""
+def lesion_tiles(
+    dataset, ids, subtypes, patch, per_case: int, rng, jitter: float = JITTER
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tiles of ``patch`` around the lesion of each case's largest lesion slices (shifted by up to ``jitter`` of
+    the patch), and their subtypes."""
     tiles, labels = [], []
     for case in ids:
         if subtypes.get(case, NO_SUBTYPE) == NO_SUBTYPE:
@@ -57,8 +62,8 @@ def lesion_tiles(dataset, ids, subtypes, patch, per_case: int, rng) -> tuple[np.
             if area[k] < MIN_PIXELS:
                 break
             ys, xs = np.nonzero(seg[k] == LESION)
-            y0 = round(ys.mean() + rng.uniform(-JITTER, JITTER) * patch[0] - patch[0] / 2)
-            x0 = round(xs.mean() + rng.uniform(-JITTER, JITTER) * patch[1] - patch[1] / 2)
+            y0 = round(ys.mean() + rng.uniform(-jitter, jitter) * patch[0] - patch[0] / 2)
+            x0 = round(xs.mean() + rng.uniform(-jitter, jitter) * patch[1] - patch[1] / 2)
             tile = np.full(patch, data.min(), np.float32)
             a, b = max(0, y0), max(0, x0)
             c, d = min(data.shape[1], y0 + patch[0]), min(data.shape[2], x0 + patch[1])
@@ -86,6 +91,20 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: np.ndarray) -> float:
     return float(np.mean(logits.argmax(1).numpy() == y))
 
 
+def evaluate(model: Path, checkpoint: str, dataset, ids, subtypes) -> None:
+    """Fold 0 of ``model`` on a tile of its own patch centred on each validation lesion's largest slice."""
+    from pancreas_mt_training.evaluate import wilson_interval
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+
+    net = open_model_folder(model, folds=["0"], checkpoint_name=checkpoint).load_network("0")
+    net.class_outputs = True
+    x, y = lesion_tiles(dataset, ids, subtypes, net.patch_size, 1, np.random.default_rng(0), jitter=0.0)
+    correct = round(accuracy(net, torch.from_numpy(x), y) * len(y))
+    low, high = wilson_interval(correct, len(y))
+    print(f"{model} fold 0 ({checkpoint}), tile {net.patch_size}: {correct}/{len(y)} validation lesions right")
+    print(f"= {correct / len(y):.1%} (95% CI {low:.1%}-{high:.1%}); lesions per subtype {np.bincount(y).tolist()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, required=True, help="a demo-model work folder (nnUNet_preprocessed)")
@@ -101,7 +120,15 @@ def main() -> None:
     parser.add_argument("--momentum", type=float, default=0.99, help="SGD momentum (default: nnU-Net's 0.99)")
     parser.add_argument("--init", type=Path, help="a trained model folder: start from its fold 0's weights")
     parser.add_argument("--head-only", action="store_true", help="with --init: train a fresh head alone")
+    parser.add_argument("--checkpoint", default="checkpoint_final.pth", help="with --init: the checkpoint file")
+    parser.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="with --init: score its fold 0 on a centred tile of each validation lesion, no training",
+    )
     args = parser.parse_args()
+    if args.evaluate and (not args.init or args.head_only or args.view):
+        parser.error("--evaluate scores --init's own network: no --head-only or --view")
     if args.head_only and not args.init:
         parser.error("--head-only needs --init")
     if args.init and (args.head != "paper" or args.net != "plans"):
@@ -120,6 +147,9 @@ def main() -> None:
     dataset = infer_dataset_class(str(preprocessed / config["data_identifier"]))(
         str(preprocessed / config["data_identifier"]), split["train"] + split["val"]
     )
+    if args.evaluate:
+        evaluate(args.init, args.checkpoint, dataset, split["val"], subtypes)
+        return
     patch = tuple(args.view or config["patch_size"])
     train_x, train_y = lesion_tiles(dataset, split["train"], subtypes, patch, args.slices_per_case, rng)
     val_x, val_y = lesion_tiles(dataset, split["val"], subtypes, patch, 1, rng)
@@ -131,7 +161,7 @@ def main() -> None:
     if args.init:
         from PancreasMultiTaskLib.engine.model_folder import open_model_folder
 
-        net = open_model_folder(args.init, folds=["0"]).load_network("0")
+        net = open_model_folder(args.init, folds=["0"], checkpoint_name=args.checkpoint).load_network("0")
         net.class_outputs = True
     elif args.net == "cue":
         net = CueNetwork(3)
