@@ -42,3 +42,11 @@ def multitask_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from model_factory import make_tiny_multitask_model
 
     return make_tiny_multitask_model(tmp_path_factory.mktemp("multitask"), dataset_id=902)
+
+
+@pytest.fixture(scope="session")
+def view_model(multitask_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``multitask_model`` (56 x 72 patch) with a head that reads the central 32 x 32 view of each tile."""
+    from model_factory import classifier_view_model
+
+    return classifier_view_model(multitask_model, tmp_path_factory.mktemp("view"), (32, 32))

@@ -195,6 +195,15 @@ def make_tiny_multitask_model(
     return _write_model(folder, plans, dataset, folds, "nnUNetTrainerMultiTask", init_scale=1.0)
 
 
+def classifier_view_model(model: Path, root: Path, view: tuple[int, int]) -> Path:
+    """A copy of a multi-task model folder whose head reads a ``view`` of each tile (fresh random weights)."""
+    plans = json.loads((model / "plans.json").read_text())
+    plans["configurations"]["2d"]["architecture"]["arch_kwargs"]["classifier_view"] = list(view)
+    dataset = json.loads((model / "dataset.json").read_text())
+    folds = tuple(int(f.name.removeprefix("fold_")) for f in sorted(model.glob("fold_*")))
+    return _write_model(root / model.name, plans, dataset, folds, "nnUNetTrainerMultiTask", init_scale=1.0)
+
+
 def centred_phantoms(folder: Path, seed: int, count: int, shape: tuple[int, int, int]) -> Path:
     """``count`` centred phantoms of ``shape`` (z, y, x) written by the real ``pancreas-mt-train phantoms``."""
     from pancreas_mt_training.cli import main

@@ -19,8 +19,11 @@ def _tiles(model, n: int = 3) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", GRAPH_BACKENDS)
-def test_graph_backend_gives_the_networks_segmentation_and_class_logits(multitask_model, tmp_path, name):
-    model = open_model_folder(multitask_model, folds=["0", "1"])
+@pytest.mark.parametrize("folder", ["multitask_model", "view_model"])
+def test_graph_backend_gives_the_networks_segmentation_and_class_logits(folder, tmp_path, name, request):
+    """Also for a network whose head reads a view of the tile (``classifier_view``): the crop and the second
+    pass through the encoder are in the exported graph."""
+    model = open_model_folder(request.getfixturevalue(folder), folds=["0", "1"])
     graph = GRAPH_BACKENDS[name](model, lambda: model.build_network().eval(), threads=2, cache_dir=tmp_path)
     reference = TorchBackend(
         model.build_network(), {f: model.load_weights(f) for f in model.folds}, torch.device("cpu")

@@ -36,11 +36,14 @@ def test_tiles_are_centred_on_the_lesion_then_the_gland(predictor):
     assert torch.equal(tiles[2, 0], window(2, round(centre_y - py / 2), round(centre_x - px / 2)))
 
 
-def test_prediction_gives_both_modes_and_reports_the_one_used(multitask_model):
+@pytest.mark.parametrize("folder", ["multitask_model", "view_model"])
+def test_prediction_gives_both_modes_and_reports_the_one_used(folder, request):
+    """Also for a head that reads the central view of each tile (``classifier_view``), on the default backend."""
     image, _ = ct_volume(seed=2)
     for mode in ("guided", "tiles"):
-        options = PredictionOptions(device="cpu", use_mirroring=False, backend="torch", classification=mode)
-        prediction = Predictor(multitask_model, options).predict(image)
+        backend = "torch" if folder == "multitask_model" else "auto"
+        options = PredictionOptions(device="cpu", use_mirroring=False, backend=backend, classification=mode)
+        prediction = Predictor(request.getfixturevalue(folder), options).predict(image)
         subtype = prediction.result.subtype
         assert subtype.classification == mode
         used = prediction.slice_probabilities[mode].mean(0)

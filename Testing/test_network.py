@@ -8,7 +8,13 @@ import pytest
 import torch
 from dynamic_network_architectures.architectures.unet import ResidualEncoderUNet
 from PancreasMultiTaskLib.engine.model_folder import open_model_folder
-from PancreasMultiTaskLib.engine.network import ABLATIONS, MultiTaskResEncUNet, SubtypeClassifierHead, bottleneck_size
+from PancreasMultiTaskLib.engine.network import (
+    ABLATIONS,
+    MultiTaskResEncUNet,
+    SubtypeClassifierHead,
+    bottleneck_size,
+    centre_crop,
+)
 from torch import nn
 
 # The paper's ResEnc M 2D plans (6 stages 32..512, blocks 1,3,4,6,6,6), patch 128x192.
@@ -110,6 +116,35 @@ def test_class_items_run_the_head_on_those_tiles_only():
     network.eval()
     with torch.no_grad():
         torch.testing.assert_close(network(x, items)[1], network(x)[1][items])
+
+
+def test_a_classifier_view_head_reads_the_central_view_through_the_shared_encoder():
+    """With ``classifier_view`` the head is sized for the view's bottleneck; a tile's logits are those of its
+    central view run through the same encoder, and given views (the trainer's lesion-centred ones) replace them."""
+    torch.manual_seed(0)
+    network = small(num_subtypes=3, patch_size=(128, 160), classifier_view=(96, 96)).eval()
+    plain = small(num_subtypes=3, patch_size=(128, 160))
+    assert network.classifier.flat_features == 256 * 1 * 1  # bottleneck 3x3 of the view, less the two 2x2 convs
+    assert plain.classifier.flat_features == 256 * 2 * 3
+    x = torch.randn(4, 1, 128, 160)
+    with torch.no_grad():
+        seg, logits = network(x)
+        centre = network.classifier(network.encoder(x[:, :, 16:112, 32:128])[-1])
+        torch.testing.assert_close(logits, centre)
+        torch.testing.assert_close(centre_crop(x, (96, 96)), x[:, :, 16:112, 32:128])
+        items = torch.tensor([True, False, True, False])
+        torch.testing.assert_close(network(x, items)[1], centre[items])
+        views = torch.randn(5, 1, 96, 96)
+        seg_views, given = network(x, class_views=views)
+        torch.testing.assert_close(given, network.classifier(network.encoder(views)[-1]))
+        torch.testing.assert_close(seg_views, seg)
+        assert network(x, class_views=views[:0])[1].shape == (0, 3)
+    with pytest.raises(ValueError, match="class views must be"):
+        network.classify(torch.randn(2, 1, 128, 160))
+    with pytest.raises(ValueError, match="classifier_view must be 2 sizes within the patch"):
+        small(num_subtypes=3, patch_size=(128, 160), classifier_view=(160, 96))
+    with pytest.raises(ValueError, match="class views must be"):
+        plain.classify(torch.randn(2, 1, 96, 96))
 
 
 def test_segmentation_only_returns_what_nnunet_code_expects():

@@ -151,13 +151,15 @@ def test_validation_writes_case_subtypes(trained):
         assert summary["accuracy"][method] == pytest.approx(expected)
 
 
-def _trainer(trained: dict, log_folder: Path, monkeypatch: pytest.MonkeyPatch):
-    """A fresh trainer on the trained dataset's plans, its log in ``log_folder``, data loading in this process."""
+def _trainer(trained: dict, log_folder: Path, monkeypatch: pytest.MonkeyPatch, **arch_kwargs):
+    """A fresh trainer on the trained dataset's plans (``arch_kwargs`` added to its network's), its log in
+    ``log_folder``, data loading in this process."""
     from pancreas_mt_training.trainer import nnUNetTrainerMultiTask
 
     monkeypatch.setenv("nnUNet_results", str(log_folder))
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
     plans = json.loads((trained["preprocessed"] / f"{PLANS}.json").read_text())
+    plans["configurations"]["2d"]["architecture"]["arch_kwargs"].update(arch_kwargs)
     dataset = json.loads((trained["preprocessed"] / "dataset.json").read_text())
     trainer = nnUNetTrainerMultiTask({**plans, "continue_training": False}, "2d", 0, dataset, torch.device("cpu"))
     trainer.initialize()
@@ -216,6 +218,38 @@ def test_train_step_runs_the_head_on_lesion_tiles_only(trained, tmp_path, monkey
     assert isinstance(mine, torch.nn.BatchNorm2d)
     torch.testing.assert_close(mine.running_mean, theirs.running_mean)
     torch.testing.assert_close(mine.running_var, theirs.running_var)
+
+
+def test_a_classifier_view_network_trains_its_head_on_lesion_centred_views(trained, tmp_path, monkeypatch):
+    """With ``classifier_view`` in the plans the head's BatchNorm ends with the statistics of the lesion tiles'
+    views around their lesions (cut from the augmented batch), and validation classifies the same views."""
+    from pancreas_mt_training.trainer import VIEW_JITTER, lesion_views
+
+    trainer = _trainer(trained, tmp_path, monkeypatch, classifier_view=[16, 16])
+    network = trainer._plain_network()
+    assert network.classifier_view == (16, 16)
+    loader = trainer.get_dataloaders()[0]
+    loader.data_loader.indices = [k for k in loader.data_loader.indices if k != NORMAL_TRAIN]
+    batch = next(loader)
+    for level in batch["target"]:  # a lesion in the far corner of tiles 1 and 2 only
+        level.zero_()
+        side = level.shape[-1] // 4
+        level[1:3, :, -side:, -side:] = 2
+    reference = copy.deepcopy(network).train()
+    np.random.seed(5)
+    outputs = trainer.train_step(batch)
+    assert int(outputs["class_count"]) == 2
+    np.random.seed(5)
+    views = lesion_views(batch["data"][1:3], batch["target"][0][1:3, 0] == 2, (16, 16), VIEW_JITTER)
+    assert views.abs().sum() > 0 and not torch.equal(views, batch["data"][1:3, :, 8:24, 8:24])
+    with torch.no_grad():
+        reference.classifier.layers[:2](reference.encoder(views)[-1])
+    mine, theirs = network.classifier.layers[1], reference.classifier.layers[1]
+    torch.testing.assert_close(mine.running_mean, theirs.running_mean)
+    torch.testing.assert_close(mine.running_var, theirs.running_var)
+    network.eval()
+    validated = trainer.validation_step(batch)
+    assert int(validated["class_count"]) == 2 and np.isfinite(validated["class_loss"])
 
 
 def test_the_training_loader_pickles_for_spawned_augmentation_workers(trained, tmp_path, monkeypatch):

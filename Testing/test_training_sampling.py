@@ -94,3 +94,30 @@ def test_tiles_of_cases_without_a_subtype_never_carry_the_class_loss():
     assert class_loss_mask(tiles, "lesion", 16, None, subtypes).tolist() == [False, False, True, False]
     regions = torch.stack([(tiles[:, 0] > 0), (tiles[:, 0] == 2)], 1).float()
     assert class_loss_mask(regions, "lesion", 16, 1, subtypes).tolist() == [False, False, True, False]
+
+
+def test_class_views_are_centred_on_each_tiles_lesion_and_padded_at_the_edges():
+    """The head of a ``classifier_view`` network is trained on views around the lesion's centroid (what the
+    engine's guided tiles centre), within ``jitter`` of the view; a view past a tile's edge is padded with 0."""
+    import torch
+    from pancreas_mt_training.trainer import lesion_views
+
+    data = torch.arange(2 * 40 * 50, dtype=torch.float32).reshape(2, 1, 40, 50) + 1
+    lesion = torch.zeros(2, 40, 50, dtype=torch.bool)
+    lesion[0, 10:15, 20:25] = True  # centroid (12, 22)
+    lesion[1, 0:3, 46:50] = True  # centroid (1, 47.5): at the corner
+    views = lesion_views(data, lesion, (8, 10))
+    assert views.shape == (2, 1, 8, 10)
+    assert torch.equal(views[0, 0], data[0, 0, 8:16, 17:27])  # centroid at (4, 5) of the view, as the engine's tiles
+    assert torch.equal(views[1, 0, 3:, :8], data[1, 0, :5, 42:50]) and not views[1, 0, :3].any()
+    assert not views[1, 0, :, 8:].any()
+    np.random.seed(4)
+    corners = set()
+    for _ in range(50):
+        jittered = lesion_views(data[:1], lesion[:1], (8, 10), jitter=0.25)[0, 0]
+        y, x = divmod(int(jittered[0, 0]) - 1, 50)
+        assert abs(y - 8) <= 2 and abs(x - 17) <= 2
+        corners.add((y, x))
+    assert len(corners) > 10
+    empty = lesion_views(data, torch.zeros_like(lesion), (8, 10))  # no lesion: the central view
+    assert torch.equal(empty[0, 0], data[0, 0, 16:24, 20:30])

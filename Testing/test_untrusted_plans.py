@@ -200,6 +200,9 @@ def test_arguments_and_names_outside_the_allow_list_are_refused(multitask_model,
         (lambda c: c.update(spacing=[0.001, 0.001]), r"spacing must list 2 values in 0\.1\.\.20"),
         (lambda c: c.update(spacing=[float("nan"), 1.0]), r"spacing must list"),
         (lambda c: arch_kwargs(c).update(num_subtypes=100000), "num_subtypes"),
+        (lambda c: arch_kwargs(c).update(classifier_view=[100000, 8]), r"classifier_view must be 2 integers within"),
+        (lambda c: arch_kwargs(c).update(classifier_view=[8]), r"classifier_view must be 2 integers"),
+        (lambda c: arch_kwargs(c).update(classifier_view=[8.5, 8]), r"classifier_view must be 2 integers"),
     ],
 )
 def test_sizes_are_bounded_before_anything_is_allocated(multitask_model, tmp_path, edit, match):

@@ -110,6 +110,7 @@ def _plan_options(args: argparse.Namespace) -> dict:
         "training": _training_options(args),
         "window_margin_hu": args.window_margin_hu,
         "spacing_mm": args.spacing_mm,
+        "classifier_view": args.classifier_view,
         "num_processes": args.num_processes,
     }
 
@@ -328,6 +329,13 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         help="reduced configuration: residual blocks per stage (default: as planned)",
     )
     group.add_argument("--patch-size", type=int, nargs=2, help="2D patch size (Y X) (default: as planned)")
+    group.add_argument(
+        "--classifier-view",
+        type=int,
+        nargs=2,
+        metavar=("Y", "X"),
+        help="the subtype head reads a lesion-centred view of this many pixels (default: the whole patch, the paper)",
+    )
     group.add_argument("--batch-size", type=int, default=16, help="training batch size (default: %(default)s)")
     group.add_argument(
         "--preset",

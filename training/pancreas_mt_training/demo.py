@@ -82,6 +82,8 @@ class DemoConfig:
     #: 120 x 160 mm at 1.25 mm: most of a gland crop in view (a 96 x 96 patch of 72 mm left the first abdomen
     #: runs calling kidneys, bowel and vertebrae pancreas: soft tissues of one HU told apart by context alone).
     patch_size: list[int] = field(default_factory=lambda: [96, 128])
+    #: The subtype head's lesion-centred view (pixels; ``None``: the whole patch, the paper's).
+    classifier_view: list[int] | None = None
     batch_size: int = 8
     num_epochs: int = 80
     iterations: int = 100
@@ -134,6 +136,7 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
         batch_size=config.batch_size,
         window_margin_hu=config.window_margin_hu,
         spacing_mm=config.spacing_mm,
+        classifier_view=config.classifier_view,
         training={
             "num_epochs": config.num_epochs,
             "num_iterations_per_epoch": config.iterations,

@@ -74,8 +74,10 @@ def multitask_configuration(
     ablation: str = "proposed",
     training: dict[str, Any] | None = None,
     batch_size: int | None = None,
+    classifier_view: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Copy of a ResEnc 2D configuration that builds the multi-task network (head per ``ablation``)."""
+    """Copy of a ResEnc 2D configuration that builds the multi-task network (head per ``ablation``; with
+    ``classifier_view`` the head reads a view of that size rather than the whole patch)."""
     if ablation not in ABLATIONS:
         raise PlansError(f"unknown ablation {ablation!r}; choose one of {sorted(ABLATIONS)}")
     config = copy.deepcopy(configuration)
@@ -90,6 +92,8 @@ def multitask_configuration(
         "classifier_dropout": True,
         "classifier_cfe": True,
     }
+    if classifier_view is not None:
+        head["classifier_view"] = [int(v) for v in classifier_view]
     head.update(ABLATIONS[ablation])
     architecture["network_class_name"] = NETWORK_CLASS_NAME
     architecture["arch_kwargs"].update(head)
@@ -130,6 +134,7 @@ def make_multitask_plans(
     training: dict[str, Any] | None = None,
     window_margin_hu: float = 0.0,
     spacing_mm: float | None = None,
+    classifier_view: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Plans holding one ``2d`` configuration for the multi-task network, derived from ``base_plans``.
 
@@ -161,7 +166,7 @@ def make_multitask_plans(
             properties["percentile_00_5"] = float(properties["percentile_00_5"]) - window_margin_hu
             properties["percentile_99_5"] = float(properties["percentile_99_5"]) + window_margin_hu
     plans["configurations"] = {
-        CONFIGURATION: multitask_configuration(config, num_subtypes, ablation, training, batch_size)
+        CONFIGURATION: multitask_configuration(config, num_subtypes, ablation, training, batch_size, classifier_view)
     }
     return plans
 
@@ -178,6 +183,7 @@ def plan_dataset(
     training: dict[str, Any] | None = None,
     window_margin_hu: float = 0.0,
     spacing_mm: float | None = None,
+    classifier_view: Sequence[int] | None = None,
     preprocess: bool = True,
     num_processes: int = 1,
 ) -> Path:
@@ -205,6 +211,7 @@ def plan_dataset(
         training=training,
         window_margin_hu=window_margin_hu,
         spacing_mm=spacing_mm,
+        classifier_view=classifier_view,
     )
     plans_file = write_plans(dataset_id, plans, preprocess, num_processes)
     shutil.copyfile(raw / SUBTYPES_CSV, plans_file.parent / SUBTYPES_CSV)

@@ -18,6 +18,8 @@ Runs on stock nnunetv2 2.8 with no edits to nnU-Net's files:
   Which tiles carry the class loss is ``class_slices`` (default: tiles showing lesion; a tile
   without lesion has nothing to classify and trains the segmentation only), and the head runs on
   those tiles alone, so its BatchNorm statistics are those of the tiles it is trained to classify;
+  a network with a ``classifier_view`` (plans ``arch_kwargs``) classifies a view of that size cut from each
+  such augmented tile around its lesion (:func:`lesion_views`), while the segmentation trains on the patch;
 * :meth:`nnUNetTrainerMultiTask.build_network_architecture` (what nnU-Net's own predictor calls)
   gives a network that returns the segmentation alone, so ``nnUNetv2_predict`` runs these models;
   the trainer switches the class output back on for itself.
@@ -136,6 +138,38 @@ def class_loss_mask(
     return labelled & ((flat[:, 0] > threshold).sum(-1) >= minimum)
 
 
+#: A class view's centre is the lesion's centroid shifted by up to this fraction of the view along each axis: the
+#: engine centres its views on the predicted lesion, which is near but not on the true centroid.
+VIEW_JITTER = 0.125
+
+
+def lesion_views(data: torch.Tensor, lesion: torch.Tensor, view: tuple[int, int], jitter: float = 0.0) -> torch.Tensor:
+    """One ``view``-size crop of each tile (batch, channels, y, x), centred on its lesion pixels' centroid.
+
+    ``lesion`` is the tiles' (batch, y, x) lesion mask; a tile without lesion pixels gives its central view.
+    Centres are shifted by a random number of pixels up to ``jitter`` of the view; the tiles are padded with
+    zeros (the normalized intensity the engine pads with) so a view never leaves them.
+    """
+    views = data.new_zeros((data.shape[0], data.shape[1], *view))
+    height, width = data.shape[-2:]
+    for i in range(data.shape[0]):
+        ys, xs = torch.nonzero(lesion[i], as_tuple=True)
+        centre = (
+            [float(ys.float().mean()), float(xs.float().mean())] if len(ys) else [(height - 1) / 2, (width - 1) / 2]
+        )
+        corner = []
+        for c, size in zip(centre, view, strict=True):
+            reach = int(size * jitter)
+            shift = int(np.random.randint(-reach, reach + 1)) if reach > 0 else 0
+            corner.append(round(c - size / 2) + shift)  # as the engine places its guided tiles
+        y0, x0 = corner
+        ty0, tx0 = max(y0, 0), max(x0, 0)
+        ty1, tx1 = min(y0 + view[0], height), min(x0 + view[1], width)
+        if ty1 > ty0 and tx1 > tx0:
+            views[i, :, ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0] = data[i, :, ty0:ty1, tx0:tx1]
+    return views
+
+
 class LesionAwareDataLoader(nnUNetDataLoader):
     """nnU-Net's loader whose forced-foreground tiles favour the lesion and sit off-centre.
 
@@ -220,6 +254,18 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         lesion_channel = self._region_channels()[0] if self.label_manager.has_regions else None
         options = self.options
         return class_loss_mask(target, options.class_slices, options.class_min_pixels, lesion_channel, subtypes)
+
+    def _lesion_pixels(self, target: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """The (batch, y, x) lesion mask of the full-size label tiles."""
+        target = target[0] if isinstance(target, list) else target
+        if self.label_manager.has_regions:
+            return target[:, self._region_channels()[0]] > 0
+        return target[:, 0] == LESION_LABEL
+
+    def _class_views(self, data: torch.Tensor, target, mask: torch.Tensor, jitter: float) -> torch.Tensor:
+        """The masked tiles' lesion-centred views, for a network with a ``classifier_view``."""
+        view = self._plain_network().classifier_view
+        return lesion_views(data[mask], self._lesion_pixels(target)[mask], view, jitter)
 
     def _region_channels(self) -> tuple[int, tuple[int, ...]]:
         """Lesion output channel and the channels whose sum is the pancreas (lesion included)."""
@@ -331,7 +377,11 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         subtypes = subtypes[mask]
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
-            segmentation, logits = self.network(data, mask)
+            if self._plain_network().classifier_view is None:
+                segmentation, logits = self.network(data, mask)
+            else:
+                views = self._class_views(data, target, mask, VIEW_JITTER)
+                segmentation, logits = self.network(data, class_views=views)
             seg_loss = self.loss(segmentation, target)
             class_loss = self.subtype_loss(logits, subtypes)
             loss = seg_loss + self.options.class_loss_weight * class_loss
@@ -368,7 +418,13 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             outputs = super().validation_step(batch)
         finally:
             self.network = network
-        logits, subtypes = view.class_logits[0].to(self.device)[mask], subtypes[mask]
+        if self._plain_network().classifier_view is None:
+            logits = view.class_logits[0].to(self.device)[mask]
+        else:
+            views = self._class_views(batch["data"], batch["target"], mask.cpu(), 0.0).to(self.device)
+            with torch.no_grad():
+                logits = self._plain_network().classify(views).float()
+        subtypes = subtypes[mask]
         class_loss = self.subtype_loss(logits, subtypes)
         outputs["loss"] = outputs["loss"] + self.options.class_loss_weight * class_loss.cpu().numpy()
         extra = self._step_outputs(torch.zeros(()), class_loss, logits, subtypes)

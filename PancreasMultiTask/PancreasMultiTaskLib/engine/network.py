@@ -87,6 +87,13 @@ class SubtypeClassifierHead(nn.Module):
         return self.layers(features)
 
 
+def centre_crop(tiles: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """The central ``size`` (y, x) of a batch of tiles (batch, channels, y, x)."""
+    (height, width), (h, w) = tiles.shape[-2:], size
+    y0, x0 = (height - h) // 2, (width - w) // 2
+    return tiles[..., y0 : y0 + h, x0 : x0 + w]
+
+
 class MultiTaskResEncUNet(ResidualEncoderUNet):
     """``ResidualEncoderUNet`` whose deepest encoder output also feeds a subtype classifier.
 
@@ -95,6 +102,12 @@ class MultiTaskResEncUNet(ResidualEncoderUNet):
     own predictor expects (:meth:`segmentation_only`). The segmentation is a list under deep
     supervision, as nnU-Net's losses expect. The head holds no reference to the encoder, so the
     state dict stores the encoder once.
+
+    By default the head reads the bottleneck of the whole patch (the paper). With a
+    ``classifier_view`` (y, x pixels, at most the patch) it reads the shared encoder's bottleneck of
+    a view that size instead: the central view of each tile at inference (the engine's guided tiles
+    centre the lesion), a lesion-centred view cut by the trainer in training. The segmentation keeps
+    the patch's context while the head sees the lesion at the scale of its texture.
     """
 
     def __init__(
@@ -106,6 +119,7 @@ class MultiTaskResEncUNet(ResidualEncoderUNet):
         classifier_batchnorm: bool = True,
         classifier_dropout: bool = True,
         classifier_cfe: bool = True,
+        classifier_view: Sequence[int] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -113,10 +127,18 @@ class MultiTaskResEncUNet(ResidualEncoderUNet):
         if len(patch_size) != 2:
             raise ValueError(f"the multi-task network is 2D: patch_size must have 2 entries, got {patch_size}")
         self.patch_size = tuple(int(p) for p in patch_size)
+        self.classifier_view = None if classifier_view is None else tuple(int(v) for v in classifier_view)
+        if self.classifier_view is not None and (
+            len(self.classifier_view) != 2
+            or not all(1 <= v <= p for v, p in zip(self.classifier_view, self.patch_size, strict=True))
+        ):
+            raise ValueError(
+                f"classifier_view must be 2 sizes within the patch {self.patch_size}, got {classifier_view}"
+            )
         self.num_subtypes = num_subtypes
         self.classifier = SubtypeClassifierHead(
             self.encoder.output_channels[-1],
-            bottleneck_size(self.patch_size, self.encoder.strides),
+            bottleneck_size(self.classifier_view or self.patch_size, self.encoder.strides),
             num_subtypes,
             num_dense=classifier_dense_layers,
             use_batchnorm=classifier_batchnorm,
@@ -129,25 +151,38 @@ class MultiTaskResEncUNet(ResidualEncoderUNet):
         self.class_outputs = False
         return self
 
+    def classify(self, views: torch.Tensor) -> torch.Tensor:
+        """Class logits of views of ``classifier_view`` size through the shared encoder (a view network only)."""
+        if self.classifier_view is None or tuple(views.shape[2:]) != self.classifier_view:
+            raise ValueError(f"class views must be {self.classifier_view}, got {tuple(views.shape[2:])}")
+        if len(views) == 0:
+            return views.new_zeros((0, self.num_subtypes))
+        return self.classifier(self.encoder(views)[-1])
+
     def forward(
-        self, x: torch.Tensor, class_items: torch.Tensor | None = None
+        self, x: torch.Tensor, class_items: torch.Tensor | None = None, class_views: torch.Tensor | None = None
     ) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor] | torch.Tensor | list[torch.Tensor]:
         """Segmentation (and class logits while ``class_outputs``) of a batch of tiles.
 
         ``class_items`` (a boolean mask over the batch) runs the head on those tiles only, so in
         training its BatchNorm statistics come from the tiles that carry the class loss; the logits
-        then have one row per selected tile.
+        then have one row per selected tile. ``class_views`` (a view network) gives the head its own
+        views instead, one row of logits each.
         """
         if tuple(x.shape[2:]) != self.patch_size:
             raise ValueError(f"input tiles must be {self.patch_size}, got {tuple(x.shape[2:])}")
         skips = self.encoder(x)
         if not self.class_outputs:
             return self.decoder(skips)
-        if class_items is None:
-            return self.decoder(skips), self.classifier(skips[-1])
-        if not bool(class_items.any()):
+        if class_views is not None:
+            return self.decoder(skips), self.classify(class_views)
+        if class_items is not None and not bool(class_items.any()):
             return self.decoder(skips), skips[-1].new_zeros((0, self.num_subtypes))
-        return self.decoder(skips), self.classifier(skips[-1][class_items])
+        if self.classifier_view is not None:
+            tiles = x if class_items is None else x[class_items]
+            return self.decoder(skips), self.classify(centre_crop(tiles, self.classifier_view))
+        deepest = skips[-1] if class_items is None else skips[-1][class_items]
+        return self.decoder(skips), self.classifier(deepest)
 
 
 #: Keyword names that a plans step adds to ``arch_kwargs`` for the multi-task network.
@@ -158,6 +193,7 @@ HEAD_KWARGS = (
     "classifier_batchnorm",
     "classifier_dropout",
     "classifier_cfe",
+    "classifier_view",
 )
 
 #: The ablations of the paper's Table III, as head arguments. The dense-layer rows follow the paper's

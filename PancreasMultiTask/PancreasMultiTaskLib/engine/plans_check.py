@@ -211,6 +211,16 @@ def _check_sizes(kwargs: dict[str, Any], patch_size: Sequence[int], error: Error
         raise error(
             f"{source}: arch_kwargs.patch_size {kwargs['patch_size']!r} differs from patch_size {list(patch_size)}"
         )
+    view = kwargs.get("classifier_view")
+    if view is not None and not (
+        isinstance(view, list)
+        and len(view) == dims
+        and all(type(v) is int and 1 <= v <= p for v, p in zip(view, patch_size, strict=True))
+    ):
+        raise error(
+            f"{source}: arch_kwargs.classifier_view must be {dims} integers within the patch {list(patch_size)}, "
+            f"got {view!r}"[:300]
+        )
     subtypes = kwargs.get("num_subtypes")
     if subtypes is not None and (type(subtypes) is not int or not 2 <= subtypes <= MAX_SUBTYPES):
         raise error(f"{source}: arch_kwargs.num_subtypes must be an integer in 2..{MAX_SUBTYPES}, got {subtypes!r}")
