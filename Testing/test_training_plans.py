@@ -78,6 +78,20 @@ def test_reduced_configuration_and_ablation(paper_size_plans):
         make_multitask_plans(base, 3, ablation="no_head")
 
 
+def test_a_classifier_view_is_planned_within_the_patch_and_sizes_the_head(paper_size_plans):
+    """``plan --classifier-view``: the head is sized for the view's bottleneck (64 px at stride 32: 2 x 2, too small
+    for the paper's two 2 x 2 convolutions without the CFE ablation); a view larger than the patch is refused."""
+    base = paper_size_plans["base"]
+    plans = make_multitask_plans(base, 3, "X", ablation="no_cfe", patch_size=[128, 192], classifier_view=[64, 64])
+    config = plans["configurations"]["2d"]
+    assert config["architecture"]["arch_kwargs"]["classifier_view"] == [64, 64]
+    network = _build(config)
+    assert network.classifier_view == (64, 64) and network.classifier.flat_features == 512 * 2 * 2
+    assert "classifier_view" not in make_multitask_plans(base, 3)["configurations"]["2d"]["architecture"]["arch_kwargs"]
+    with pytest.raises(PlansError, match=r"classifier_view \[256, 64\] must be 2 sizes within the patch"):
+        make_multitask_plans(base, 3, patch_size=[128, 192], classifier_view=[256, 64])
+
+
 def test_the_ct_window_widens_by_the_margin_and_nnunets_normalization_clips_there(paper_size_plans):
     from nnunetv2.preprocessing.normalization.default_normalization_schemes import CTNormalization
 

@@ -93,7 +93,10 @@ def multitask_configuration(
         "classifier_cfe": True,
     }
     if classifier_view is not None:
-        head["classifier_view"] = [int(v) for v in classifier_view]
+        view, patch = [int(v) for v in classifier_view], head["patch_size"]
+        if len(view) != len(patch) or not all(0 < v <= p for v, p in zip(view, patch, strict=True)):
+            raise PlansError(f"classifier_view {view} must be 2 sizes within the patch {patch}")
+        head["classifier_view"] = view
     head.update(ABLATIONS[ablation])
     architecture["network_class_name"] = NETWORK_CLASS_NAME
     architecture["arch_kwargs"].update(head)
