@@ -252,6 +252,34 @@ def test_a_classifier_view_network_trains_its_head_on_lesion_centred_views(train
     assert int(validated["class_count"]) == 2 and np.isfinite(validated["class_loss"])
 
 
+def test_a_classifier_view_networks_validation_classifies_the_engines_guided_tiles(trained, tmp_path, monkeypatch):
+    """The fold's ``validation/subtypes.json`` of a view network comes from one guided tile a slice, centred on the
+    predicted lesion as the engine centres it, so its central view is the lesion's (a sliding-window tile's central
+    view mostly misses it)."""
+    from PancreasMultiTaskLib.engine.labels import LESION_LABEL
+
+    trainer = _trainer(trained, tmp_path, monkeypatch, classifier_view=[16, 16])
+    network = trainer._plain_network().eval()
+    trainer.set_deep_supervision_enabled(False)
+    data = torch.randn(1, 3, 40, 50)
+    logits = torch.zeros(3, 3, 40, 50)  # background, pancreas, lesion
+    logits[0] = 10.0
+    logits[LESION_LABEL, 1, 20:26, 30:36] = 20.0  # a lesion on slice 1 only, centred at (22.5, 32.5)
+    probs, lesion_mass, pancreas_mass = trainer._guided_slices(data, logits)
+    assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert lesion_mass[1] > 30 and lesion_mass[0] < 1 and pancreas_mass[1] >= lesion_mass[1]
+    view = data[:, 1, 22 - 8 : 22 + 8, 32 - 8 : 32 + 8]  # the 16 x 16 view around the lesion
+    with torch.no_grad():
+        expected = torch.softmax(network.classify(view[None]), 1)[0].numpy()
+    np.testing.assert_allclose(probs[1], expected, atol=1e-5)
+    path = trainer.predict_validation_subtypes()
+    summary = json.loads(path.read_text())
+    assert sorted(summary["cases"]) == sorted(
+        json.loads((trained["preprocessed"] / "splits_final.json").read_text())[0]["val"]
+    )
+    assert all(sum(e["lesion-weighted"]) == pytest.approx(1.0) for e in summary["cases"].values())
+
+
 def test_the_training_loader_pickles_for_spawned_augmentation_workers(trained, tmp_path, monkeypatch):
     """Under the spawn start method (macOS, Windows, ``demo-model --fold-jobs``) nnU-Net's augmentation
     workers receive the data loader pickled; its lesion sampling settings go with it."""

@@ -50,6 +50,7 @@ from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as nnunet_trainer_modu
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
+from PancreasMultiTaskLib.engine.classify import guided_tiles
 from PancreasMultiTaskLib.engine.io import atomic_path
 from PancreasMultiTaskLib.engine.labels import LESION_LABEL, output_channels
 from PancreasMultiTaskLib.engine.subtype import pool_slices
@@ -502,8 +503,27 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         finally:
             self.network, self.inference_allowed_mirroring_axes = network, mirror_axes
 
+    def _guided_slices(self, data: torch.Tensor, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per slice: the subtype probabilities of the engine's guided tile (centred on the predicted lesion, else
+        the gland), and the predicted lesion and pancreas masses. A view network's classification of the case."""
+        lesion_channel, pancreas_channels = self._region_channels()
+        with torch.no_grad():
+            maps = self.label_manager.apply_inference_nonlin(logits.float().cpu())
+            lesion, gland = maps[lesion_channel], maps[list(pancreas_channels)].sum(0)
+            tiles = guided_tiles(data, lesion, gland, tuple(self.configuration_manager.patch_size))
+            batch = self.configuration_manager.batch_size
+            class_logits = [
+                self._plain_network()(tiles[b : b + batch].to(self.device))[1] for b in range(0, len(tiles), batch)
+            ]
+        probs = torch.softmax(torch.cat(class_logits).float().cpu(), 1).numpy()
+        return probs, lesion.sum((1, 2)).double().numpy(), gland.sum((1, 2)).double().numpy()
+
     def predict_validation_subtypes(self) -> Path:
-        """Case-level subtype probabilities of this fold's validation cases -> ``validation/subtypes.json``."""
+        """Case-level subtype probabilities of this fold's validation cases -> ``validation/subtypes.json``.
+
+        A whole-patch head's are its sliding-window tiles' (the paper's); a view network's are the engine's
+        guided tiles' (its sliding-window tiles' central views mostly miss the lesion).
+        """
         self.set_deep_supervision_enabled(False)
         lesion, pancreas = self._region_channels()
         view = SegmentationView(self._plain_network(), lesion, pancreas, self.label_manager.has_regions)
@@ -535,10 +555,13 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             data = torch.from_numpy(np.asarray(dataset.load_case(key)[0][:]))
             view.reset()
             with torch.no_grad():
-                predictor.predict_sliding_window_return_logits(data)
-            probs = torch.softmax(torch.cat(view.class_logits), 1).numpy()
-            lesion_mass = torch.cat(view.lesion_mass).numpy()
-            pancreas_mass = torch.cat(view.pancreas_mass).numpy()
+                logits = predictor.predict_sliding_window_return_logits(data)
+            if self._plain_network().classifier_view is None:
+                probs = torch.softmax(torch.cat(view.class_logits), 1).numpy()
+                lesion_mass = torch.cat(view.lesion_mass).numpy()
+                pancreas_mass = torch.cat(view.pancreas_mass).numpy()
+            else:
+                probs, lesion_mass, pancreas_mass = self._guided_slices(data, logits)
             entry: dict[str, Any] = {"truth": int(truth([key])[0])}
             for method in ("uniform", "lesion-weighted"):
                 pooled = pool_slices(probs, lesion_mass, pancreas_mass, method)
