@@ -53,10 +53,15 @@ def run_one(mutant: dict, timeout: float) -> tuple[str, str]:
     count = text.count(mutant["original"])
     if count != 1:
         return "no longer applies", f"snippet found {count} times in {mutant['file']}"
+    mutated = text.replace(mutant["original"], mutant["replacement"])
+    try:  # a snippet can match inside a more indented line: a mutant that does not compile kills nothing
+        compile(mutated, mutant["file"], "exec")
+    except SyntaxError as error:
+        return "error", f"the mutated {mutant['file']} does not compile: {error.msg} (line {error.lineno})"
     with tempfile.TemporaryDirectory(prefix="pmt-mutant-") as tmp:
         clone = Path(tmp)
         copy_tree(clone)
-        (clone / mutant["file"]).write_text(text.replace(mutant["original"], mutant["replacement"]), encoding="utf-8")
+        (clone / mutant["file"]).write_text(mutated, encoding="utf-8")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(clone / "PancreasMultiTask"), str(clone / "training")])
         env.setdefault("OMP_NUM_THREADS", "1")
