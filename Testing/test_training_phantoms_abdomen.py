@@ -229,6 +229,32 @@ def test_cli_writes_side_file_and_normal_cases_convert(tmp_path, capsys):
     assert read_subtypes_csv(dataset / "subtypes.csv", len(names)) == rows
 
 
+def test_a_set_is_written_as_it_is_made_never_held(tmp_path, monkeypatch):
+    """A whole field is tens of MB: the demo's 600 were once all held before writing (19 GB, killed for memory).
+    Each case is on disk before the next is made, and the set is the one ``generate_phantoms`` gives."""
+    from pancreas_mt_training import phantoms_abdomen
+    from pancreas_mt_training.phantoms import write_phantoms
+
+    made, real = [], phantoms_abdomen.make_abdomen_phantom
+    params = AbdomenParams(slices=2)
+
+    def spy(seed, index, *args, **kwargs):
+        written = sorted(p.name for p in (tmp_path / "set" / "images").glob("*_0000.nii.gz"))
+        made.append((index, len(written)))
+        return real(seed, index, *args, **kwargs)
+
+    monkeypatch.setattr(phantoms_abdomen, "make_abdomen_phantom", spy)
+    write_phantoms(tmp_path / "set", 5, 4, generator="abdomen", orientation="random", abdomen=params)
+    assert made == [(i, i) for i in range(4)]
+    expected = generate_phantoms(5, 4, generator="abdomen", orientation="random", abdomen=params)
+    for phantom in expected:
+        image = sitk.ReadImage(str(tmp_path / "set" / "images" / f"{phantom.case_id}_0000.nii.gz"))
+        assert np.array_equal(sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(phantom.image))
+        assert image.GetDirection() == phantom.image.GetDirection()
+    side = json.loads((tmp_path / "set" / "phantoms.json").read_text())
+    assert sorted(side["cases"]) == sorted(p.case_id for p in expected)
+
+
 def test_paper_layout_refuses_normal_cases(tmp_path, capsys):
     argv = ["phantoms", "-o", str(tmp_path / "p"), "-n", "2", "--slices", "2", "--layout", "paper"]
     assert main(argv) == 1 and "normal fraction 0" in capsys.readouterr().err

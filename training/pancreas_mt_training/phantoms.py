@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -374,11 +374,25 @@ def generate_phantoms(
     field_size: tuple[int, int] = FIELD_SIZE,
     abdomen: AbdomenParams | None = None,
 ) -> list[Phantom]:
-    """``count`` phantoms with balanced subtypes, reproducible by ``seed``.
+    """``count`` phantoms with balanced subtypes, reproducible by ``seed`` (:func:`iter_phantoms`, held in a list)."""
+    return list(iter_phantoms(seed, count, shape, generator, orientation, field_size, abdomen))
+
+
+def iter_phantoms(
+    seed: int,
+    count: int,
+    shape: tuple[int, int, int] = SHAPE,
+    generator: str = "field",
+    orientation: str = "LPS",
+    field_size: tuple[int, int] = FIELD_SIZE,
+    abdomen: AbdomenParams | None = None,
+) -> Iterator[Phantom]:
+    """``count`` phantoms with balanced subtypes, reproducible by ``seed``, made one at a time.
 
     ``shape`` applies to the ``centred`` generator; ``field_size`` to ``field``; ``abdomen`` (ranges,
     default :class:`~.phantoms_abdomen.AbdomenParams`) to ``abdomen``. ``orientation`` is ``LPS`` or
-    ``random`` (one of :data:`ORIENTATIONS` per case, drawn from the seed).
+    ``random`` (one of :data:`ORIENTATIONS` per case, drawn from the seed). The arguments are checked
+    when called, not when the first phantom is asked for.
     """
     if generator not in GENERATORS:
         raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
@@ -387,15 +401,25 @@ def generate_phantoms(
     rng = np.random.default_rng([seed, 2**31 - 2])
     codes = rng.choice(ORIENTATIONS, count)
     if generator == "abdomen":
-        from .phantoms_abdomen import generate_abdomen_phantoms
+        from .phantoms_abdomen import iter_abdomen_phantoms
 
-        phantoms = generate_abdomen_phantoms(seed, count, abdomen)
-        return (
-            [reoriented(p, str(c)) for p, c in zip(phantoms, codes, strict=True)]
-            if orientation == "random"
-            else phantoms
-        )
-    phantoms = []
+        phantoms = iter_abdomen_phantoms(seed, count, abdomen)
+    else:
+        phantoms = _iter_slab_phantoms(rng, seed, count, shape, generator, field_size)
+    if orientation == "random":
+        return (reoriented(p, str(c)) for p, c in zip(phantoms, codes, strict=True))
+    return phantoms
+
+
+def _iter_slab_phantoms(
+    rng: np.random.Generator,
+    seed: int,
+    count: int,
+    shape: tuple[int, int, int],
+    generator: str,
+    field_size: tuple[int, int],
+) -> Iterator[Phantom]:
+    """The ``field`` and ``centred`` phantoms, their statistics drawn per subtype by a Latin hypercube up front."""
     subtypes = phantom_subtypes(seed, count)
     quantiles = np.zeros((count, len(STATS_RANGES)))
     for s in set(subtypes):
@@ -403,11 +427,9 @@ def generate_phantoms(
         quantiles[members] = _latin_hypercube(rng, len(members), len(STATS_RANGES))
     for i, s in enumerate(subtypes):
         if generator == "field":
-            phantom = make_field_phantom(seed, i, s, field_size=field_size, quantiles=quantiles[i])
+            yield make_field_phantom(seed, i, s, field_size=field_size, quantiles=quantiles[i])
         else:
-            phantom = make_phantom(seed, i, s, shape)
-        phantoms.append(reoriented(phantom, str(codes[i])) if orientation == "random" else phantom)
-    return phantoms
+            yield make_phantom(seed, i, s, shape)
 
 
 def write_phantoms(
@@ -437,9 +459,8 @@ def write_phantoms(
         if layout == "paper" and abdomen.normal_fraction > 0:
             raise ValueError("the paper layout has subtype folders only: use normal fraction 0 or the generic layout")
     output = Path(output)
-    rows = []
-    phantoms = generate_phantoms(seed, count, shape, generator, orientation, field_size, abdomen)
-    for phantom in phantoms:
+    rows, drawn = [], []
+    for phantom in iter_phantoms(seed, count, shape, generator, orientation, field_size, abdomen):
         if layout == "generic":
             image_dir, label_dir = output / "images", output / "labels"
         else:
@@ -447,6 +468,7 @@ def write_phantoms(
         write_image(phantom.image, image_dir / f"{phantom.case_id}_0000.nii.gz")
         write_image(phantom.label, label_dir / f"{phantom.case_id}.nii.gz")
         rows.append((phantom.case_id, phantom.subtype))
+        drawn.append((phantom.case_id, phantom.subtype, phantom.metadata))
     if layout == "generic":
         with atomic_path(output / "subtypes.csv") as tmp, tmp.open("w", newline="") as handle:
             writer = csv.writer(handle)
@@ -454,5 +476,5 @@ def write_phantoms(
             writer.writerows(rows)
     if generator == "abdomen":
         with atomic_path(output / "phantoms.json") as tmp:
-            tmp.write_text(json.dumps(side_file(phantoms, abdomen), indent=1) + "\n", encoding="utf-8")
+            tmp.write_text(json.dumps(side_file(drawn, abdomen), indent=1) + "\n", encoding="utf-8")
     return output

@@ -69,7 +69,7 @@ seeded golden-ratio sequence, so any prefix of a set is balanced to within a cas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -848,15 +848,19 @@ def make_lesion_patch(seed: int, index: int, params: AbdomenParams | None = None
     return _acquire(canvas, pancreas, lesion, draw, hu, rng, f"lesion_s{seed}_{index:03d}")
 
 
-def generate_abdomen_phantoms(seed: int, count: int, params: AbdomenParams | None = None) -> list[Phantom]:
-    """``count`` abdomen phantoms of ``seed`` (labels from :func:`case_labels`)."""
-    return [make_abdomen_phantom(seed, i, params) for i in range(count)]
+def iter_abdomen_phantoms(seed: int, count: int, params: AbdomenParams | None = None) -> Iterator[Phantom]:
+    """``count`` abdomen phantoms of ``seed`` (labels from :func:`case_labels`), made one at a time: a whole
+    field is tens of MB, so a set of hundreds is written as it is made, never held."""
+    return (make_abdomen_phantom(seed, i, params) for i in range(count))
 
 
-def side_file(phantoms: Sequence[Phantom], params: AbdomenParams) -> dict[str, Any]:
-    """``phantoms.json`` content: the generative model, the set's achievable ceiling and each case's draw."""
-    lesions = [p for p in phantoms if p.subtype != NO_SUBTYPE]
-    agree = [p.metadata["pattern"] == p.subtype for p in lesions]
+def side_file(phantoms: Sequence[tuple[str, int, dict]], params: AbdomenParams) -> dict[str, Any]:
+    """``phantoms.json`` content: the generative model, the set's achievable ceiling and each case's draw.
+
+    ``phantoms``: each case's id, subtype and drawn parameters (``Phantom.metadata``).
+    """
+    lesions = [(subtype, metadata) for _, subtype, metadata in phantoms if subtype != NO_SUBTYPE]
+    agree = [metadata["pattern"] == subtype for subtype, metadata in lesions]
     return {
         "generator": "abdomen",
         "params": asdict(params),
@@ -864,5 +868,5 @@ def side_file(phantoms: Sequence[Phantom], params: AbdomenParams) -> dict[str, A
         "pattern_agreement": params.pattern_agreement,
         "bayes_ceiling": params.pattern_agreement,
         "set_ceiling": float(np.mean(agree)) if agree else None,
-        "cases": {p.case_id: p.metadata for p in phantoms},
+        "cases": {case_id: metadata for case_id, _, metadata in phantoms},
     }
