@@ -34,6 +34,13 @@ def test_tiles_are_centred_on_the_lesion_then_the_gland(predictor):
     assert torch.equal(tiles[1, 0], window(1, 0, 0))
     centre_y, centre_x = (height - 1) / 2, (width - 1) / 2
     assert torch.equal(tiles[2, 0], window(2, round(centre_y - py / 2), round(centre_x - px / 2)))
+    # ``exact`` (a view network's): centred on the gland's centroid at the border, zeros past the slice
+    exact = guided_tiles(data, lesion, gland, predictor.patch_size, exact=True)
+    y0, x0 = round(12 - py / 2), round(22 - px / 2)
+    assert y0 < 0 and x0 < 0
+    assert torch.equal(exact[1, 0, -y0:, -x0:], window(1, 0, 0)[: py + y0, : px + x0])
+    assert not exact[1, 0, :-y0].any() and not exact[1, 0, :, :-x0].any()
+    assert torch.equal(exact[0], tiles[0])  # a tile that fits the slice is the same either way
 
 
 @pytest.mark.parametrize("folder", ["multitask_model", "view_model"])
@@ -51,3 +58,11 @@ def test_prediction_gives_both_modes_and_reports_the_one_used(folder, request):
         assert ("guided" in prediction.slice_probabilities) == (mode == "guided")
     with pytest.raises(ValueError, match="classification must be one of"):
         PredictionOptions(classification="centre")
+
+
+def test_a_view_models_guided_tiles_are_centred_exactly(multitask_model, view_model):
+    """A head that reads the tile's central view gets tiles centred on the lesion even at the slice's edge (the
+    demo's gland crops are hardly larger than its patch: clipped tiles put the view 15-30 mm off the lesion)."""
+    options = PredictionOptions(device="cpu", use_mirroring=False, backend="torch")
+    assert Predictor(view_model, options).tile_classifier().exact
+    assert not Predictor(multitask_model, options).tile_classifier().exact

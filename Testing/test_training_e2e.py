@@ -256,6 +256,7 @@ def test_a_classifier_view_networks_validation_classifies_the_engines_guided_til
     """The fold's ``validation/subtypes.json`` of a view network comes from one guided tile a slice, centred on the
     predicted lesion as the engine centres it, so its central view is the lesion's (a sliding-window tile's central
     view mostly misses it)."""
+    from pancreas_mt_training.trainer import lesion_views
     from PancreasMultiTaskLib.engine.labels import LESION_LABEL
 
     trainer = _trainer(trained, tmp_path, monkeypatch, classifier_view=[16, 16])
@@ -264,13 +265,16 @@ def test_a_classifier_view_networks_validation_classifies_the_engines_guided_til
     data = torch.randn(1, 3, 40, 50)
     logits = torch.zeros(3, 3, 40, 50)  # background, pancreas, lesion
     logits[0] = 10.0
-    logits[LESION_LABEL, 1, 20:26, 30:36] = 20.0  # a lesion on slice 1 only, centred at (22.5, 32.5)
+    logits[LESION_LABEL, 1, 2:7, 42:47] = 20.0  # a lesion on slice 1 only, at the corner: centroid (4, 44)
     probs, lesion_mass, pancreas_mass = trainer._guided_slices(data, logits)
     assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
-    assert lesion_mass[1] > 30 and lesion_mass[0] < 1 and pancreas_mass[1] >= lesion_mass[1]
-    view = data[:, 1, 22 - 8 : 22 + 8, 32 - 8 : 32 + 8]  # the 16 x 16 view around the lesion
+    assert lesion_mass[1] > 20 and lesion_mass[0] < 1 and pancreas_mass[1] >= lesion_mass[1]
+    lesion = torch.zeros(1, 40, 50, dtype=torch.bool)
+    lesion[0, 2:7, 42:47] = True
+    view = lesion_views(data[:, 1:2], lesion, (16, 16))  # centred on the lesion, zeros past the slice's edge
+    assert not view[0, 0, :4].any() and not view[0, 0, :, 14:].any()
     with torch.no_grad():
-        expected = torch.softmax(network.classify(view[None]), 1)[0].numpy()
+        expected = torch.softmax(network.classify(view), 1)[0].numpy()
     np.testing.assert_allclose(probs[1], expected, atol=1e-5)
     path = trainer.predict_validation_subtypes()
     summary = json.loads(path.read_text())

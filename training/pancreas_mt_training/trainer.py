@@ -510,7 +510,7 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         with torch.no_grad():
             maps = self.label_manager.apply_inference_nonlin(logits.float().cpu())
             lesion, gland = maps[lesion_channel], maps[list(pancreas_channels)].sum(0)
-            tiles = guided_tiles(data, lesion, gland, tuple(self.configuration_manager.patch_size))
+            tiles = guided_tiles(data, lesion, gland, tuple(self.configuration_manager.patch_size), exact=True)
             batch = self.configuration_manager.batch_size
             class_logits = [
                 self._plain_network()(tiles[b : b + batch].to(self.device))[1] for b in range(0, len(tiles), batch)

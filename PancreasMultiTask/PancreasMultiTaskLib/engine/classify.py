@@ -74,6 +74,8 @@ class TileClassifier:
     batch_size: int
     device: torch.device
     patch_size: tuple[int, int]
+    #: Tiles centred exactly on the lesion, past the slice's edge (a network with a ``classifier_view``).
+    exact: bool = False
 
     def __call__(self, tiles: torch.Tensor) -> np.ndarray:
         """Subtype probabilities (folds x tiles x subtypes) of (tiles, 1, y, x), with mirroring."""
@@ -104,7 +106,9 @@ def classify(
         maps = slice_maps(window.logits, model)
         slice_probabilities = {"tiles": window.slice_probabilities, TILES_LOGIT_SUM: window.logit_sum_probabilities}
         if mode == "guided":
-            tiles = guided_tiles(case.data, maps.lesion.cpu(), maps.gland.cpu(), classifier.patch_size)
+            tiles = guided_tiles(
+                case.data, maps.lesion.cpu(), maps.gland.cpu(), classifier.patch_size, classifier.exact
+            )
             slice_probabilities["guided"] = classifier(tiles)
         lesion_mass, gland_mass = maps.lesion_mass, maps.gland_mass
     offset, n_slices = case.properties["bbox_used_for_cropping"][0][0], case.data.shape[1]
@@ -143,17 +147,25 @@ def slice_maps(logits: torch.Tensor, model: ModelFolder) -> SliceMaps:
 
 
 def guided_tiles(
-    data: torch.Tensor, lesion: torch.Tensor, gland: torch.Tensor, patch_size: tuple[int, int]
+    data: torch.Tensor, lesion: torch.Tensor, gland: torch.Tensor, patch_size: tuple[int, int], exact: bool = False
 ) -> torch.Tensor:
     """One patch-size tile a slice, centred on the predicted lesion, else the gland, else the slice.
 
     ``lesion`` and ``gland`` are (slices, y, x) probabilities in the preprocessed space of ``data``
-    (1, slices, y, x); centres are probability-weighted centroids of the pixels above 0.5.
+    (1, slices, y, x); centres are probability-weighted centroids of the pixels above 0.5. A tile stays
+    within the slice (padded to the patch as nnU-Net pads), as the sliding window's do, so near an edge
+    its centre is off the lesion; ``exact`` centres it on the point whatever the edge, padding with 0
+    past the slice: a network with a ``classifier_view`` classifies the tile's centre.
     """
     from acvl_utils.cropping_and_padding.padding import pad_nd_image
 
-    padded, revert = pad_nd_image(data, patch_size, "constant", {"value": 0}, True, None)
-    offset = [s.start for s in revert[-2:]]
+    if exact:
+        py, px = patch_size
+        offset = [py // 2 + 1, px // 2 + 1]
+        padded = torch.nn.functional.pad(data, (offset[1], offset[1], offset[0], offset[0]))
+    else:
+        padded, revert = pad_nd_image(data, patch_size, "constant", {"value": 0}, True, None)
+        offset = [s.start for s in revert[-2:]]
     height, width = padded.shape[-2:]
     py, px = patch_size
     tiles = []

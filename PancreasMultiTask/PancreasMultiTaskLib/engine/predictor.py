@@ -229,7 +229,10 @@ class Predictor:
         """The guided tiles' classifier: every fold, through the same network (and precision) as the window."""
         mirror = self.options.tile_mirroring
         flips = self.window.mirrorings if mirror is None else mirrorings(self.model.mirror_axes if mirror else None)
-        return TileClassifier(self.network, self.model.folds, flips, self.batch_size, self.device, self.patch_size)
+        exact = self.model.configuration_manager.network_arch_init_kwargs.get("classifier_view") is not None
+        return TileClassifier(
+            self.network, self.model.folds, flips, self.batch_size, self.device, self.patch_size, exact
+        )
 
     # ----------------------------------------------------------------------------------------------
     def predict(
