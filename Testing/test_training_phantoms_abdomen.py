@@ -246,7 +246,7 @@ def test_a_set_is_written_as_it_is_made_never_held(tmp_path, monkeypatch):
     monkeypatch.setattr(phantoms_abdomen, "make_abdomen_phantom", spy)
     write_phantoms(tmp_path / "set", 5, 4, generator="abdomen", orientation="random", abdomen=params)
     assert made == [(i, i) for i in range(4)]
-    expected = generate_phantoms(5, 4, generator="abdomen", orientation="random", abdomen=params)
+    expected = list(generate_phantoms(5, 4, generator="abdomen", orientation="random", abdomen=params))
     for phantom in expected:
         image = sitk.ReadImage(str(tmp_path / "set" / "images" / f"{phantom.case_id}_0000.nii.gz"))
         assert np.array_equal(sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(phantom.image))

@@ -22,8 +22,8 @@ SMALL = (64, 80)
 
 @pytest.fixture(scope="module")
 def sets():
-    train = generate_phantoms(21, 18, field_size=SMALL)
-    test = generate_phantoms(22, 18, field_size=SMALL, orientation="random")
+    train = list(generate_phantoms(21, 18, field_size=SMALL))
+    test = list(generate_phantoms(22, 18, field_size=SMALL, orientation="random"))
     return train, test
 
 
@@ -67,14 +67,14 @@ def test_hu_baseline_is_near_chance(sets):
 
 def test_the_centred_phantoms_are_separable_by_the_same_baseline():
     """The check has teeth: the earlier generator's intensity-coded subtypes are told apart by it."""
-    train = generate_phantoms(3, 9, (8, 40, 40), generator="centred")
-    test = generate_phantoms(4, 9, (8, 40, 40), generator="centred")
+    train = list(generate_phantoms(3, 9, (8, 40, 40), generator="centred"))
+    test = list(generate_phantoms(4, 9, (8, 40, 40), generator="centred"))
     assert _hu_accuracy(train, test) > 0.8
 
 
 def test_random_orientations_store_the_same_voxels(sets):
     _, test = sets
-    plain = generate_phantoms(22, 4, field_size=SMALL)
+    plain = list(generate_phantoms(22, 4, field_size=SMALL))
     codes = {sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(p.image.GetDirection()) for p in test}
     assert len(codes) > 3 and codes <= set(ORIENTATIONS) and len(ORIENTATIONS) == 48
     for a, b in zip(plain, generate_phantoms(22, 4, field_size=SMALL, orientation="random"), strict=True):

@@ -42,7 +42,7 @@ def abdomen_volume(slices: int, seed: int) -> tuple[np.ndarray, np.ndarray, tupl
     from pancreas_mt_training.phantoms import generate_phantoms
     from pancreas_mt_training.phantoms_abdomen import AbdomenParams
 
-    phantom = generate_phantoms(seed, 1, generator="abdomen", abdomen=AbdomenParams(slices=slices))[0]
+    phantom = next(generate_phantoms(seed, 1, generator="abdomen", abdomen=AbdomenParams(slices=slices)))
     what = f"abdomen phantom, subtype {phantom.subtype}" if phantom.subtype >= 0 else "abdomen phantom, normal gland"
     image, truth = (sitk.GetArrayFromImage(i) for i in (phantom.image, phantom.label))
     return image, truth, phantom.image.GetSpacing(), what

@@ -373,21 +373,9 @@ def generate_phantoms(
     orientation: str = "LPS",
     field_size: tuple[int, int] = FIELD_SIZE,
     abdomen: AbdomenParams | None = None,
-) -> list[Phantom]:
-    """``count`` phantoms with balanced subtypes, reproducible by ``seed`` (:func:`iter_phantoms`, held in a list)."""
-    return list(iter_phantoms(seed, count, shape, generator, orientation, field_size, abdomen))
-
-
-def iter_phantoms(
-    seed: int,
-    count: int,
-    shape: tuple[int, int, int] = SHAPE,
-    generator: str = "field",
-    orientation: str = "LPS",
-    field_size: tuple[int, int] = FIELD_SIZE,
-    abdomen: AbdomenParams | None = None,
 ) -> Iterator[Phantom]:
-    """``count`` phantoms with balanced subtypes, reproducible by ``seed``, made one at a time.
+    """``count`` phantoms with balanced subtypes, reproducible by ``seed``, made one at a time (a whole field is
+    tens of MB: a set is written as it is made, never held; ``list()`` it to keep it).
 
     ``shape`` applies to the ``centred`` generator; ``field_size`` to ``field``; ``abdomen`` (ranges,
     default :class:`~.phantoms_abdomen.AbdomenParams`) to ``abdomen``. ``orientation`` is ``LPS`` or
@@ -460,7 +448,7 @@ def write_phantoms(
             raise ValueError("the paper layout has subtype folders only: use normal fraction 0 or the generic layout")
     output = Path(output)
     rows, drawn = [], []
-    for phantom in iter_phantoms(seed, count, shape, generator, orientation, field_size, abdomen):
+    for phantom in generate_phantoms(seed, count, shape, generator, orientation, field_size, abdomen):
         if layout == "generic":
             image_dir, label_dir = output / "images", output / "labels"
         else:
