@@ -95,3 +95,45 @@ def test_an_evaluation_still_sees_what_the_network_said_where_the_product_withho
     said = prediction.network_subtype
     assert said.predicted in said.names and said.slices
     assert sum(said.probabilities.values()) == pytest.approx(1.0)
+
+
+def _resampled_real_ct(spacing: tuple[float, float, float] = (0.8, 0.8, 2.0)) -> sitk.Image:
+    image = sitk.ReadImage(str(PUBLIC / "example_ct_sm.nii.gz"))
+    size = [round(n * s / t) for n, s, t in zip(image.GetSize(), image.GetSpacing(), spacing, strict=True)]
+    return sitk.Resample(
+        image, size, sitk.Transform(), sitk.sitkLinear, image.GetOrigin(), spacing, image.GetDirection(), -1024
+    )
+
+
+@pytest.mark.slow
+def test_a_real_ct_is_unlike_the_phantoms_to_the_bundled_models_encoder(tmp_path):
+    """The familiarity check on a real trained model and a real CT: a reference fitted as training fits it (on
+    phantoms of the bundled model's training seed, the limit on its held-out seed) keeps new phantoms and finds
+    the public CT at a pancreas protocol's spacing far beyond it, whatever the gland's size says."""
+    import dataclasses
+
+    from pancreas_mt_training.familiarity import fit_reference
+    from pancreas_mt_training.phantoms import generate_phantoms
+    from PancreasMultiTaskLib.engine.competence import CompetenceRecord
+    from PancreasMultiTaskLib.engine.demo import demo_model_folder
+    from PancreasMultiTaskLib.engine.familiarity import distance
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
+
+    folder = open_model_folder(demo_model_folder(tmp_path / "models"))
+    options = PredictionOptions(device="cpu", backend="torch", use_mirroring=False, precision="float32")
+    checks_off = Predictor(dataclasses.replace(folder, competence=CompetenceRecord(source="test")), options)
+
+    def features(image: sitk.Image):
+        return checks_off.predict(image).familiarity.features
+
+    training = [features(p.image) for p in generate_phantoms(1, 12)]  # the bundled model's training seed
+    reference, _ = fit_reference(folder.folds[0], training, [features(p.image) for p in generate_phantoms(2, 8)])
+    new = [distance(reference, features(p.image)) for p in generate_phantoms(3, 4)]
+    real = distance(reference, features(_resampled_real_ct()))
+    assert max(new) <= reference.limit < real / 2, (new, reference.limit, real)
+
+    record = dataclasses.replace(folder.competence, feature_references=(reference,))
+    result = Predictor(dataclasses.replace(folder, competence=record), options).predict(_resampled_real_ct()).result
+    assert result.assessment.status == "withheld" and result.assessment.feature_distance == pytest.approx(real)
+    assert any("unlike the model's training images" in r for r in result.assessment.reasons)

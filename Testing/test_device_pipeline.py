@@ -122,8 +122,14 @@ def test_stage_times_are_reported_and_only_labels_come_back(multitask_model):
         timings["check"] + timings["roi"] + timings["orient"] + timings["nnunet_preprocess"]
     )
     assert timings["export"] == pytest.approx(
-        timings["classify"] + timings["segmentation"] + timings["measure"] + timings["assess"] + timings["result"]
+        timings["classify"]
+        + timings["familiarity"]
+        + timings["segmentation"]
+        + timings["measure"]
+        + timings["assess"]
+        + timings["result"]
     )
+    assert timings["familiarity"] > 0.0  # a multi-task model: its guided tiles' features were taken
     assert set(prediction.result.timings_s) == {*STAGES, "preprocess", "predict", "export"}
     assert prediction.segmentation.GetPixelID() == sitk.sitkUInt8
 

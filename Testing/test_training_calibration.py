@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from model_factory import model_with_competence, validation_fold
-from pancreas_mt_training import calibration
+from pancreas_mt_training import calibration, familiarity
 from pancreas_mt_training.calibration import (
     CalibrationError,
     ValidationCase,
@@ -151,6 +151,8 @@ def _predict(model, image, calibrated=True):
 
 def test_the_command_writes_a_calibration_the_engine_reads_and_applies(multitask_model, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(calibration, "MIN_CASES", 4)  # five tiny cases keep the test fast
+    monkeypatch.setattr(familiarity, "MIN_VALIDATION_CASES", 4)
+    monkeypatch.setattr(familiarity, "MIN_TILES_PER_FEATURE", 0)  # one training case: Ledoit-Wolf's shrinkage
     model, raw = model_with_competence(multitask_model, tmp_path)
     validation_fold(model, raw, 0, [("case00", 0), ("case01", 1), ("case02", 2), ("case03", 0)])
     validation_fold(model, raw, 1, [("case04", None)])
@@ -169,6 +171,15 @@ def test_the_command_writes_a_calibration_the_engine_reads_and_applies(multitask
     assert record.min_lesion_ml == pytest.approx(lesion["min_lesion_ml"]) and record.min_lesion_ml > 0
     assert (tmp_path / "report" / "calibration_reliability.png").stat().st_size > 1000
     assert "min_lesion_ml =" in (tmp_path / "report" / "calibration.md").read_text()
+    # Fold 0's feature reference: fitted on its one training case (case04), its limit on its four validation cases.
+    (reference,) = record.feature_references
+    summary = fitted["familiarity"]
+    assert reference.fold == "0" and reference.cases == 4 and summary["0"]["training_cases"] == 1
+    assert reference.limit == pytest.approx(
+        familiarity.LIMIT_FACTOR * np.percentile(summary["0"]["validation_distances"], familiarity.LIMIT_QUANTILE)
+    )
+    assert "1 validation cases with a gland; 4 needed" in summary["1"]["reason"]
+    assert "| 1 | not fitted: 1 validation cases" in (tmp_path / "report" / "calibration.md").read_text()
 
     image = sitk.ReadImage(str(raw / "imagesTr" / "case00_0000.nii.gz"))
     raw_result, calibrated = _predict(model, image, calibrated=False), _predict(model, image)

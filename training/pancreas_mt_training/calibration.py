@@ -15,6 +15,8 @@ The rules, in the order they are fitted:
   case probabilities (weighted means of slice softmaxes) do not have: the same up to a constant per case.
 * ``uncertain_below``: the lowest calibrated top probability t such that the error rate among cases at
   or above t is at most the target; 0 when every case is right; 1 (everything flagged) when none meets it.
+* ``feature_references``: per fold, what its training images look like to its encoder, and how far its
+  validation cases lie (``familiarity.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.metrics import roc_auc_score
 
 from .competence import write_record
+from .familiarity import fit_references
 
 #: Fewer answered lesion cases than this cannot fit a temperature and a threshold: refused.
 MIN_CASES = 10
@@ -66,6 +69,8 @@ class ValidationCase:
     predicted_lesion_ml: float
     #: Uncalibrated case probabilities; ``None`` when the engine found no lesion to classify.
     probabilities: np.ndarray | None
+    #: The engine's tile features of the case (``engine/familiarity.py``); ``None`` without a predicted gland.
+    features: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -305,8 +310,12 @@ def predict_validation(
         result = prediction.result
         found = result.subtype is not None and result.subtype.predicted is not None
         probabilities = np.array([result.subtype.probabilities[n] for n in result.subtype.names]) if found else None
+        familiarity = prediction.familiarity
+        features = None if familiarity is None else familiarity.features
         cases.append(
-            ValidationCase(case_id, fold, subtype, truth_ml, result.measurements.lesion_volume_ml, probabilities)
+            ValidationCase(
+                case_id, fold, subtype, truth_ml, result.measurements.lesion_volume_ml, probabilities, features
+            )
         )
     return cases
 
@@ -320,11 +329,13 @@ def calibrate_model(
     report: str | Path | None = None,
     **engine: Any,
 ) -> dict[str, Any]:
-    """Fit the calibration and ``min_lesion_ml`` on the model's validation cases into its ``competence.json``.
+    """Fit the calibration, ``min_lesion_ml`` and the feature references on the model's cases into ``competence.json``.
 
     ``raw``: the nnU-Net raw dataset it was trained on (default ``$nnUNet_raw/<dataset name in plans.json>``);
     ``engine``: further engine options (device, mirroring, backend, threads). Returns the fitted values.
     """
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions
+
     model_folder = Path(model_folder)
     if not 0 <= target_error_rate < 1:
         raise CalibrationError(f"the target error rate must be in 0..1, got {target_error_rate}")
@@ -344,7 +355,14 @@ def calibrate_model(
     cases = predict_validation(model_folder, Path(raw), classification, pooling, **engine)
     fitted = fit(cases, target_error_rate)
     fitted.update({"classification": classification, "pooling": pooling, "folds": sorted({c.fold for c in cases})})
-    fitted["competence"] = str(write_record(updated_record(record, fitted), model_folder))
+    features: dict[str, list[np.ndarray]] = {}
+    for case in cases:
+        if case.features is not None:
+            features.setdefault(case.fold, []).append(case.features)
+    options = PredictionOptions(classification=classification, pooling=pooling, roi="full", **engine)
+    references, fitted["familiarity"] = fit_references(model_folder, Path(raw), features, options)
+    record = dataclasses.replace(updated_record(record, fitted), feature_references=references)
+    fitted["competence"] = str(write_record(record, model_folder))
     if report is not None:
         from .calibration_report import write_calibration_report
 

@@ -15,6 +15,7 @@ from PancreasMultiTaskLib.engine.io import atomic_path
 from sklearn.calibration import calibration_curve
 
 from .calibration import ECE_BINS, MAX_NORMAL_KEPT, MIN_CASES, REPORTED_DIAMETER_MM
+from .familiarity import LIMIT_FACTOR, LIMIT_QUANTILE, TRAINING_CASES
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -119,7 +120,32 @@ def markdown(fitted: dict[str, Any], figure: str) -> str:
             f" {_percent(lesion['large_lesion_found_share'])} of the {lesion['large_lesion_cases']} whose lesion is"
             f" at least {REPORTED_DIAMETER_MM:g} mm across (equivalent-sphere diameter of the case's true lesion)."
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + familiarity_lines(fitted.get("familiarity") or {})) + "\n"
+
+
+def familiarity_lines(summary: dict[str, Any]) -> list[str]:
+    """The feature references' section: per fold, what they were fitted on and the limit."""
+    lines = [
+        "",
+        "## Image familiarity",
+        "",
+        f"Per fold, the first encoder stages' features of up to {TRAINING_CASES} training cases' guided tiles (mean,"
+        f" Ledoit-Wolf precision) and the limit: {LIMIT_FACTOR:g} x the {LIMIT_QUANTILE:g}th percentile of the"
+        " validation cases' distances. A case beyond it is withheld as unlike the training images.",
+        "",
+        "| fold | training cases (tiles) | features | validation cases | validation distance median / max | limit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for fold, entry in sorted(summary.items()):
+        if "reason" in entry:
+            lines.append(f"| {fold} | not fitted: {entry['reason']} | | | | |")
+            continue
+        d = entry["validation_distances"]
+        lines.append(
+            f"| {fold} | {entry['training_cases']} ({entry['training_tiles']}) | {entry['features']} |"
+            f" {entry['validation_cases']} | {np.median(d):.3g} / {max(d):.3g} | {entry['limit']:.3g} |"
+        )
+    return lines
 
 
 def write_calibration_report(fitted: dict[str, Any], output: Path) -> Path:

@@ -265,6 +265,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
         f"{fitted['uncertain_below']:.3f}, ECE {fitted['before']['ece']:.3f} -> {fitted['after']['ece']:.3f}; "
         + (f"min_lesion_ml {minimum:.4g}" if minimum is not None else f"min_lesion_ml not fitted ({lesion['reason']})")
     )
+    for fold, entry in sorted(fitted["familiarity"].items()):
+        if "reason" in entry:
+            print(f"Image familiarity of fold {fold} not fitted: {entry['reason']}")
+        else:
+            print(
+                f"Image familiarity of fold {fold}: limit {entry['limit']:.3g} from {entry['validation_cases']}"
+                f" validation cases; fitted on {entry['training_tiles']} tiles of {entry['training_cases']}"
+                " training cases"
+            )
     print(f"Wrote {fitted['competence']}" + (f" and {fitted['report']}" if "report" in fitted else ""))
 
 

@@ -99,11 +99,12 @@ def classify(
     mode: str,
     pooling: str,
     classifier: TileClassifier,
+    maps: SliceMaps,
 ) -> Classification:
     """The classify stage: per-slice probabilities of the sliding window's tiles and (``guided``) of guided tiles,
-    ordered by the input's slice index and pooled with weights from the segmentation's lesion mass."""
+    ordered by the input's slice index and pooled with weights from the segmentation's lesion mass
+    (``maps``: :func:`slice_maps` of the window's logits)."""
     with torch.inference_mode():
-        maps = slice_maps(window.logits, model)
         slice_probabilities = {"tiles": window.slice_probabilities, TILES_LOGIT_SUM: window.logit_sum_probabilities}
         if mode == "guided":
             tiles = guided_tiles(

@@ -23,10 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from .familiarity import Familiarity, FeatureReference, parse_references
 from .result import Assessment
 
 COMPETENCE_FILE = "competence.json"
-MAX_BYTES = 1 << 20  # a record is a few kB; refuse anything that could only be an attack
+#: A record is a few kB, with feature references (a fold's is 192 x 192 numbers for ResEnc M) up to a few MB;
+#: refuse anything larger, which could only be an attack.
+MAX_BYTES = 8 << 20
 SCHEMA = 1
 
 SYNTHETIC_NOTICE = "synthetic demo model: not for clinical images"
@@ -83,13 +86,16 @@ class CompetenceRecord:
     validation: dict[str, float] = field(default_factory=dict)
     calibration: Calibration | None = None
     bfloat16_check_passed: bool = False
+    #: Per fold, the training tiles' early encoder features (``familiarity.py``).
+    feature_references: tuple[FeatureReference, ...] = ()
     missing: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The record as ``competence.json`` holds it."""
-        data = asdict(self)
+        data = asdict(replace(self, feature_references=()))
         data.pop("source")
         data.pop("missing")
+        data["feature_references"] = [r.to_json() for r in self.feature_references]
         data["bfloat16_check"] = {"passed": data.pop("bfloat16_check_passed")}
         return {"schema": SCHEMA, **data}
 
@@ -153,6 +159,10 @@ def parse_record(data: Any, source: Path) -> CompetenceRecord:
         raise CompetenceError(f"{source}: 'bfloat16_check' must be an object, got {type(bf16).__name__}")
     if not isinstance(bf16.get("passed"), bool):
         raise CompetenceError(f"{source}: 'bfloat16_check.passed' must be true or false, got {bf16.get('passed')!r}")
+    try:
+        references = parse_references(data.get("feature_references") or [])
+    except ValueError as error:
+        raise CompetenceError(f"{source}: {error}") from None
     components = data.get("lesion_components_max")
     optional = {
         name: None if data.get(name) is None else _number(data[name], name, source, low, high)
@@ -175,6 +185,7 @@ def parse_record(data: Any, source: Path) -> CompetenceRecord:
         validation=validation,
         calibration=calibration,
         bfloat16_check_passed=bf16["passed"],
+        feature_references=references,
     )
 
 
@@ -229,7 +240,13 @@ def derived_record(plans: Mapping[str, Any], configuration: str, source: Path) -
         in_plane_spacing_mm=in_plane,
         slice_spacing_mm=slice_,
         foreground_hu=foreground or None,
-        missing=("gland and lesion volume ranges", "lesion size for 'no lesion'", "calibration", "synthetic or not"),
+        missing=(
+            "gland and lesion volume ranges",
+            "lesion size for 'no lesion'",
+            "calibration",
+            "synthetic or not",
+            "image familiarity",
+        ),
     )
 
 
@@ -322,6 +339,25 @@ def check_output(
     return findings
 
 
+def check_familiarity(familiarity: Familiarity | None) -> list[Finding]:
+    """The case's early encoder features against the training tiles' (``familiarity.py``): withheld beyond the
+    limit; a warning where they could not be compared."""
+    if familiarity is None:
+        return []
+    if familiarity.distance is not None and familiarity.limit is not None:
+        if familiarity.distance > familiarity.limit:
+            return [
+                Finding(
+                    WITHHELD,
+                    f"the image is unlike the model's training images (texture distance {familiarity.distance:.3g},"
+                    f" above the limit {familiarity.limit:.3g} set on its validation cases): another kind of scan"
+                    " than it knows",
+                )
+            ]
+        return []
+    return [Finding(WARNED, familiarity.note)] if familiarity.note else []
+
+
 def _range_finding(
     name: str, value: float, trained: tuple[float, float] | None, factor: float, unit: str, far: str
 ) -> Finding | None:
@@ -378,16 +414,20 @@ def assess_case(
     gland_ml: float,
     lesion_ml: float,
     has_classifier: bool,
+    familiarity: Familiarity | None = None,
 ) -> Assessment:
-    """Every check on one case: the input as read (``image``, spacing (in-plane, in-plane, slice)) and the
-    labels predicted for it (same array shape), against the model's record."""
+    """Every check on one case: the input as read (``image``, spacing (in-plane, in-plane, slice)), the
+    labels predicted for it (same array shape) and its features' familiarity, against the model's record."""
     from .labels import LESION_LABEL
 
     components = lesion_components(labels == LESION_LABEL, spacing_mm, record.min_lesion_ml or 0.0)
     gland = labels > 0
     median = float(np.median(image[gland])) if gland.any() else None
     findings = check_input(image, spacing_mm, record) + check_output(gland_ml, lesion_ml, components, median, record)
-    return assess(findings, record, lesion_ml, has_classifier)
+    assessment = assess([*findings, *check_familiarity(familiarity)], record, lesion_ml, has_classifier)
+    if familiarity is not None and familiarity.distance is not None:
+        assessment = replace(assessment, feature_distance=familiarity.distance, feature_limit=familiarity.limit)
+    return assessment
 
 
 def with_warning(assessment: Assessment, reason: str | None) -> Assessment:

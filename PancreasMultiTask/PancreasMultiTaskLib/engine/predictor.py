@@ -3,10 +3,12 @@
 Preprocessing and export are nnU-Net's own functions, so results match ``nnUNetPredictor``. A case
 runs as named stages, each timed in ``result.timings_s``:
 
-    check -> roi -> orient -> nnunet_preprocess -> window -> classify -> segmentation -> measure -> result
+    check -> roi -> orient -> nnunet_preprocess -> window -> classify -> familiarity -> segmentation -> measure
+    -> assess -> result
 
 (``stages.py``: check to preprocessing, export, measurements; ``window.py``: the device-resident
-sliding window over every fold with mirroring; ``classify.py``: per-slice subtypes and pooling). The
+sliding window over every fold with mirroring; ``classify.py``: per-slice subtypes and pooling;
+``feature_probe.py``: how familiar the image is to the model). The
 three phases kept from earlier results sum their stages: ``preprocess`` (check to nnU-Net's
 preprocessing), ``predict`` (the sliding window) and ``export`` (classify to result). The precision
 is decided once per device (``precision.py``) and every network batch runs in it.
@@ -29,8 +31,10 @@ import torch
 
 from .. import __version__
 from .backends import GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
-from .classify import Classification, TileClassifier, classify
+from .classify import Classification, SliceMaps, TileClassifier, classify, slice_maps
 from .competence import assess_case, with_warning
+from .familiarity import Familiarity
+from .feature_probe import familiarity, probe_for
 from .io import InputError, check_image
 from .labels import output_labels
 from .limits import check_resampled_size
@@ -62,6 +66,7 @@ STAGES = (
     "nnunet_preprocess",
     "window",
     "classify",
+    "familiarity",
     "segmentation",
     "measure",
     "assess",
@@ -71,7 +76,7 @@ STAGES = (
 PHASES = {
     "preprocess": ("check", "roi", "orient", "nnunet_preprocess"),
     "predict": ("window",),
-    "export": ("classify", "segmentation", "measure", "assess", "result"),
+    "export": ("classify", "familiarity", "segmentation", "measure", "assess", "result"),
 }
 
 
@@ -90,6 +95,8 @@ class Prediction:
     #: The classifier's subtype before the assessment (also for a withheld or no-lesion case, whose
     #: ``result.subtype`` is emptied): what evaluations score the network on.
     network_subtype: SubtypeResult | None = None
+    #: The case's early encoder features and their distance from the training tiles' (``familiarity.py``).
+    familiarity: Familiarity | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -168,6 +175,8 @@ class Predictor:
             self.patch_size, self.options.tile_step_size, self.batch_size, mirrorings(self.mirror_axes), device
         )
         self.localizer = self._open_localizer()
+        # The familiarity guards the subtype's verdict: a segmentation-only model (such as a localizer) has none.
+        self.probe, self._probe_note = probe_for(self.model, device) if self.model.subtypes else (None, None)
 
     def _open_localizer(self) -> Localizer | None:
         """For ``--roi auto``, the model folder's localizer on this device: its first fold, no mirroring, float32,
@@ -229,10 +238,14 @@ class Predictor:
         """The guided tiles' classifier: every fold, through the same network (and precision) as the window."""
         mirror = self.options.tile_mirroring
         flips = self.window.mirrorings if mirror is None else mirrorings(self.model.mirror_axes if mirror else None)
-        exact = self.model.configuration_manager.network_arch_init_kwargs.get("classifier_view") is not None
         return TileClassifier(
-            self.network, self.model.folds, flips, self.batch_size, self.device, self.patch_size, exact
+            self.network, self.model.folds, flips, self.batch_size, self.device, self.patch_size, self._exact_tiles
         )
+
+    @property
+    def _exact_tiles(self) -> bool:
+        """Guided tiles centred exactly on the lesion (a network with a ``classifier_view``, see ``guided_tiles``)."""
+        return self.model.configuration_manager.network_arch_init_kwargs.get("classifier_view") is not None
 
     # ----------------------------------------------------------------------------------------------
     def predict(
@@ -294,7 +307,12 @@ class Predictor:
             timings.update(window.times)
             report("export", 0.0)
             with timed(timings, "classify"):
-                classification = self._classify(case, window, oriented)
+                maps = self._slice_maps(window)
+                classification = self._classify(case, window, oriented, maps)
+            with timed(timings, "familiarity"):
+                familiar = None
+                if maps is not None:
+                    familiar = familiarity(self.probe, self._probe_note, self.model, case.data, maps, self._exact_tiles)
             with timed(timings, "segmentation"):
                 segmentation = export(
                     window.logits, case.properties, oriented, self.model, o.save_probabilities, o.slab_slices
@@ -311,6 +329,7 @@ class Predictor:
                 measurements.pancreas_volume_ml,
                 measurements.lesion_volume_ml,
                 classification is not None,
+                familiar,
             )
             assessment = with_warning(assessment, roi.warning)
         report("export", 1.0)
@@ -332,12 +351,27 @@ class Predictor:
         result.timings_s.update({key: round(timings[key], 3) for key in (*STAGES, *PHASES)})
         slice_probabilities = classification.slice_probabilities if classification else {}
         return Prediction(
-            segmentation.image, result, segmentation.lesion_probability, timings, slice_probabilities, network_subtype
+            segmentation.image,
+            result,
+            segmentation.lesion_probability,
+            timings,
+            slice_probabilities,
+            network_subtype,
+            familiar,
         )
 
-    def _classify(self, case: Preprocessed, window: WindowOutput, oriented: Oriented) -> Classification | None:
-        """The classify stage for a multi-task model; ``None`` for a segmentation-only one."""
+    def _slice_maps(self, window: WindowOutput) -> SliceMaps | None:
+        """P(lesion) and P(gland) of the window's logits (multi-task model); ``None`` for a segmentation-only one."""
         if not self.model.subtypes:
+            return None
+        with torch.inference_mode():
+            return slice_maps(window.logits, self.model)
+
+    def _classify(
+        self, case: Preprocessed, window: WindowOutput, oriented: Oriented, maps: SliceMaps | None
+    ) -> Classification | None:
+        """The classify stage for a multi-task model; ``None`` for a segmentation-only one."""
+        if maps is None:
             return None
         options = self.options
         return classify(
@@ -348,6 +382,7 @@ class Predictor:
             options.classification,
             options.pooling,
             self.tile_classifier(),
+            maps,
         )
 
     def _provenance(self, roi: RoiChoice) -> Provenance:

@@ -9,12 +9,14 @@ from typing import Any
 
 from .io import atomic_path
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 # 1.1: source, runtime versions, per-slice index k and position, classification.
 # 1.2: assessment (answered / answered-with-warnings / withheld, reasons, notice); a withheld subtype or "no lesion"
 #      has predicted, probability and the probabilities empty; fold_spread null where not measured (one fold);
 #      provenance.precision; timings_s per stage (check, roi, orient, nnunet_preprocess, window, classify,
 #      segmentation, measure, result).
+# 1.4: assessment.feature_distance and feature_limit (the image's familiarity, where the model has a reference);
+#      timings_s.familiarity.
 
 
 @dataclass
@@ -81,6 +83,9 @@ class Assessment:
     reasons: list[str] = field(default_factory=list)
     lesion_found: bool = True
     notice: str | None = None
+    #: How unlike the training images the case is, and the limit it was held to (``familiarity.py``).
+    feature_distance: float | None = None
+    feature_limit: float | None = None
 
     @property
     def withheld(self) -> bool:
