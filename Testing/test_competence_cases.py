@@ -130,10 +130,10 @@ def test_a_real_ct_is_unlike_the_phantoms_to_the_bundled_models_encoder(tmp_path
     training = [features(p.image) for p in generate_phantoms(1, 12)]  # the bundled model's training seed
     reference, _ = fit_reference(folder.folds[0], training, [features(p.image) for p in generate_phantoms(2, 8)])
     new = [distance(reference, features(p.image)) for p in generate_phantoms(3, 4)]
-    real = distance(reference, features(_resampled_real_ct()))
-    assert max(new) <= reference.limit < real / 2, (new, reference.limit, real)
+    assert max(new) <= reference.limit, (new, reference.limit)
 
     record = dataclasses.replace(folder.competence, feature_references=(reference,))
     result = Predictor(dataclasses.replace(folder, competence=record), options).predict(_resampled_real_ct()).result
-    assert result.assessment.status == "withheld" and result.assessment.feature_distance == pytest.approx(real)
+    assert result.assessment.feature_distance > 2 * reference.limit, (result.assessment, reference.limit)
+    assert result.assessment.status == "withheld"
     assert any("unlike the model's training images" in r for r in result.assessment.reasons)
