@@ -313,6 +313,7 @@ class Predictor:
                 familiar = None
                 if maps is not None:
                     familiar = familiarity(self.probe, self._probe_note, self.model, case.data, maps, self._exact_tiles)
+                del maps  # two maps of the whole volume on the device: freed before the export
             with timed(timings, "segmentation"):
                 segmentation = export(
                     window.logits, case.properties, oriented, self.model, o.save_probabilities, o.slab_slices
