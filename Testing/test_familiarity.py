@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 from model_factory import ct_volume, model_with_competence
 from pancreas_mt_training import familiarity as fit
+from PancreasMultiTaskLib.cli.summary import case_row
 from PancreasMultiTaskLib.engine import competence as c
 from PancreasMultiTaskLib.engine.familiarity import FEATURE_STAGES, Familiarity, FeatureReference, distance
 from PancreasMultiTaskLib.engine.model_folder import open_model_folder
@@ -154,6 +155,8 @@ def test_the_engine_measures_each_case_and_withholds_one_unlike_the_reference(mu
     assert noisy.assessment.feature_distance > ref.limit
     assert noisy.assessment.status == c.WITHHELD and noisy.subtype.predicted is None
     assert any("unlike the model's training images" in r for r in noisy.assessment.reasons)
+    row = case_row("noisy", noisy, "noisy")  # summary.csv's row: both numbers beside the verdict
+    assert row["feature_distance"] == round(noisy.assessment.feature_distance, 3) and row["assessment"] == c.WITHHELD
     assert noisy.timings_s["familiarity"] >= 0
 
 

@@ -37,6 +37,8 @@ SCHEMA = [
     "pancreas_volume_ml",
     "lesion_volume_ml",
     "lesion_max_axial_diameter_mm",
+    "feature_distance",
+    "feature_limit",
     "p_solid",
     "p_rim-enhancing",
     "p_cystic",

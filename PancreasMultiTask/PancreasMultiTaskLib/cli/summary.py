@@ -17,6 +17,9 @@ Columns, always in this order:
     a segmentation-only model, a withheld answer and "no lesion found" (``subtype`` then says ``no lesion``)
 ``pancreas_volume_ml``, ``lesion_volume_ml``, ``lesion_max_axial_diameter_mm``
     the measurements (3, 3 and 2 decimals); empty for a failed case
+``feature_distance``, ``feature_limit``
+    how unlike the model's training images the case is, and the limit beyond which it is withheld (3 decimals;
+    ``result.json``'s ``assessment``); empty where the model has no feature reference
 ``p_<subtype>`` ...
     each subtype's case probability (4 decimals), in the model's order; these columns exist when some case
     has a subtype (not for a segmentation-only model, nor when every case failed)
@@ -52,6 +55,8 @@ LEADING_COLUMNS = (
     "pancreas_volume_ml",
     "lesion_volume_ml",
     "lesion_max_axial_diameter_mm",
+    "feature_distance",
+    "feature_limit",
 )
 TRAILING_COLUMNS = ("reasons", "notice", "message")
 PROBABILITY_PREFIX = "p_"
@@ -78,6 +83,8 @@ def case_row(case_id: str, result: CaseResult | None, folder: str = "", message:
     row["lesion_max_axial_diameter_mm"] = round(float(m.lesion_max_axial_diameter_mm), 2)
     a = result.assessment
     row.update(assessment=a.status, reasons="; ".join(a.reasons), notice=a.notice or "")
+    if a.feature_distance is not None and a.feature_limit is not None:
+        row.update(feature_distance=round(a.feature_distance, 3), feature_limit=round(a.feature_limit, 3))
     s = result.subtype
     if s is not None and s.predicted is None and a.status != "withheld" and not a.lesion_found:
         row["subtype"] = "no lesion"
