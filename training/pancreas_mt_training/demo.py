@@ -1,18 +1,17 @@
 """The bundled demo model: abdomen phantoms -> gland crops -> reduced multi-task plans -> folds, localizer.
 
 The paper's ResEnc M 2D network has 72M parameters (about 290 MB a fold). The demo keeps the same architecture
-(residual encoder U-Net + the paper's classifier head, built from the same plans format) in a reduced
-configuration: 6 stages of 8-64 features, blocks 1,1,2,2,2,2, the paper's 128 x 192 patch, batch 8, so that
-the folds ship in a few MB and train on a CPU. Training uses the ``abdomen`` phantoms (whole 512 x 512 fields,
-a fifth of them normal glands, lesions 3-40 mm whose subtype cue is shown with probability 0.92): the main
-model trains on crops around the gland (:mod:`.crops`: what ``--roi auto``'s localizer gives it at prediction,
-with a random margin), with a global HU-offset augmentation and a CT window widened by ``window_margin_hu``;
-the localizer trains on the whole fields at about 3 mm. ``folds`` of nnU-Net's 5-fold split are trained (each
-on 80% of the training cases) and ensembled; calibration and the no-lesion size are fitted on their validation
-cases. The held-out set (another seed, random orientations, whole fields) and the stress sets
-(:data:`~.phantoms_abdomen.STRESS`) run through the engine with its default settings, beside the HU and
-radiomics baselines on the true lesion masks (:mod:`.baseline`). Each stage is skipped when its output already
-exists, so an interrupted run resumes.
+(residual encoder U-Net + the paper's classifier head, built from the same plans format) in a reduced configuration
+(:class:`DemoConfig`): 5 stages of 8-64 features, blocks 1,1,2,2,2, a 96 x 128 patch at 1.25 mm, batch 12, so that
+the folds ship in a few MB and train on a CPU. Training uses the ``abdomen`` phantoms (whole 512 x 512 fields, a
+fifth of them normal glands, lesions 3-40 mm whose subtype cue is shown with probability 0.92): the main model
+trains on crops around the gland (:mod:`.crops`: what ``--roi auto``'s localizer gives it at prediction, with a
+random margin), with a global HU-offset augmentation and a CT window widened by ``window_margin_hu``; the localizer
+trains on the whole fields at about 3 mm. ``folds`` of nnU-Net's 5-fold split are trained (each on 80% of the
+training cases) and ensembled; calibration and the no-lesion size are fitted on their validation cases. The held-out
+set (another seed, random orientations, whole fields) and the stress sets (:data:`~.phantoms_abdomen.STRESS`) run
+through the engine with its default settings, beside the HU and radiomics baselines on the true lesion masks
+(:mod:`.baseline`). Each stage is skipped when its output already exists, so an interrupted run resumes.
 """
 
 from __future__ import annotations
