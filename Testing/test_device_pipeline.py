@@ -125,6 +125,7 @@ def test_stage_times_are_reported_and_only_labels_come_back(multitask_model):
         timings["classify"]
         + timings["familiarity"]
         + timings["segmentation"]
+        + timings["postprocess"]
         + timings["measure"]
         + timings["assess"]
         + timings["result"]

@@ -244,6 +244,21 @@ def _cmd_competence(args: argparse.Namespace) -> None:
     print(f"Wrote {write_record(record, model)}")
 
 
+def _cmd_postprocessing(args: argparse.Namespace) -> None:
+    from .postprocessing import determine_model_postprocessing
+
+    summary = determine_model_postprocessing(args.model, args.raw, args.folds, args.processes)
+    before, after = summary["input_folder"]["mean"], summary["postprocessed"]["mean"]
+    steps = summary["postprocessing_kwargs"]
+    print(
+        f"Postprocessing chosen on the validation cases of folds {', '.join(summary['folds'])}: "
+        + ("; ".join(f"keep the largest part of {s['labels_or_regions']}" for s in steps) or "none")
+    )
+    for key in sorted(before):
+        print(f"  Dice of {key}: {before[key]['Dice']:.4f} -> {after[key]['Dice']:.4f}")
+    print(f"Wrote {Path(args.model) / 'postprocessing.json'}")
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> None:
     from .calibration import calibrate_model
 
@@ -654,6 +669,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="engine backend (default: %(default)s)")
     p.add_argument("--no-tta", action="store_true", help="no mirroring test-time augmentation (default: mirror)")
     p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser(
+        "postprocessing",
+        help="choose nnU-Net's postprocessing on the folds' validation cases into the model's postprocessing.json",
+    )
+    p.add_argument("model", help="the trained model folder with fold_N/validation/")
+    p.add_argument(
+        "--raw", help="the nnU-Net raw dataset it was trained on (default: $nnUNet_raw/<dataset name in plans.json>)"
+    )
+    p.add_argument("--folds", nargs="+", help="folds whose validation cases are used (default: all that have them)")
+    p.add_argument("--processes", type=int, default=1, help="nnU-Net's worker processes (default: %(default)s)")
+    p.set_defaults(func=_cmd_postprocessing)
 
     p = sub.add_parser(
         "bf16-check",

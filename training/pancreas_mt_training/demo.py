@@ -8,7 +8,8 @@ fifth of them normal glands, lesions 3-40 mm whose subtype cue is shown with pro
 trains on crops around the gland (:mod:`.crops`: what ``--roi auto``'s localizer gives it at prediction, with a
 random margin), with a global HU-offset augmentation and a CT window widened by ``window_margin_hu``; the localizer
 trains on the whole fields at about 3 mm. ``folds`` of nnU-Net's 5-fold split are trained (each on 80% of the
-training cases) and ensembled; calibration and the no-lesion size are fitted on their validation cases. The held-out
+training cases) and ensembled; nnU-Net's postprocessing is chosen, then the calibration and the no-lesion size are
+fitted, on their validation cases. The held-out
 set (another seed, random orientations, whole fields) and the stress sets (:data:`~.phantoms_abdomen.STRESS`) run
 through the engine with its default settings, beside the HU and radiomics baselines on the true lesion masks
 (:mod:`.baseline`). Each stage is skipped when its output already exists, so an interrupted run resumes.
@@ -411,6 +412,7 @@ def build_demo_model(
     from PancreasMultiTaskLib.engine.model_zip import import_model_zip
 
     from .export import export_model
+    from .postprocessing import determine_model_postprocessing
 
     workdir = workdir.resolve()
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
@@ -420,6 +422,7 @@ def build_demo_model(
     folder = train_folds(config, device, fold_jobs)
     train_demo_localizer(config, workdir, folder, device)
     write_competence(config, raw, folder)
+    determine_model_postprocessing(folder, raw)  # before calibrate: min_lesion_ml sees the engine's segmentation
     calibrate_model(
         folder,
         raw,

@@ -1,7 +1,7 @@
 """Export a trained model folder as a distributable zip with a SHA-256 manifest (and import it back).
 
-The zip holds ``<name>/dataset.json``, ``<name>/plans.json``, ``<name>/competence.json`` (where the folder
-has one) and ``<name>/fold_N/checkpoint_final.pth``
+The zip holds ``<name>/dataset.json``, ``<name>/plans.json``, ``<name>/competence.json`` and
+``<name>/postprocessing.json`` (where the folder has them) and ``<name>/fold_N/checkpoint_final.pth``
 with the optimizer, grad-scaler and logging state stripped (inference needs only the weights, the
 trainer name, the configuration and the mirroring axes), the folder's localizer (``<name>/localizer/``, its
 ``dataset.json``, ``plans.json`` and stripped checkpoints) where it has one, plus ``manifest.json`` listing every
@@ -23,6 +23,7 @@ import torch
 from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE, read_record
 from PancreasMultiTaskLib.engine.io import atomic_path
 from PancreasMultiTaskLib.engine.model_zip import MANIFEST_FORMAT, sha256_file
+from PancreasMultiTaskLib.engine.postprocessing import POSTPROCESSING_FILE, label_values, read_postprocessing
 from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER, MANIFEST, ModelInstallError, check_model_name
 
 KEEP = ("network_weights", "trainer_name", "inference_allowed_mirroring_axes", "current_epoch")
@@ -83,6 +84,10 @@ def export_model(
     if (model_folder / COMPETENCE_FILE).is_file():  # the model's limits travel with it
         read_record(model_folder / COMPETENCE_FILE)
         members[f"{name}/{COMPETENCE_FILE}"] = (model_folder / COMPETENCE_FILE).read_bytes()
+    if (model_folder / POSTPROCESSING_FILE).is_file():  # nnU-Net's postprocessing chosen on its cross-validation
+        dataset = json.loads((model_folder / "dataset.json").read_text(encoding="utf-8"))
+        read_postprocessing(model_folder / POSTPROCESSING_FILE, label_values(dataset["labels"]))
+        members[f"{name}/{POSTPROCESSING_FILE}"] = (model_folder / POSTPROCESSING_FILE).read_bytes()
     for extra in extra_files:
         if Path(extra).is_absolute() or ".." in Path(extra).parts:
             raise ModelInstallError(f"{model_folder}: extra file {extra!r} must lie inside the model folder")

@@ -14,7 +14,6 @@ withholds keeps the subtype from being given (the segmentation is still written)
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -25,6 +24,7 @@ import numpy as np
 
 from .familiarity import Familiarity, FeatureReference, parse_references
 from .result import Assessment
+from .strict_json import StrictJSONError, load_strict_json
 
 COMPETENCE_FILE = "competence.json"
 #: A record is a few kB, with feature references (a fold's is 192 x 192 numbers for ResEnc M) up to a few MB;
@@ -189,36 +189,12 @@ def parse_record(data: Any, source: Path) -> CompetenceRecord:
     )
 
 
-def _refuse_constant(name: str) -> None:
-    """NaN and Infinity are Python's extension of JSON, not JSON."""
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are all different (a repeated key would let one reader see another value)."""
-    record = dict(pairs)
-    if len(record) != len(pairs):
-        seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"key {repeated!r} appears twice")
-    return record
-
-
 def read_record(path: Path) -> CompetenceRecord:
     """Read and validate ``competence.json``: a regular file, at most ``MAX_BYTES``, strict JSON, unique keys."""
-    if not path.is_file():
-        raise CompetenceError(f"{path}: not a regular file")
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-    except OSError as error:
-        raise CompetenceError(f"{path}: cannot be read ({error})") from None
-    if len(raw) > MAX_BYTES:
-        raise CompetenceError(f"{path}: larger than {MAX_BYTES} bytes, refused")
-    try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise CompetenceError(f"{path}: not valid JSON ({error})"[:300]) from None
+        data = load_strict_json(path, MAX_BYTES)
+    except StrictJSONError as error:
+        raise CompetenceError(str(error)) from None
     return parse_record(data, path)
 
 
@@ -415,12 +391,18 @@ def assess_case(
     lesion_ml: float,
     has_classifier: bool,
     familiarity: Familiarity | None = None,
+    network_labels: np.ndarray | None = None,
 ) -> Assessment:
     """Every check on one case: the input as read (``image``, spacing (in-plane, in-plane, slice)), the
-    labels predicted for it (same array shape) and its features' familiarity, against the model's record."""
+    labels predicted for it (same array shape) and its features' familiarity, against the model's record.
+
+    Separate lesions are counted in ``network_labels`` where given (the labels before postprocessing kept the
+    largest): the subtype is pooled over every lesion the network found.
+    """
     from .labels import LESION_LABEL
 
-    components = lesion_components(labels == LESION_LABEL, spacing_mm, record.min_lesion_ml or 0.0)
+    found = labels if network_labels is None else network_labels
+    components = lesion_components(found == LESION_LABEL, spacing_mm, record.min_lesion_ml or 0.0)
     gland = labels > 0
     median = float(np.median(image[gland])) if gland.any() else None
     findings = check_input(image, spacing_mm, record) + check_output(gland_ml, lesion_ml, components, median, record)

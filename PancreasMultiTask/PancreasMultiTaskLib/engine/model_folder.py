@@ -3,8 +3,9 @@
 Model files come from strangers: checkpoints are read with ``torch.load(weights_only=True)`` and an
 explicit allow-list, must hold finite weights and must lie inside the model folder; ``plans.json``
 is checked by ``plans_check`` (allow-listed classes, plain arguments, bounded sizes) before the
-network is built; the optional competence record (``competence.json``) is size-bounded, strict JSON
-and type-checked. Every problem is a ``ModelFolderError`` that names the file and field.
+network is built; the optional competence record (``competence.json``) and nnU-Net's postprocessing
+(``postprocessing.json``) are size-bounded, strict JSON and type-checked. Every problem is a
+``ModelFolderError`` that names the file and field.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .competence import COMPETENCE_FILE, CompetenceError, CompetenceRecord, deri
 from .network import NETWORK_CLASS_NAME
 from .orientation import check_code
 from .plans_check import ALLOWED_IMPORTS, ALLOWED_NETWORK_CLASSES  # noqa: F401  (re-exported)
+from .postprocessing import POSTPROCESSING_FILE, Postprocessing, PostprocessingError, label_values, read_postprocessing
 
 #: What nnU-Net checkpoints pickle besides tensors and plain containers: numpy scalars in the
 #: training log and the device in ``init_args``. Nothing here can run code when unpickled.
@@ -83,6 +85,18 @@ def read_competence(folder: Path, plans: dict[str, Any], configuration: str) -> 
     try:
         return read_record(path)
     except CompetenceError as error:
+        raise ModelFolderError(str(error)) from None
+
+
+def read_model_postprocessing(folder: Path, dataset_json: dict[str, Any]) -> Postprocessing | None:
+    """The postprocessing nnU-Net chose on the model's cross-validation (``postprocessing.json``), or ``None``."""
+    path = folder / POSTPROCESSING_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    _inside(path, folder)
+    try:
+        return read_postprocessing(path, label_values(dataset_json["labels"]))
+    except PostprocessingError as error:
         raise ModelFolderError(str(error)) from None
 
 
@@ -148,6 +162,8 @@ class ModelFolder:
     mirror_axes: tuple[int, ...] | None = (0, 1)
     #: The model's limits (``competence.json``, checked at open time; derived from plans.json where absent).
     competence: CompetenceRecord = field(default_factory=lambda: CompetenceRecord(source="none"))
+    #: nnU-Net's postprocessing chosen on the cross-validation (``postprocessing.json``); ``None``: none.
+    postprocessing: Postprocessing | None = None
 
     @property
     def name(self) -> str:
@@ -336,6 +352,7 @@ def open_model_folder(
         trainer_name=str(first.get("trainer_name", path.name.split("__")[0])),
         mirror_axes=mirror_axes,
         competence=read_competence(path, plans, configuration),
+        postprocessing=read_model_postprocessing(path, dataset_json),
     )
     patch_size = model.configuration_manager.patch_size
     if len(patch_size) != 2:

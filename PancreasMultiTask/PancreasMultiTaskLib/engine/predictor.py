@@ -3,15 +3,15 @@
 Preprocessing and export are nnU-Net's own functions, so results match ``nnUNetPredictor``. A case
 runs as named stages, each timed in ``result.timings_s``:
 
-    check -> roi -> orient -> nnunet_preprocess -> window -> classify -> familiarity -> segmentation -> measure
-    -> assess -> result
+    check -> roi -> orient -> nnunet_preprocess -> window -> classify -> familiarity -> segmentation
+    -> postprocess -> measure -> assess -> result
 
-(``stages.py``: check to preprocessing, export, measurements; ``window.py``: the device-resident
-sliding window over every fold with mirroring; ``classify.py``: per-slice subtypes and pooling;
-``feature_probe.py``: how familiar the image is to the model). The
-three phases kept from earlier results sum their stages: ``preprocess`` (check to nnU-Net's
-preprocessing), ``predict`` (the sliding window) and ``export`` (classify to result). The precision
-is decided once per device (``precision.py``) and every network batch runs in it.
+(``stages.py``: check to preprocessing, export, nnU-Net's postprocessing, measurements; ``window.py``: the
+device-resident sliding window over every fold with mirroring; ``classify.py``: per-slice subtypes and
+pooling; ``feature_probe.py``: how familiar the image is to the model). The three phases kept from
+earlier results sum their stages: ``preprocess`` (check to nnU-Net's preprocessing), ``predict`` (the
+sliding window) and ``export`` (classify to result). The precision is decided once per device
+(``precision.py``) and every network batch runs in it.
 """
 
 from __future__ import annotations
@@ -44,7 +44,18 @@ from .options import CLASSIFICATION_MODES, PRECISIONS, PredictionOptions  # noqa
 from .precision import BF16_BACKENDS, decide_precision
 from .result import CaseResult, Provenance, SubtypeResult
 from .roi import RoiChoice, choose_roi
-from .stages import Oriented, Preprocessed, crop_to_roi, export, measure, orient, preprocess, timed, torch_threads
+from .stages import (
+    Oriented,
+    Preprocessed,
+    crop_to_roi,
+    export,
+    measure,
+    orient,
+    postprocess,
+    preprocess,
+    timed,
+    torch_threads,
+)
 from .window import (  # noqa: F401 (PredictionCancelled re-exported)
     CancelToken,
     Network,
@@ -68,6 +79,7 @@ STAGES = (
     "classify",
     "familiarity",
     "segmentation",
+    "postprocess",
     "measure",
     "assess",
     "result",
@@ -76,7 +88,7 @@ STAGES = (
 PHASES = {
     "preprocess": ("check", "roi", "orient", "nnunet_preprocess"),
     "predict": ("window",),
-    "export": ("classify", "familiarity", "segmentation", "measure", "assess", "result"),
+    "export": ("classify", "familiarity", "segmentation", "postprocess", "measure", "assess", "result"),
 }
 
 
@@ -319,6 +331,9 @@ class Predictor:
                     window.logits, case.properties, oriented, self.model, o.save_probabilities, o.slab_slices
                 )
             del window  # its logits hold the device's memory
+        with timed(timings, "postprocess"):
+            network_labels = segmentation.labels
+            segmentation = postprocess(segmentation, oriented, self.model.postprocessing)
         with timed(timings, "measure"):
             measurements = measure(segmentation.labels, oriented)
         with timed(timings, "assess"):
@@ -331,6 +346,7 @@ class Predictor:
                 measurements.lesion_volume_ml,
                 classification is not None,
                 familiar,
+                network_labels,
             )
             assessment = with_warning(assessment, roi.warning)
         report("export", 1.0)
@@ -414,6 +430,7 @@ class Predictor:
             onnxruntime_version=_installed_version("onnxruntime"),
             precision=self.precision,
             fast=bool(self.options.fast),
+            postprocessing=self.model.postprocessing.describe() if self.model.postprocessing else None,
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .io import atomic_path
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 # 1.1: source, runtime versions, per-slice index k and position, classification.
 # 1.2: assessment (answered / answered-with-warnings / withheld, reasons, notice); a withheld subtype or "no lesion"
 #      has predicted, probability and the probabilities empty; fold_spread null where not measured (one fold);
@@ -17,6 +17,8 @@ SCHEMA_VERSION = "1.4"
 #      segmentation, measure, result).
 # 1.4: assessment.feature_distance and feature_limit (the image's familiarity, where the model has a reference);
 #      timings_s.familiarity.
+# 1.5: provenance.postprocessing (nnU-Net's postprocessing the model carries, as its labels_or_regions; null where
+#      none); timings_s.postprocess.
 
 
 @dataclass
@@ -130,6 +132,9 @@ class Provenance:
     precision: str | None = None
     #: Whether the fast preset (one fold, no mirroring) ran (``None`` in results written before schema 1.3).
     fast: bool | None = None
+    #: The model's postprocessing, in order: the labels (or regions) each step kept the largest part of, as
+    #: nnU-Net's ``labels_or_regions``; ``None`` where the model has none (and in results before schema 1.5).
+    postprocessing: list[Any] | None = None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The host-side stages of a prediction, each a function with typed inputs and outputs.
 
 check -> roi -> orient -> preprocess (nnU-Net's own) | sliding window (``window.py``), classify
-(``classify.py``) | export (nnU-Net's own, back to the input's geometry) -> measure. The predictor runs
+(``classify.py``) | export (nnU-Net's own, back to the input's geometry) -> postprocess (nnU-Net's own, where
+the model carries it) -> measure. The predictor runs
 them in order and times each (``result.timings_s``).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -20,6 +21,7 @@ from .labels import LESION_LABEL, output_channels
 from .measurements import max_axial_diameter_mm, volume_ml
 from .model_folder import ModelFolder
 from .orientation import axial_axis, orientation_code, to_input_orientation, to_model_orientation
+from .postprocessing import Postprocessing
 from .result import Measurements
 from .roi import Region, RoiChoice
 from .slabs import SPLINE_HALO, slabs, slicewise
@@ -135,6 +137,15 @@ def export(
         labels, lesion = export_labels(logits, properties, model, save_probabilities, slab_slices)
     lesion_probability = None if lesion is None else oriented.to_input(lesion, sitk.sitkFloat32)
     return Segmentation(labels, oriented.to_input(labels.astype(np.uint8), sitk.sitkUInt8), lesion_probability)
+
+
+def postprocess(segmentation: Segmentation, oriented: Oriented, steps: Postprocessing | None) -> Segmentation:
+    """The postprocess stage: the model's postprocessing (``postprocessing.py``) on the labels; the lesion
+    probability is the network's, as nnU-Net's postprocessing leaves probabilities alone."""
+    if steps is None:
+        return segmentation
+    labels = steps.apply(segmentation.labels)
+    return replace(segmentation, labels=labels, image=oriented.to_input(labels.astype(np.uint8), sitk.sitkUInt8))
 
 
 def export_labels(
