@@ -189,3 +189,31 @@ def test_the_localizer_dataset_merges_the_labels_on_a_3_mm_grid(trained):
     assert dataset["labels"] == {"background": 0, "pancreas": 1} and dataset["orientation"] == "LPS"
     label = sitk.ReadImage(str(sorted((raw / "labelsTr").glob("*.nii.gz"))[0]))
     assert label.GetSpacing() == (3.0, 3.0, 3.0) and set(np.unique(sitk.GetArrayViewFromImage(label))) == {0, 1}
+
+
+def test_the_localizer_trains_under_bfloat16_where_asked(trained, tmp_path, monkeypatch):
+    """``localizer --precision bfloat16`` (its environment variable): nnU-Net's own training step of the
+    localizer trainer computes its convolutions in bfloat16 on the CPU, its weights float32."""
+    import torch
+    from nnunetv2.paths import nnUNet_preprocessed
+    from pancreas_mt_training.localizer import PLANS, nnUNetTrainerLocalizer
+    from pancreas_mt_training.train_precision import PRECISION_ENV
+    from test_training_e2e import record_compute_dtypes
+
+    preprocessed = next(Path(nnUNet_preprocessed.get()).glob(f"Dataset{LOCALIZER_ID}_*"))
+    plans = json.loads((preprocessed / f"{PLANS}.json").read_text())
+    dataset = json.loads((preprocessed / "dataset.json").read_text())
+    monkeypatch.setenv("nnUNet_results", str(tmp_path))
+    monkeypatch.setenv("nnUNet_n_proc_DA", "0")
+    monkeypatch.setenv(PRECISION_ENV, "bfloat16")
+    trainer = nnUNetTrainerLocalizer({**plans, "continue_training": False}, "2d", "all", dataset, torch.device("cpu"))
+    trainer.initialize()
+    batch = next(trainer.get_dataloaders()[0])
+    seen = record_compute_dtypes(trainer.network)
+    outputs = trainer.train_step(batch)
+    assert seen == {torch.bfloat16} and np.isfinite(outputs["loss"])
+    assert {p.dtype for p in trainer.network.parameters()} == {torch.float32}
+    seen.clear()
+    trainer.network.eval()
+    trainer.validation_step(batch)
+    assert seen == {torch.bfloat16}

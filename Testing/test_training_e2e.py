@@ -342,6 +342,89 @@ def test_normal_cases_carry_no_class_loss(trained, tmp_path, monkeypatch):
     assert int(outputs["class_count"]) == int((~normal).sum()) and np.isfinite(outputs["class_loss"])
 
 
+def record_compute_dtypes(network: torch.nn.Module) -> set:
+    """The dtypes that the network's convolutions and dense layers compute in from now on (what autocast decides)."""
+    seen: set = set()
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+            module.register_forward_hook(lambda module, inputs, output: seen.add(output.dtype))
+    return seen
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_cpu_training_computes_in_the_precision_asked_and_keeps_float32_weights(
+    trained, tmp_path, monkeypatch, precision
+):
+    """``train --precision bfloat16`` (its environment variable): the training and validation steps' convolutions
+    and dense layers compute in bfloat16 on the CPU, the weights stay float32 and learn, the losses are finite, and
+    the log says which; unset (nnU-Net's float32), everything computes in float32."""
+    from pancreas_mt_training.train_precision import PRECISION_ENV
+
+    if precision == "bfloat16":
+        monkeypatch.setenv(PRECISION_ENV, precision)
+    else:
+        monkeypatch.delenv(PRECISION_ENV, raising=False)
+    trainer = _trainer(trained, tmp_path, monkeypatch)
+    assert trainer.training_precision == precision
+    loader = trainer.get_dataloaders()[0]
+    loader.data_loader.indices = [k for k in loader.data_loader.indices if k != NORMAL_TRAIN]
+    np.random.seed(1)
+    batch = next(loader)
+    for level in batch["target"]:  # a lesion on tiles 1 and 2 only, so the head runs and learns too
+        level.zero_()
+        side = level.shape[-1] // 4
+        level[1:3, :, :side, :side] = 2
+    network = trainer._plain_network()
+    before = {name: p.detach().clone() for name, p in network.named_parameters()}
+    seen = record_compute_dtypes(network)
+    outputs = trainer.train_step(batch)
+    assert seen == {getattr(torch, precision)}
+    assert np.isfinite(outputs["loss"]) and np.isfinite(outputs["class_loss"]) and int(outputs["class_count"]) == 2
+    assert {p.dtype for p in network.parameters()} == {torch.float32}
+    assert not torch.equal(network.classifier.layers[0].weight, before["classifier.layers.0.weight"])
+    assert not torch.equal(network.encoder.stem.convs[0].conv.weight, before["encoder.stem.convs.0.conv.weight"])
+    seen.clear()
+    network.eval()
+    validated = trainer.validation_step(batch)
+    assert seen == {getattr(torch, precision)} and np.isfinite(validated["class_loss"])
+    log = "".join(path.read_text() for path in Path(trainer.output_folder).glob("training_log_*.txt"))
+    assert f"Training precision on cpu: {precision}" in log
+
+
+def test_the_precision_variable_is_checked_and_cuda_keeps_nnunets_float16(trained, tmp_path, monkeypatch, capsys):
+    """A wrong ``PANCREAS_MT_TRAIN_PRECISION`` stops the trainer naming the variable; ``--precision bfloat16`` on
+    CUDA is refused before anything is trained or set (nnU-Net's float16 autocast runs there)."""
+    from pancreas_mt_training.cli import main
+    from pancreas_mt_training.train_precision import PRECISION_ENV
+
+    monkeypatch.setenv(PRECISION_ENV, "float16")
+    with pytest.raises(ValueError, match=f"{PRECISION_ENV}='float16': must be one of float32, bfloat16"):
+        _trainer(trained, tmp_path, monkeypatch)
+    monkeypatch.delenv(PRECISION_ENV)
+    assert main(["train", str(DATASET_ID), "0", "--device", "cuda", "--precision", "bfloat16"]) == 1
+    assert "--precision bfloat16 is for training on a CPU" in capsys.readouterr().err
+    assert PRECISION_ENV not in os.environ
+
+
+def test_the_train_command_passes_its_precision_to_nnunets_trainer(trained, tmp_path, monkeypatch):
+    """``pancreas-mt-train train --precision bfloat16`` reaches the trainer that nnU-Net's ``run_training`` builds
+    (here its final validation of a copy of the trained fold, which logs the precision as training does)."""
+    import shutil
+
+    from pancreas_mt_training.cli import main
+    from pancreas_mt_training.train_precision import PRECISION_ENV
+
+    monkeypatch.delenv(PRECISION_ENV, raising=False)  # restored after the command sets it
+    results = tmp_path / "results"
+    copy_ = results / trained["model"].parent.name / trained["model"].name
+    shutil.copytree(trained["model"], copy_)
+    monkeypatch.setenv("nnUNet_results", str(results))
+    argv = ["train", str(DATASET_ID), "0", "--device", "cpu", "--precision", "bfloat16", "--validation-only"]
+    assert main(argv) == 0
+    logs = sorted((copy_ / "fold_0").glob("training_log_*.txt"), key=lambda path: path.stat().st_mtime)
+    assert "Training precision on cpu: bfloat16" in logs[-1].read_text()
+
+
 def test_nnunet_finds_the_trainer_by_name(trained):
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
     from pancreas_mt_training.trainer import nnUNetTrainerMultiTask

@@ -124,12 +124,45 @@ def _cmd_plan(args: argparse.Namespace) -> None:
     print(f"Wrote multi-task plans {path}")
 
 
+def _use_training_precision(args: argparse.Namespace) -> None:
+    """``--precision`` for this process's trainers (refused where the device cannot take it; a warning where the
+    CPU would emulate bfloat16)."""
+    from PancreasMultiTaskLib.engine.precision import cpu_bf16_units
+
+    from .train_precision import PRECISION_ENV, check_training_precision
+
+    problem = check_training_precision(args.precision, args.device)
+    if problem:
+        raise ValueError(problem)
+    if args.precision == "bfloat16" and not cpu_bf16_units():
+        print(
+            "pancreas-mt-train: warning: this CPU has no bfloat16 units (AMX or AVX512-BF16): bfloat16 is emulated "
+            "and slower than float32 here",
+            file=sys.stderr,
+        )
+    os.environ[PRECISION_ENV] = args.precision
+
+
+def _add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    from .train_precision import TRAINING_PRECISIONS
+
+    parser.add_argument(
+        "--precision",
+        choices=TRAINING_PRECISIONS,
+        default="float32",
+        help="arithmetic of training on a CPU: nnU-Net's float32, or bfloat16 autocast for a CPU with AMX or "
+        "AVX512-BF16 units (weights and losses stay float32; CUDA keeps nnU-Net's float16 autocast) "
+        "(default: %(default)s)",
+    )
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     import torch
     from nnunetv2.run.run_training import run_training
 
     from .trainer import external_trainer_folder
 
+    _use_training_precision(args)
     os.environ.setdefault("nnUNet_extTrainer", str(external_trainer_folder()))
     fold = args.fold if args.fold == "all" else int(args.fold)
     run_training(
@@ -150,6 +183,7 @@ def _cmd_localizer(args: argparse.Namespace) -> None:
 
     from .localizer import attach_localizer, train_localizer
 
+    _use_training_precision(args)
     source = Path(nnUNet_raw.require()) / convert_id_to_dataset_name(args.source_id)
     training = {"num_epochs": args.epochs, "num_iterations_per_epoch": args.iterations}
     training["num_val_iterations_per_epoch"] = args.val_iterations
@@ -324,7 +358,8 @@ def _cmd_bf16_check(args: argparse.Namespace) -> None:
 def _cmd_demo_model(args: argparse.Namespace) -> None:
     from .demo import DemoConfig, build_demo_model
 
-    config = DemoConfig()
+    _use_training_precision(args)
+    config = DemoConfig(training_precision=args.precision)
     for name, value in (
         ("num_epochs", args.epochs),
         ("folds", tuple(args.folds) if args.folds else None),
@@ -448,6 +483,7 @@ def _add_localizer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attach", help="multi-task model folder to copy the localizer into, as localizer/ (default: none)"
     )
+    _add_precision_argument(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -561,6 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--validation-only", action="store_true", help="only run the validation of a trained fold (default: train)"
     )
+    _add_precision_argument(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
@@ -715,6 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-cases", type=int, help="held-out phantoms (default: the demo configuration's)")
     p.add_argument("--stress-cases", type=int, help="phantoms per stress set (default: the demo configuration's)")
     p.add_argument("--stress-sets", nargs="*", choices=sorted(STRESS), help="stress sets (default: all)")
+    _add_precision_argument(p)
     p.set_defaults(func=_cmd_demo_model)
     return parser
 

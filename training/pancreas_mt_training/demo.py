@@ -44,6 +44,7 @@ from .evaluate import (
 from .phantoms import SUBTYPE_NAMES, write_phantoms
 from .phantoms_abdomen import STRESS, AbdomenParams, stress_params
 from .plans import MULTITASK_PLANS, plan_dataset
+from .train_precision import PRECISION_ENV
 
 TRAINER = "nnUNetTrainerMultiTask"
 #: Whole slices kept around the sample case's gland (mm along the head-foot axis).
@@ -114,6 +115,9 @@ class DemoConfig:
     eval_segmentation_mirroring: bool = False
     #: Validation cases of each fold that the bfloat16 check (``bf16_check.py``) runs in both precisions.
     bfloat16_cases_per_fold: int = 6
+    #: The folds' and the localizer's arithmetic on a CPU (``train_precision.py``): nnU-Net's float32, or bfloat16
+    #: autocast (``demo-model --precision``); recorded here because it shapes the weights.
+    training_precision: str = "float32"
 
     def abdomen(self) -> AbdomenParams:
         """The generator's parameters of the training and held-out sets."""
@@ -419,6 +423,7 @@ def build_demo_model(
         os.environ.setdefault(name, str(workdir / name))
         Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
     raw = prepare(config, workdir)
+    os.environ[PRECISION_ENV] = config.training_precision  # the folds' workers and the localizer read it
     folder = train_folds(config, device, fold_jobs)
     train_demo_localizer(config, workdir, folder, device)
     write_competence(config, raw, folder)

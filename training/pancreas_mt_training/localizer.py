@@ -37,6 +37,7 @@ from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER
 from .convert import FILE_ENDING, dataset_folder
 from .export import model_members
 from .plans import CONFIGURATION, reduce_configuration, resenc_base_plans, write_plans
+from .train_precision import training_autocast, training_precision
 
 PLANS = "nnUNetPlans_Localizer"
 TRAINER = "nnUNetTrainerLocalizer"
@@ -67,6 +68,16 @@ class nnUNetTrainerLocalizer(nnUNetTrainer):
         for key in TRAINING:
             if key in counts:
                 setattr(self, key, int(counts[key]))
+        self.training_precision = training_precision()
+
+    def train_step(self, batch: dict) -> dict:
+        """nnU-Net's step, under bfloat16 autocast on a CPU where ``--precision bfloat16`` asked for it."""
+        with training_autocast(self.device, self.training_precision):
+            return super().train_step(batch)
+
+    def validation_step(self, batch: dict) -> dict:
+        with training_autocast(self.device, self.training_precision):
+            return super().validation_step(batch)
 
     def perform_actual_validation(self, save_probabilities: bool = False) -> None:
         """nnU-Net's final validation, skipped for fold ``all``: its validation cases are its training cases, so

@@ -48,16 +48,16 @@ from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as nnunet_trainer_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-from nnunetv2.utilities.helpers import dummy_context
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 from PancreasMultiTaskLib.engine.classify import guided_tiles
 from PancreasMultiTaskLib.engine.io import atomic_path
 from PancreasMultiTaskLib.engine.labels import LESION_LABEL, output_channels
 from PancreasMultiTaskLib.engine.subtype import pool_slices
-from torch import autocast, nn
+from torch import nn
 
 from .labels import NO_SUBTYPE, SUBTYPES_CSV, SubtypeLabelError, SubtypeLookup, subtype_names
 from .losses import HU_SHIFT_PROBABILITY, HU_SHIFT_SIGMA, SubtypeLoss, TrainingOptions, check_preset_labels
+from .train_precision import training_autocast, training_precision
 
 CLASS_LOG_KEYS = ("train_class_losses", "train_class_accuracy", "val_class_losses", "val_class_accuracy")
 
@@ -234,7 +234,13 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         logging = self.logger.local_logger.my_fantastic_logging
         for key in CLASS_LOG_KEYS:
             logging.setdefault(key, [])
+        self.training_precision = training_precision()
         self.print_to_log_file(f"Multi-task training options: {json.dumps(self.options.to_dict())}")
+        self.print_to_log_file(f"Training precision on {self.device.type}: {self._precision_name()}")
+
+    def _precision_name(self) -> str:
+        """What the steps compute in, for the log: nnU-Net's float16 autocast on CUDA, else the asked precision."""
+        return "float16 autocast (nnU-Net's)" if self.device.type == "cuda" else self.training_precision
 
     # ----- labels -----------------------------------------------------------------------------------
     def _load_subtype_lookup(self) -> SubtypeLookup:
@@ -377,12 +383,14 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             mask = torch.zeros_like(mask)
         subtypes = subtypes[mask]
         self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
+        with training_autocast(self.device, self.training_precision):
             if self._plain_network().classifier_view is None:
                 segmentation, logits = self.network(data, mask)
             else:
                 views = self._class_views(data, target, mask, VIEW_JITTER)
                 segmentation, logits = self.network(data, class_views=views)
+            # The losses in float32 whatever the network computed in (autocast's outputs are float16 or bfloat16).
+            segmentation, logits = _float32(segmentation), logits.float()
             seg_loss = self.loss(segmentation, target)
             class_loss = self.subtype_loss(logits, subtypes)
             loss = seg_loss + self.options.class_loss_weight * class_loss
@@ -416,14 +424,15 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         view = SegmentationView(network)
         self.network = view
         try:
-            outputs = super().validation_step(batch)
+            with training_autocast(self.device, self.training_precision):
+                outputs = super().validation_step(batch)
         finally:
             self.network = network
         if self._plain_network().classifier_view is None:
-            logits = view.class_logits[0].to(self.device)[mask]
+            logits = view.class_logits[0].to(self.device).float()[mask]
         else:
             views = self._class_views(batch["data"], batch["target"], mask.cpu(), 0.0).to(self.device)
-            with torch.no_grad():
+            with torch.no_grad(), training_autocast(self.device, self.training_precision):
                 logits = self._plain_network().classify(views).float()
         subtypes = subtypes[mask]
         class_loss = self.subtype_loss(logits, subtypes)
@@ -620,6 +629,11 @@ def _without_intensity_transforms(compose: Any, hu_shift_sigma: float | None = N
         kept.insert(after, shift)
     compose.transforms = kept
     return compose
+
+
+def _float32(segmentation: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+    """The segmentation output (a list under deep supervision) in float32."""
+    return [s.float() for s in segmentation] if isinstance(segmentation, list) else segmentation.float()
 
 
 def _plain(value: Any) -> Any:
