@@ -217,3 +217,5 @@ def test_the_localizer_trains_under_bfloat16_where_asked(trained, tmp_path, monk
     trainer.network.eval()
     trainer.validation_step(batch)
     assert seen == {torch.bfloat16}
+    log = "".join(path.read_text() for path in Path(trainer.output_folder).glob("training_log_*.txt"))
+    assert "Training precision on cpu: bfloat16" in log

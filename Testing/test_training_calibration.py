@@ -10,6 +10,7 @@ import pytest
 import SimpleITK as sitk
 from model_factory import model_with_competence, validation_fold
 from pancreas_mt_training import calibration, familiarity
+from pancreas_mt_training.bf16_check import record_bfloat16_check
 from pancreas_mt_training.calibration import (
     CalibrationError,
     ValidationCase,
@@ -23,6 +24,7 @@ from pancreas_mt_training.calibration import (
 )
 from pancreas_mt_training.calibration_report import markdown
 from pancreas_mt_training.cli import main as train_main
+from PancreasMultiTaskLib.engine import precision as precision_module
 from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE, CompetenceRecord, read_record
 from PancreasMultiTaskLib.engine.subtype import calibrate
 
@@ -154,6 +156,10 @@ def test_the_command_writes_a_calibration_the_engine_reads_and_applies(multitask
     monkeypatch.setattr(familiarity, "MIN_VALIDATION_CASES", 4)
     monkeypatch.setattr(familiarity, "MIN_TILES_PER_FEATURE", 0)  # one training case: Ledoit-Wolf's shrinkage
     model, raw = model_with_competence(multitask_model, tmp_path)
+    # A passed bfloat16 check on a CPU with the units (stood in): the cases run in bfloat16, as the product would.
+    record_bfloat16_check(model, {"passed": True})
+    (tmp_path / "cpuinfo").write_text("flags\t: fpu sse2 avx512f avx512_bf16\n")
+    monkeypatch.setattr(precision_module, "CPUINFO", tmp_path / "cpuinfo")
     validation_fold(model, raw, 0, [("case00", 0), ("case01", 1), ("case02", 2), ("case03", 0)])
     validation_fold(model, raw, 1, [("case04", None)])
     argv = ["calibrate", str(model), "--raw", str(raw), "--report", str(tmp_path / "report")]
@@ -171,6 +177,9 @@ def test_the_command_writes_a_calibration_the_engine_reads_and_applies(multitask
     assert record.min_lesion_ml == pytest.approx(lesion["min_lesion_ml"]) and record.min_lesion_ml > 0
     assert (tmp_path / "report" / "calibration_reliability.png").stat().st_size > 1000
     assert "min_lesion_ml =" in (tmp_path / "report" / "calibration.md").read_text()
+    assert record.bfloat16_check_passed  # kept, and the cases ran in bfloat16, which the report says
+    assert fitted["precision"] == "bfloat16"
+    assert "pooling, bfloat16)" in (tmp_path / "report" / "calibration.md").read_text()
     # Fold 0's feature reference: fitted on its one training case (case04), its limit on its four validation cases.
     (reference,) = record.feature_references
     summary = fitted["familiarity"]

@@ -39,7 +39,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.metrics import roc_auc_score
 
 from .competence import write_record
-from .familiarity import fit_references
+from .familiarity import checks_off, fit_references
 
 #: Fewer answered lesion cases than this cannot fit a temperature and a threshold: refused.
 MIN_CASES = 10
@@ -71,6 +71,8 @@ class ValidationCase:
     probabilities: np.ndarray | None
     #: The engine's tile features of the case (``engine/familiarity.py``); ``None`` without a predicted gland.
     features: np.ndarray | None = None
+    #: The network's arithmetic for the case (``provenance.precision``: bfloat16 under ``auto`` where it passed).
+    precision: str = "float32"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -290,8 +292,7 @@ def validation_predictions(
     for fold, validation in validation_folders(model_folder).items():
         truth = list(truth_of_fold(validation, raw, file_ending).items())[:cases_per_fold]
         folder = open_model_folder(model_folder, folds=[fold], checkpoint_name=options.checkpoint_name)
-        # No limits and no calibration: every case is classified and its probabilities are the network's.
-        folder = dataclasses.replace(folder, competence=CompetenceRecord(source="calibration: checks off"))
+        folder = checks_off(folder, "calibration: checks off")
         predictor = Predictor(folder, options)
         for case_id, case_truth in truth:
             image = read_image(raw / "imagesTr" / f"{case_id}_0000{file_ending}")
@@ -314,7 +315,14 @@ def predict_validation(
         features = None if familiarity is None else familiarity.features
         cases.append(
             ValidationCase(
-                case_id, fold, subtype, truth_ml, result.measurements.lesion_volume_ml, probabilities, features
+                case_id,
+                fold,
+                subtype,
+                truth_ml,
+                result.measurements.lesion_volume_ml,
+                probabilities,
+                features,
+                result.provenance.precision,
             )
         )
     return cases
@@ -355,6 +363,7 @@ def calibrate_model(
     cases = predict_validation(model_folder, Path(raw), classification, pooling, **engine)
     fitted = fit(cases, target_error_rate)
     fitted.update({"classification": classification, "pooling": pooling, "folds": sorted({c.fold for c in cases})})
+    fitted["precision"] = ", ".join(sorted({c.precision for c in cases}))
     features: dict[str, list[np.ndarray]] = {}
     for case in cases:
         if case.features is not None:

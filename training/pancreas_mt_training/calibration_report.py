@@ -65,11 +65,14 @@ def _bound_note(fitted: dict[str, Any]) -> str:
 def markdown(fitted: dict[str, Any], figure: str) -> str:
     """The report's text: the rules, the fitted values and the before/after table."""
     before, after, lesion = fitted["before"], fitted["after"], fitted["no_lesion"]
+    engine = f"{fitted['classification']} classification, {fitted['pooling']} pooling"
+    if fitted.get("precision"):
+        engine += f", {fitted['precision']}"
     lines = [
         "# Calibration",
         "",
         f"{fitted['cases']} validation cases of folds {', '.join(fitted['folds'])}, each predicted by the fold that"
-        f" did not train on it (engine: {fitted['classification']} classification, {fitted['pooling']} pooling),"
+        f" did not train on it (engine: {engine}),"
         f" lesion cases whose predicted lesion is above min_lesion_ml. At least {MIN_CASES} are needed.",
         "",
         f"- temperature T = {fitted['temperature']:.3f}: softmax(log p / T), fitted by minimizing the negative"

@@ -16,12 +16,15 @@ import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PancreasMultiTaskLib.engine.competence import CompetenceRecord
 from PancreasMultiTaskLib.engine.familiarity import FeatureReference, distance
 from sklearn.covariance import LedoitWolf
+
+if TYPE_CHECKING:
+    from PancreasMultiTaskLib.engine.model_folder import ModelFolder
 
 #: Training cases per fold whose tiles the mean and covariance are fitted on.
 TRAINING_CASES = 40
@@ -69,6 +72,14 @@ def training_cases(model_folder: Path, fold: str, raw: Path, file_ending: str) -
     return [c for c in cases if c not in validation]
 
 
+def checks_off(folder: ModelFolder, source: str) -> ModelFolder:
+    """``folder`` with an empty competence record: no limits and no calibration, so every case is
+    classified with the network's own probabilities; the bfloat16 check's verdict is kept, so ``auto`` runs the
+    cases in the precision the product will run the model in on this CPU."""
+    record = CompetenceRecord(source=source, bfloat16_check_passed=folder.competence.bfloat16_check_passed)
+    return dataclasses.replace(folder, competence=record)
+
+
 def case_features(model_folder: Path, fold: str, raw: Path, cases: Iterable[str], options: Any) -> list[np.ndarray]:
     """The tile features of cases of ``imagesTr`` through the engine with ``fold`` alone, checks off (cases without
     a predicted gland have none and are left out)."""
@@ -78,7 +89,7 @@ def case_features(model_folder: Path, fold: str, raw: Path, cases: Iterable[str]
 
     file_ending = json.loads((model_folder / "dataset.json").read_text(encoding="utf-8")).get("file_ending", ".nii.gz")
     folder = open_model_folder(model_folder, folds=[fold], checkpoint_name=options.checkpoint_name)
-    folder = dataclasses.replace(folder, competence=CompetenceRecord(source="familiarity: checks off"))
+    folder = checks_off(folder, "familiarity: checks off")
     predictor = Predictor(folder, options)
     out = []
     for case_id in cases:

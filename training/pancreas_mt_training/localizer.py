@@ -37,7 +37,7 @@ from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER
 from .convert import FILE_ENDING, dataset_folder
 from .export import model_members
 from .plans import CONFIGURATION, reduce_configuration, resenc_base_plans, write_plans
-from .train_precision import training_autocast, training_precision
+from .train_precision import training_autocast, training_log_line, training_precision
 
 PLANS = "nnUNetPlans_Localizer"
 TRAINER = "nnUNetTrainerLocalizer"
@@ -69,6 +69,7 @@ class nnUNetTrainerLocalizer(nnUNetTrainer):
             if key in counts:
                 setattr(self, key, int(counts[key]))
         self.training_precision = training_precision()
+        self.print_to_log_file(training_log_line(self.device, self.training_precision))
 
     def train_step(self, batch: dict) -> dict:
         """nnU-Net's step, under bfloat16 autocast on a CPU where ``--precision bfloat16`` asked for it."""

@@ -46,3 +46,9 @@ def training_autocast(device: torch.device, precision: str) -> AbstractContextMa
     if device.type == "cpu" and precision == "bfloat16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return nullcontext()
+
+
+def training_log_line(device: torch.device, precision: str) -> str:
+    """The line a trainer writes into its log: what its steps compute in."""
+    arithmetic = "float16 autocast (nnU-Net's)" if device.type == "cuda" else precision
+    return f"Training precision on {device.type}: {arithmetic}"

@@ -57,7 +57,7 @@ from torch import nn
 
 from .labels import NO_SUBTYPE, SUBTYPES_CSV, SubtypeLabelError, SubtypeLookup, subtype_names
 from .losses import HU_SHIFT_PROBABILITY, HU_SHIFT_SIGMA, SubtypeLoss, TrainingOptions, check_preset_labels
-from .train_precision import training_autocast, training_precision
+from .train_precision import training_autocast, training_log_line, training_precision
 
 CLASS_LOG_KEYS = ("train_class_losses", "train_class_accuracy", "val_class_losses", "val_class_accuracy")
 
@@ -236,11 +236,7 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             logging.setdefault(key, [])
         self.training_precision = training_precision()
         self.print_to_log_file(f"Multi-task training options: {json.dumps(self.options.to_dict())}")
-        self.print_to_log_file(f"Training precision on {self.device.type}: {self._precision_name()}")
-
-    def _precision_name(self) -> str:
-        """What the steps compute in, for the log: nnU-Net's float16 autocast on CUDA, else the asked precision."""
-        return "float16 autocast (nnU-Net's)" if self.device.type == "cuda" else self.training_precision
+        self.print_to_log_file(training_log_line(self.device, self.training_precision))
 
     # ----- labels -----------------------------------------------------------------------------------
     def _load_subtype_lookup(self) -> SubtypeLookup:
