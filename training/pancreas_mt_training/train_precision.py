@@ -4,8 +4,8 @@ nnU-Net trains under float16 autocast on CUDA and in plain float32 on a CPU. On 
 (Intel AMX, AVX512-BF16) PyTorch's bfloat16 autocast runs the convolutions and dense layers in bfloat16 while
 the weights, optimizer and losses stay float32 (bfloat16 keeps float32's range, so no gradient scaler);
 ``Testing/benchmarks/bench_training_precision.py`` measures what it saves. The choice is the machine's, not the
-model's, so it travels as an environment variable, like nnU-Net's own ``nnUNet_compile``: the ``train`` and
-``demo-model`` commands set it from ``--precision`` and every trainer of the process reads it.
+model's, so it travels as an environment variable, like nnU-Net's own ``nnUNet_compile``: the ``train``,
+``localizer`` and ``demo-model`` commands set it from ``--precision`` and every trainer of the process reads it.
 """
 
 from __future__ import annotations
