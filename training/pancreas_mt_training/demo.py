@@ -430,7 +430,7 @@ def build_demo_model(
     determine_model_postprocessing(folder, raw)  # before calibrate: min_lesion_ml sees the engine's segmentation
     demo_dir = resources / "DemoModel"
     # Before calibrate: where it passes, the calibration and the evaluations run in bfloat16 on a CPU with the
-    # units, as the product will run this model there (and 2-4x faster than float32).
+    # units, as the product will run this model there.
     check_bfloat16(config, folder, raw, demo_dir / "report" / "bfloat16_check.json")
     calibrate_model(
         folder,
