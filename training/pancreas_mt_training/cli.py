@@ -376,6 +376,17 @@ def _cmd_demo_model(args: argparse.Namespace) -> None:
     print(f"Demo model: {result}")
 
 
+def _cmd_paper_method(args: argparse.Namespace) -> None:
+    from .demo import DemoConfig
+    from .paper_method import measure_paper_method
+
+    _use_training_precision(args)
+    report = measure_paper_method(
+        DemoConfig(training_precision=args.precision), Path(args.workdir), args.fold, device=args.device
+    )
+    print(f"The paper's method beside ours: {report}")
+
+
 def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network and training (defaults: ResEnc M as planned, paper batch 16)")
     group.add_argument(
@@ -754,6 +765,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stress-sets", nargs="*", choices=sorted(STRESS), help="stress sets (default: all)")
     _add_precision_argument(p)
     p.set_defaults(func=_cmd_demo_model)
+
+    p = sub.add_parser(
+        "paper-method",
+        help="train the paper's preset on the demo's gland crops (one fold) and evaluate it beside the demo's fold",
+    )
+    p.add_argument("--workdir", required=True, help="a demo-model scratch folder with its localizer trained; required")
+    p.add_argument("--fold", type=int, default=0, help="the fold trained and compared (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    _add_precision_argument(p)
+    p.set_defaults(func=_cmd_paper_method)
     return parser
 
 

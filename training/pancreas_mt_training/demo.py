@@ -20,9 +20,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import SimpleITK as sitk
 from PancreasMultiTaskLib.engine.io import atomic_path, write_image
@@ -194,6 +196,26 @@ def _diameters(folder: Path) -> dict[str, float]:
     return {case: entry["lesion"]["diameter_mm"] for case, entry in cases.items() if entry["lesion"]}
 
 
+def evaluate_runs(
+    config: DemoConfig, runs: dict[str, tuple[Path, list[EvalCase], Path]], folds: Sequence[str] | None = None
+) -> dict[str, dict]:
+    """``evaluate_held_out`` of each named (model folder, cases, output folder) as the demo evaluates: segmentation
+    mirroring as configured, guided tiles mirrored, PyTorch; in two processes, each on half the cores."""
+    settings = {
+        "folds": folds,
+        "use_mirroring": config.eval_segmentation_mirroring,
+        "classification_mirroring": True,
+        "backend": "torch",
+        "num_threads": max(1, (os.cpu_count() or 2) // 2),
+    }
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = {
+            name: pool.submit(evaluate_held_out, model, cases, output, title=name, **settings)
+            for name, (model, cases, output) in runs.items()
+        }
+        return {name: job.result() for name, job in jobs.items()}
+
+
 def evaluate_demo(
     config: DemoConfig, workdir: Path, installed: Path, folder: Path, raw: Path, report: Path
 ) -> tuple[list[EvalCase], dict]:
@@ -211,21 +233,9 @@ def evaluate_demo(
         generic_cases(sets["held-out"], skip_normal=True),
         SUBTYPE_NAMES,
     )
-    settings = {
-        "use_mirroring": config.eval_segmentation_mirroring,
-        "classification_mirroring": True,
-        "backend": "torch",
-        "num_threads": max(1, (os.cpu_count() or 2) // 2),
-    }
-    # The sets run in two processes, each on half the cores.
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        jobs = {
-            name: pool.submit(
-                evaluate_held_out, installed, generic_cases(path), workdir / f"eval_{name}", title=name, **settings
-            )
-            for name, path in sets.items()
-        }
-        results = {name: job.result() for name, job in jobs.items()}
+    results = evaluate_runs(
+        config, {name: (installed, generic_cases(path), workdir / f"eval_{name}") for name, path in sets.items()}
+    )
     for name, result in results.items():
         result["outcomes"] = outcome_summary(result["cases"], _diameters(sets[name]))
         result["confidence"] = confidence_summary(result["cases"])
@@ -353,9 +363,12 @@ def train_folds(config: DemoConfig, device: str = "cpu", jobs: int = 1) -> Path:
     return folder
 
 
-def train_demo_localizer(config: DemoConfig, workdir: Path, folder: Path, device: str = "cpu") -> Path:
+def train_demo_localizer(config: DemoConfig, workdir: Path, folder: Path, device: str = "cpu", **options: Any) -> Path:
     """The localizer, trained on the whole-field training phantoms (dataset ``dataset_id + 1``, converted for
-    it; the localizer's own dataset is ``dataset_id + 2``) and attached to ``folder``; skipped when attached."""
+    it; the localizer's own dataset is ``dataset_id + 2``) and attached to ``folder``; skipped when attached.
+
+    ``options`` go to :func:`~.localizer.train_localizer` (``training``, ``plan_options``, ``batch_size``: a
+    smaller localizer than the default's, as tests train)."""
     from nnunetv2.paths import nnUNet_raw
 
     from .localizer import attach_localizer, train_localizer
@@ -367,7 +380,9 @@ def train_demo_localizer(config: DemoConfig, workdir: Path, folder: Path, device
         full = train_phantoms(config, workdir)
         cases, _ = collect_generic(full / "images", full / "labels", full / "subtypes.csv")
         convert_cases(cases, source, list(SUBTYPE_NAMES), description="PancreasMultiTask abdomen phantoms, whole")
-    trained = train_localizer(source, config.dataset_id + 2, f"{config.dataset_name}Localizer", device=device)
+    trained = train_localizer(
+        source, config.dataset_id + 2, f"{config.dataset_name}Localizer", device=device, **options
+    )
     return attach_localizer(trained, folder)
 
 
