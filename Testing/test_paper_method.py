@@ -22,6 +22,7 @@ from pancreas_mt_training.paper_method import (
     method_rows,
     method_table,
     paper_model_folder,
+    training_budget,
 )
 from test_training_e2e import single_thread  # noqa: F401 (fixture)
 
@@ -121,3 +122,27 @@ def test_the_table_gives_each_pooling_of_each_model_and_says_na_where_a_pooling_
     assert table[0].count("|") == len(COLUMNS) + 4
     assert table[2] == "| ours | " + " | ".join(["50.0% (40.0%-60.0%)"] * len(COLUMNS)) + " | 0.610 | 0.800 |"
     assert table[3] == "| paper | n/a | n/a | 25.0% (15.0%-35.0%) | n/a | 0.400 | 0.800 |"
+
+
+@pytest.mark.parametrize(
+    "plans",
+    [
+        "{not json",
+        '{"configurations": {"2d": {}}}',
+        '{"configurations": {"2d": {"multitask_training": {"num_epochs": 80}}}}',
+        '{"configurations": {"2d": {"multitask_training": {"num_epochs": "80", "num_iterations_per_epoch": 100,'
+        ' "num_val_iterations_per_epoch": 10}}}}',
+        '{"configurations": {"2d": {"multitask_training": {"num_epochs": 0, "num_iterations_per_epoch": 100,'
+        ' "num_val_iterations_per_epoch": 10}}}}',
+    ],
+)
+def test_a_plans_file_without_a_readable_budget_is_refused_naming_the_file(tmp_path, plans):
+    (tmp_path / "plans.json").write_text(plans)
+    with pytest.raises(ValueError, match=r"plans\.json: .*multitask_training"):
+        training_budget(tmp_path)
+
+
+def test_the_budget_is_read_from_the_plans(tmp_path):
+    training = {"num_epochs": 80, "num_iterations_per_epoch": 100, "num_val_iterations_per_epoch": 10, "x": 1}
+    (tmp_path / "plans.json").write_text(json.dumps({"configurations": {"2d": {"multitask_training": training}}}))
+    assert training_budget(tmp_path) == {k: v for k, v in training.items() if k != "x"}

@@ -64,9 +64,16 @@ def paper_dataset(config: DemoConfig, workdir: Path) -> Path:
 
 def training_budget(folder: Path) -> dict[str, int]:
     """A trained multi-task model's epochs and iterations (its plans' ``multitask_training``)."""
-    plans = json.loads((folder / "plans.json").read_text(encoding="utf-8"))
-    training = plans["configurations"]["2d"]["multitask_training"]
-    return {key: int(training[key]) for key in BUDGET_KEYS}
+    path = folder / "plans.json"
+    try:
+        training = json.loads(path.read_text(encoding="utf-8"))["configurations"]["2d"]["multitask_training"]
+        budget = {key: training[key] for key in BUDGET_KEYS}
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: no readable configurations.2d.multitask_training {list(BUDGET_KEYS)}") from error
+    bad = [key for key, value in budget.items() if type(value) is not int or value < 1]
+    if bad:
+        raise ValueError(f"{path}: multitask_training {bad} must be positive integers")
+    return budget
 
 
 def plan_paper(config: DemoConfig, budget: dict[str, int]) -> Path:
