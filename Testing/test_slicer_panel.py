@@ -16,6 +16,7 @@ import pytest
 import SimpleITK as sitk
 import slicer
 import slicer_stubs
+from PancreasMultiTaskLib.engine.demo import sample_case
 from PancreasMultiTaskLib.engine.options import slicer_parameters
 from PancreasMultiTaskLib.engine.result import Assessment, CaseResult, SliceEntry
 from PancreasMultiTaskLib.slicer import devices
@@ -23,10 +24,9 @@ from PancreasMultiTaskLib.slicer import scene as pmt_scene
 from PancreasMultiTaskLib.slicer.panel import COLORS, verdict_display
 from test_scene import make_result
 from test_slicer_extension import Recorder, panel
-from test_slicer_module import MODULE_DIR, REPO, add_ct, fake_logic
+from test_slicer_module import MODULE_DIR, add_ct, fake_logic
 from test_slicer_module import module as module
 
-SAMPLE = REPO / "Resources" / "SampleData"
 NOTICE = "synthetic demo model: not for clinical images"
 
 
@@ -117,9 +117,17 @@ def test_no_lesion_found_is_not_an_answer_either(module: SimpleNamespace) -> Non
 # The per-slice chart's axis
 
 
-def sample_slices(volume: object, count: int = 3) -> list[SliceEntry]:
-    """Per-slice entries as the engine writes them for the axial slices of ``volume``: their LPS centres."""
-    image = sitk.ReadImage(str(SAMPLE / "phantom_s2_007_0000.nii.gz"))
+def spr_sample(folder: Path) -> Path:
+    """The bundled sample stored SPR, as some scanners write it: its axial slices step along the first index."""
+    path = folder / "sample_spr.nii.gz"
+    sitk.WriteImage(sitk.DICOMOrient(sitk.ReadImage(str(sample_case())), "SPR"), str(path))
+    return path
+
+
+def sample_slices(path: Path, count: int = 3) -> list[SliceEntry]:
+    """Per-slice entries as the engine writes them for the axial slices of the image at ``path``: their LPS
+    centres."""
+    image = sitk.ReadImage(str(path))
     axis = int(np.argmax(np.abs(np.array(image.GetDirection()).reshape(3, 3)[2])))  # nearest to S-I
     entries = []
     for k in range(count):
@@ -130,17 +138,18 @@ def sample_slices(volume: object, count: int = 3) -> list[SliceEntry]:
 
 
 def test_the_chart_names_the_inputs_own_slice_axis(module: SimpleNamespace) -> None:
-    """The bundled sample is stored SPR: its 22 axial slices step along I (K has 148)."""
-    volume = slicer_stubs.load_volume(slicer.mrmlScene, SAMPLE / "phantom_s2_007_0000.nii.gz", "sample")
-    assert volume.GetImageData().GetDimensions() == (22, 142, 148)
-    slices = sample_slices(volume)
+    """A volume stored SPR: its axial slices step along I, not K."""
+    path = spr_sample(module.tmp)
+    volume = slicer_stubs.load_volume(slicer.mrmlScene, path, "sample")
+    assert volume.GetImageData().GetDimensions() == tuple(sitk.ReadImage(str(path)).GetSize())
+    slices = sample_slices(path)
     assert pmt_scene.slice_axis_title(volume, slices) == "Input slice index along I"
     assert pmt_scene.slice_axis_letter(np.eye(3).tolist(), []) == "K"  # no positions: the axis nearest S-I
     assert pmt_scene.slice_axis_letter([[0, 0, 1], [1, 0, 0], [0, 1, 0]], []) == "J"
 
     result = make_result("sample", with_probabilities=False)
     result.subtype.slices = slices
-    folder = result_folder(module.tmp, result, SAMPLE / "phantom_s2_007_0000.nii.gz")
+    folder = result_folder(module.tmp, result, path)
     nodes = pmt_scene.load_result_into_scene(
         slicer.mrmlScene, volume, CaseResult.read_json(folder / "result.json"), folder
     )
