@@ -73,7 +73,8 @@ def test_demo_command_finds_each_structure_where_the_truth_has_it(sample, tmp_pa
     result = CaseResult.read_json(case / "result.json")
     assert info["subtype_name"] in printed and str(case / "result.json") in printed
     assert result.subtype.predicted == info["subtype_name"]
-    assert result.provenance.folds == ["0"] and result.provenance.tta  # the demo ships fold 0
+    shipped = json.loads((SAMPLE.parent / "DemoModel" / "demo_config.json").read_text())["folds"]
+    assert result.provenance.folds == [str(f) for f in shipped] and result.provenance.tta  # every fold shipped
     seg = sitk.ReadImage(str(case / result.segmentation_file))
     predicted, expected = sitk.GetArrayFromImage(seg), sitk.GetArrayFromImage(truth)
     assert result.labels == {"background": 0, "pancreas": 1, "lesion": 2}

@@ -43,15 +43,15 @@ def test_the_sample_is_the_lesion_case_with_the_median_lesion_dice_not_the_best_
 
 
 def test_the_sample_skips_cases_the_model_answers_wrong_or_withholds_unless_it_answers_none_right():
-    dice = {"a": 0.9, "b": 0.35, "c": 0.7, "d": 0.8, "e": 0.6}
+    dice = {"a": 0.9, "b": 0.35, "c": 0.2, "d": 0.5, "e": 0.6}
     cases = [EvalCase(case, Path(f"{case}.nii.gz"), Path(f"{case}_truth.nii.gz"), 1) for case in sorted(dice)]
     rows = [_row(c.case_id, 1, dice[c.case_id]) for c in cases]
-    rows[2]["answer"]["predicted"] = 0  # c, the median, answered wrong
-    rows[3]["outcome"]["status"] = "withheld"  # d withheld
+    rows[2]["answer"]["predicted"] = 0  # c answered wrong
+    rows[3]["outcome"]["status"] = "withheld"  # d withheld (its answer kept: the status alone must exclude it)
     assert median_case(cases, _held(rows)).case_id == "e"  # of a, b, e
     for row in rows:
         row["answer"] = None
-    assert median_case(cases, _held(rows)).case_id == "c"  # none right: every lesion case
+    assert median_case(cases, _held(rows)).case_id == "d"  # none right: the median of every lesion case
 
 
 def test_outcomes_count_normal_glands_given_a_lesion_and_lesions_found():
