@@ -494,7 +494,8 @@ def write_sample(sample: EvalCase, lesion_dice: float, config: DemoConfig, sampl
         "subtype": sample.subtype,
         "subtype_name": SUBTYPE_NAMES[sample.subtype],
         "source": f"synthetic phantom, held-out seed {config.test_seed} (not used in training); the held-out case"
-        " with the median lesion Dice among those the model answers right",
+        " with the median lesion Dice among those the model answers right (of every lesion case where it answers"
+        " none right)",
         "lesion_dice": lesion_dice,
         "cropped": f"whole slices of the gland + {SAMPLE_MARGIN_MM:g} mm along index axis {'xyz'[axis]}"
         f" ({image.GetSize()[axis]} slices)",
