@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import SimpleITK as sitk
-from pancreas_mt_training.demo import DemoConfig, demo_headline, median_case, write_sample
+from pancreas_mt_training.demo import DemoConfig, demo_headline, median_case, pick_sample, write_sample
 from pancreas_mt_training.evaluate import EvalCase, confidence_summary, outcome_summary
 
 
-def _row(case: str, truth: int, dice: float, status: str = "answered", found: bool = True, given: bool = True):
+def _row(case: str, truth: int, dice: float, status: str = "answered", found: bool = True, given: bool = True, ml=10.0):
     outcome = {"status": status, "lesion_found": found, "subtype_given": given, "reasons": []}
     answer = {"predicted": max(truth, 0), "probability": 0.9, "uncertain": False} if given else None
     row = {"case_id": case, "truth": truth, "segmentation": {"lesion": {"dice": dice}}, "outcome": outcome}
-    return {**row, "answer": answer}
+    return {**row, "answer": answer, "lesion_volume_ml": ml}
 
 
 def _held(rows: list[dict], accuracy: float = 0.9, ci=(0.8, 0.95), ceiling=0.92) -> dict:
@@ -52,6 +52,30 @@ def test_the_sample_skips_cases_the_model_answers_wrong_or_withholds_unless_it_a
     for row in rows:
         row["answer"] = None
     assert median_case(cases, _held(rows)).case_id == "d"  # none right: the median of every lesion case
+
+
+def test_the_sample_skips_answers_whose_lesion_is_near_the_no_lesion_threshold():
+    dice = {"a": 0.9, "b": 0.35, "c": 0.7, "d": 0.8, "e": 0.6, "f": 0.75}
+    volume = {"a": 30.0, "b": 12.0, "c": 5.1, "d": 7.6, "e": 20.0, "f": 40.0}  # min_lesion_ml 5: c is too close
+    cases = [EvalCase(case, Path(f"{case}.nii.gz"), Path(f"{case}_truth.nii.gz"), 1) for case in sorted(dice)]
+    rows = [_row(c.case_id, 1, dice[c.case_id], ml=volume[c.case_id]) for c in cases]
+    assert median_case(cases, _held(rows)).case_id == "c"  # without a threshold: of all six, the lower middle
+    assert median_case(cases, _held(rows), min_lesion_ml=5.0).case_id == "f"  # of b, e, f, d, a (d: 1.52 x 5 mL)
+    assert median_case(cases, _held(rows), min_lesion_ml=30.0).case_id == "c"  # none clear of it: every lesion case
+
+
+def test_the_sample_rule_reads_the_models_own_no_lesion_threshold(tmp_path):
+    from PancreasMultiTaskLib.engine.demo import demo_model_folder
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+
+    folder = demo_model_folder(tmp_path / "models")
+    threshold = open_model_folder(folder).competence.min_lesion_ml
+    dice = {"a": 0.9, "b": 0.35, "c": 0.7}
+    cases = [EvalCase(case, Path(f"{case}.nii.gz"), Path(f"{case}_truth.nii.gz"), 1) for case in sorted(dice)]
+    volume = {"a": 10 * threshold, "b": 10 * threshold, "c": 1.2 * threshold}  # c: found, but near the threshold
+    rows = [_row(c.case_id, 1, dice[c.case_id], ml=volume[c.case_id]) for c in cases]
+    assert median_case(cases, _held(rows)).case_id == "c"
+    assert pick_sample(cases, _held(rows), folder) == (cases[1], 0.35)  # of b and a, the lower middle
 
 
 def test_outcomes_count_normal_glands_given_a_lesion_and_lesions_found():

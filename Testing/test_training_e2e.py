@@ -521,6 +521,9 @@ def test_evaluation_report(trained, tmp_path):
     truth = sitk.ReadImage(str(cases[0].label))
     direct = segmentation_metrics(sitk.GetArrayFromImage(prediction), sitk.GetArrayFromImage(truth), (2.0, 0.7, 0.7))
     assert row["segmentation"]["lesion"]["dice"] == pytest.approx(direct["lesion"]["dice"])
+    voxel_ml = np.prod(prediction.GetSpacing()) / 1000  # the predicted lesion's volume, as the sample rule reads it
+    lesion_ml = (sitk.GetArrayFromImage(prediction) == 2).sum() * voxel_ml
+    assert row["lesion_volume_ml"] == pytest.approx(lesion_ml, abs=1e-3)
     text = report.read_text()
     assert f"| {NORMAL_VAL} | normal |" in text
     assert "| accuracy |" in text and "NSD" in text and "accuracy 95% CI" in text and "predicted (guided)" in text

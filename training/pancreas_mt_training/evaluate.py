@@ -202,6 +202,7 @@ def evaluate_held_out(
                     "reasons": list(assessment.reasons),
                 },
                 "segmentation": _seg_metrics(prediction.segmentation, sitk.ReadImage(str(case.label))),
+                "lesion_volume_ml": prediction.result.measurements.lesion_volume_ml,
                 "seconds": seconds,
             }
         )
