@@ -5,6 +5,7 @@ extension description (``.s4ext``), the installed tree and the package."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -154,6 +155,11 @@ def test_the_tests_ctest_would_run(built: SimpleNamespace) -> None:
         "py_nomainwindow_qSlicerPancreasMultiTaskModuleGenericTest",
     ):
         assert test in listed, listed
+    shown = json.loads(run("ctest", "--show-only=json-v1", cwd=built.build).stdout)
+    command = next(t["command"] for t in shown["tests"] if t["name"] == "py_nomainwindow_batch_predict")
+    image = Path(command[command.index("--input") + 1])
+    sample = json.loads((REPO / "Resources" / "SampleData" / "sample.json").read_text())
+    assert image.name == sample["image"] and image.is_file(), command  # the sample sample.json names
 
 
 def stand_in_extension(root: Path, resources: str, description: str = "A stand-in.") -> Path:

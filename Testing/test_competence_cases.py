@@ -90,44 +90,16 @@ def _resampled_real_ct(spacing: tuple[float, float, float] = (0.8, 0.8, 2.0)) ->
 def test_a_real_ct_at_a_pancreas_protocols_spacing_is_withheld_by_what_the_network_found(tmp_path, capsys):
     """The public CT resampled to 0.8 x 0.8 x 2 mm, inside the demo's trained spacing, through the CLI.
 
-    The spacing check passes, so what withholds it must be the checks after the network: the gland's volume, and
-    image familiarity on a real trained encoder, with a reference fitted as training fits it (on
-    phantoms of the bundled model's training seed, the limit on its held-out seed) that keeps new phantoms and finds
-    the real CT far beyond it, whatever the gland's size says.
+    The spacing check passes, so what withholds it must be the checks after the network: image familiarity, with
+    the references ``pancreas-mt-train calibrate`` fitted into the bundled model's record (its training phantoms'
+    guided tiles, the limit from its validation phantoms), finds the real CT's texture far beyond the limit,
+    whatever the gland's size says.
     """
-    import dataclasses
-
-    from pancreas_mt_training.competence import write_record
-    from pancreas_mt_training.familiarity import fit_reference
-    from pancreas_mt_training.phantoms import generate_phantoms
-    from PancreasMultiTaskLib.engine.competence import CompetenceRecord
-    from PancreasMultiTaskLib.engine.demo import demo_model_folder
-    from PancreasMultiTaskLib.engine.familiarity import distance
-    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
-    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
-
-    path = demo_model_folder(tmp_path / "models")
-    folder = open_model_folder(path)
-    options = PredictionOptions(device="cpu", backend="torch", use_mirroring=False, precision="float32")
-    checks_off = Predictor(dataclasses.replace(folder, competence=CompetenceRecord(source="test")), options)
-
-    def features(image: sitk.Image):
-        return checks_off.predict(image).familiarity.features
-
-    training = [features(p.image) for p in generate_phantoms(1, 12)]  # the bundled model's training seed
-    reference, _ = fit_reference(folder.folds[0], training, [features(p.image) for p in generate_phantoms(2, 8)])
-    new = [distance(reference, features(p.image)) for p in generate_phantoms(3, 4)]
-    assert max(new) <= reference.limit, (new, reference.limit)
-    write_record(dataclasses.replace(folder.competence, feature_references=(reference,)), path)
-
     image = tmp_path / "real_ct_0000.nii.gz"
     sitk.WriteImage(_resampled_real_ct(), str(image))
-    assert main(["predict", "-i", str(image), "-o", str(tmp_path / "out"), "-m", str(path), *FAST]) == 0
-    stdout = capsys.readouterr().out
-    result = CaseResult.read_json(tmp_path / "out" / "real_ct" / "result.json")
-    reasons = result.assessment.reasons
-    assert result.assessment.status == "withheld" and not any("spacing" in r for r in reasons), reasons
-    assert result.assessment.feature_distance > 2 * reference.limit, (result.assessment, reference.limit)
-    assert any("unlike the model's training images" in r for r in reasons), reasons
-    assert any(r.startswith("pancreas volume") for r in reasons), reasons  # the gland's size withholds it too
+    result, stdout = predict(image, tmp_path / "out", capsys)
+    assessment = result.assessment
+    assert assessment.status == "withheld" and not any("spacing" in r for r in assessment.reasons), assessment
+    assert assessment.feature_distance > 2 * assessment.feature_limit, assessment
+    assert any("unlike the model's training images" in r for r in assessment.reasons), assessment.reasons
     assert result.subtype.predicted is None and "Subtype: withheld (" in stdout and SYNTHETIC_NOTICE in stdout

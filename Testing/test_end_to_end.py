@@ -96,9 +96,12 @@ def test_lesion_diameter_is_axial_in_any_model_orientation(demo_folder, sample, 
     The network sees identical slices, so the label arrays are identical; but in the LSP image the
     slices are coronal and the axial plane holds the 2 mm axis, so its axial diameter is another one.
     """
-    # the sample is stored in a random orientation: bring it to LPS first
-    image, truth = (sitk.DICOMOrient(volume, "LPS") for volume in sample[1:])
-    lps = Predictor(demo_folder, PredictionOptions(device="cpu", folds=("0",), use_mirroring=False)).predict(image)
+    # the sample is stored in a random orientation: bring it to LPS first, then crop it around the gland in-plane
+    # as the model's training crops were, and predict the whole crop (ROI full): the localizer of ``--roi auto``
+    # would look along another axis in the LSP image
+    image, truth = _gland_crop(*(sitk.DICOMOrient(volume, "LPS") for volume in sample[1:]), margin_mm=40.0)
+    options = PredictionOptions(device="cpu", folds=("0",), use_mirroring=False, roi="full")
+    lps = Predictor(demo_folder, options).predict(image)
 
     lsp_model = tmp_path / demo_folder.name
     shutil.copytree(demo_folder, lsp_model, ignore=shutil.ignore_patterns("fold_[1-9]"))
@@ -108,17 +111,27 @@ def test_lesion_diameter_is_axial_in_any_model_orientation(demo_folder, sample, 
     (lsp_model / "dataset.json").write_text(json.dumps(dataset))
     stored_lsp = sitk.Image(image)
     stored_lsp.SetDirection((1, 0, 0, 0, 0, 1, 0, 1, 0))  # index i -> L, j -> S, k -> P
-    lsp = Predictor(lsp_model, PredictionOptions(device="cpu", use_mirroring=False)).predict(stored_lsp)
+    lsp = Predictor(lsp_model, PredictionOptions(device="cpu", use_mirroring=False, roi="full")).predict(stored_lsp)
 
     lps_seg, lsp_seg = lps.segmentation, lsp.segmentation
     np.testing.assert_array_equal(sitk.GetArrayFromImage(lsp_seg), sitk.GetArrayFromImage(lps_seg))
     assert dice(sitk.GetArrayFromImage(lps_seg) == 2, sitk.GetArrayFromImage(truth) == 2) >= 0.8
     lps_expected, lsp_expected = axial_diameter_mm(lps_seg), axial_diameter_mm(lsp_seg)
-    # the two planes give different diameters (15.64 and 15.46 mm on the sample), ten times the tolerance below
+    # the two planes give different diameters (35.60 and 35.06 mm on the sample), fifty times the tolerance below
     assert abs(lps_expected - lsp_expected) > 0.1
     assert lps.result.measurements.lesion_max_axial_diameter_mm == pytest.approx(lps_expected, abs=0.01)
     assert lsp.result.measurements.lesion_max_axial_diameter_mm == pytest.approx(lsp_expected, abs=0.01)
     assert lsp.result.measurements.lesion_volume_ml == pytest.approx(lps.result.measurements.lesion_volume_ml)
+
+
+def _gland_crop(image: sitk.Image, truth: sitk.Image, margin_mm: float) -> tuple[sitk.Image, sitk.Image]:
+    """Both images cut to the true gland's in-plane box plus ``margin_mm`` (every slice kept)."""
+    gland = np.argwhere(sitk.GetArrayFromImage(truth) > 0)[:, ::-1]  # (i, j, k)
+    margin = [round(margin_mm / s) for s in image.GetSpacing()[:2]]
+    low = [max(0, int(gland[:, a].min()) - margin[a]) for a in (0, 1)] + [0]
+    high = [min(image.GetSize()[a], int(gland[:, a].max()) + 1 + margin[a]) for a in (0, 1)] + [image.GetSize()[2]]
+    size = [h - lo for lo, h in zip(low, high, strict=True)]
+    return sitk.RegionOfInterest(image, size, low), sitk.RegionOfInterest(truth, size, low)
 
 
 @pytest.fixture(scope="module")

@@ -41,12 +41,22 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_body_crop_keeps_the_body_and_cuts_the_air():
+    from scipy import ndimage
+
     image = padded_sample()
     region = body_region(image)
-    inner = np.array(sitk.DICOMOrient(sitk.ReadImage(str(sample_case())), "LPS").GetSize())
     sizes = np.array([s.stop - s.start for s in region])
-    assert np.all(sizes >= inner) and np.all(sizes[:2] < np.array(image.GetSize())[:2])
-    assert all(s.start <= p and s.stop >= p + n for s, p, n in zip(region, PAD, inner, strict=True))  # body inside
+    assert np.all(sizes[:2] < np.array(image.GetSize())[:2])  # the air around the body is cut
+    # the body on the full grid (the largest connected tissue above -500 HU), its gland and every slice are kept
+    labels, _ = ndimage.label(sitk.GetArrayFromImage(image) > -500)
+    body = np.argwhere(labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1)[:, ::-1]  # (x, y, z)
+    truth = padded(sitk.ReadImage(str(next(sample_case().parent.glob("*_truth.nii.gz")))), 0)
+    gland = np.argwhere(sitk.GetArrayFromImage(truth) > 0)[:, ::-1]
+    for inside in (body, gland):
+        low, high = inside.min(0), inside.max(0)
+        assert all(s.start <= lo and s.stop > hi for s, lo, hi in zip(region, low, high, strict=True))
+    slices = sitk.DICOMOrient(sitk.ReadImage(str(sample_case())), "LPS").GetSize()[2]
+    assert region[2].start <= PAD[2] and region[2].stop >= PAD[2] + slices
     assert body_region(sitk.Image([8, 8, 8], sitk.sitkFloat32) - 1000) is None
 
 

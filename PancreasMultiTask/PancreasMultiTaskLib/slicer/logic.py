@@ -28,9 +28,10 @@ MODULE_DIR = Path(__file__).resolve().parents[2]
 DEMO_MODEL_NAME = "Demo model (bundled)"
 DOCUMENTATION_URL = "https://github.com/PancreasMultiTask/PancreasMultiTask#3d-slicer"
 # Lowest Dice the bundled demo model must reach on the bundled sample case (self-test, batch ctest, pytest).
-# Measured with the field-phantom demo model (2026-11-28) on its sample, phantom_s2_007, with mirroring (the
-# default): Pancreas (labels 1 + 2) 0.977, Lesion 0.867. Update here when the model or the sample changes.
-DEMO_SAMPLE_MIN_DICE: dict[str, float] = {"Pancreas": 0.96, "Lesion": 0.84}
+# Measured with the abdomen-phantom demo model (2026-12-06) on its sample, abdomen_s2_048, by `pancreas-mt demo`:
+# with mirroring (the default) Pancreas (labels 1 + 2) 0.880, Lesion 0.940 in bfloat16 and in float32; --fast
+# 0.877, 0.927. Update here when the model or the sample changes.
+DEMO_SAMPLE_MIN_DICE: dict[str, float] = {"Pancreas": 0.86, "Lesion": 0.91}
 LOG_LINES = 500
 
 
