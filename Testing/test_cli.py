@@ -208,7 +208,7 @@ def test_result_json_round_trip_and_version_check(multitask_model, cases, tmp_pa
     result = CaseResult.read_json(path)
     assert CaseResult.from_dict(result.to_dict()) == result
     data = json.loads(path.read_text())
-    assert data["schema_version"] == "1.5" and data["assessment"]["status"] == "answered-with-warnings"
+    assert data["schema_version"] == "1.6" and data["assessment"]["status"] == "answered-with-warnings"
     assert "the model has no competence record" in data["assessment"]["reasons"][-1]
     assert "image familiarity" in data["assessment"]["reasons"][-1]  # said, not silently skipped
     assert data["assessment"]["feature_distance"] is None and data["assessment"]["feature_limit"] is None

@@ -177,6 +177,36 @@ def test_outcomes():
     assert withheld.status == c.WITHHELD and withheld.reasons == ["x", "w"]
 
 
+def test_the_lesion_probability_rule_finds_only_a_lesion_the_network_is_sure_of():
+    """Where the record carries ``min_lesion_p90``, a lesion above the volume floor is found only when the 90th
+    percentile of its lesion probability is above it; the reason says which rule ruled it out."""
+    record = c.parse_record({**RECORD, "min_lesion_p90": 0.9}, Path("r"))
+    assert record.min_lesion_p90 == 0.9 and c.parse_record(RECORD, Path("r")).min_lesion_p90 is None
+    sure = c.assess([], record, lesion_ml=2.0, has_classifier=True, lesion_p90=0.95)
+    assert sure.lesion_found and sure.status == c.ANSWERED and sure.lesion_p90 == 0.95
+    unsure = c.assess([], record, lesion_ml=2.0, has_classifier=True, lesion_p90=0.9)
+    assert not unsure.lesion_found
+    assert "90th percentile of its lesion probability 0.9000 is not above 0.9000" in unsure.reasons[0]
+    speck = c.assess([], record, lesion_ml=0.05, has_classifier=True, lesion_p90=0.99)
+    assert not speck.lesion_found and "minimum 0.1 mL" in speck.reasons[0]
+    # Without the field the volume alone decides, as before; a value outside 0..1 names the field.
+    volume_only = c.parse_record(RECORD, Path("r"))
+    assert c.assess([], volume_only, lesion_ml=2.0, has_classifier=True, lesion_p90=0.1).lesion_found
+    with pytest.raises(c.CompetenceError, match=r"min_lesion_p90 = 1\.5 is outside 0\.\.1"):
+        c.parse_record({**RECORD, "min_lesion_p90": 1.5}, Path("r"))
+
+
+def test_lesion_confidence_is_the_90th_percentile_inside_the_predicted_lesion():
+    labels = np.zeros((2, 4, 5), dtype=np.uint8)
+    probability = np.full(labels.shape, 0.99, dtype=np.float32)  # outside the lesion: not counted
+    assert c.lesion_confidence(labels, probability) == 0.0
+    labels[0, 0, :] = 2
+    labels[1, 0, :] = 2
+    probability[labels == 2] = np.linspace(0.0, 0.9, 10)
+    labels[1, 1, :] = 1  # gland: not counted either
+    assert c.lesion_confidence(labels, probability) == pytest.approx(np.quantile(np.linspace(0.0, 0.9, 10), 0.9))
+
+
 def test_calibration_and_the_uncertain_flag():
     p = np.array([0.6, 0.3, 0.1])
     sharper = calibrate(p, 0.5)

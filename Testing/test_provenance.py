@@ -38,7 +38,7 @@ def test_provenance_names_backend_and_runtime_versions(tmp_path: Path) -> None:
     path = result.write_json(tmp_path / "result.json")
     data = json.loads(path.read_text())
     assert data["provenance"]["backend"] == "torch" and data["provenance"]["torch_version"] == torch.__version__
-    assert data["provenance"]["precision"] == expected and data["schema_version"] == "1.5"
+    assert data["provenance"]["precision"] == expected and data["schema_version"] == "1.6"
     assert CaseResult.read_json(path).provenance == p
     del data["provenance"]["precision"]  # a result.json of schema 1.1 still reads
     data["schema_version"] = "1.1"

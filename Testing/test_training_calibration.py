@@ -1,4 +1,4 @@
-"""``pancreas-mt-train calibrate``: temperature, uncertainty threshold and ``min_lesion_ml`` from validation cases."""
+"""``pancreas-mt-train calibrate``: temperature, uncertainty threshold and the no-lesion rule from validation cases."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pancreas_mt_training.calibration import (
     min_lesion_threshold,
     uncertainty_threshold,
 )
-from pancreas_mt_training.calibration_report import markdown
+from pancreas_mt_training.calibration_report import markdown, no_lesion_lines
 from pancreas_mt_training.cli import main as train_main
 from PancreasMultiTaskLib.engine import precision as precision_module
 from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE, CompetenceRecord, read_record
@@ -120,6 +120,38 @@ def test_the_lesion_rule_reports_what_is_still_found():
     assert rule["large_lesion_cases"] == 2 and rule["large_lesion_found_share"] == 1.0
 
 
+def _p90_case(subtype, predicted_ml, p90):
+    truth_ml = 0.0 if subtype is None else 1.0  # a 12 mm lesion
+    return dataclasses.replace(_case(subtype, truth_ml, predicted_ml), predicted_lesion_p90=p90)
+
+
+def test_the_lesion_probability_rule_is_chosen_where_it_finds_more_lesions():
+    """Normal glands' false lesions as large as real ones but drawn unsure: the volume alone loses the smaller
+    lesions, the 90th percentile of the lesion probability keeps them at the same share of normal glands."""
+    rng = np.random.default_rng(0)
+    normal = [_p90_case(None, v, p) for v, p in zip(np.linspace(0.5, 5, 20), rng.uniform(0.3, 0.7, 20), strict=True)]
+    lesions = [_p90_case(i % 3, v, 0.95) for i, v in enumerate(np.linspace(0.3, 3.0, 10))]
+    rule = lesion_rule(normal + lesions)
+    # Each rule spends the allowance of 5% of all 20 normal glands (one), not 5% of those above its floor.
+    assert [r["normal_kept_share"] for r in rule["rules_tried"]] == [0.05] * 7
+    volume_alone = rule["rules_tried"][0]
+    assert volume_alone["min_lesion_p90"] is None and volume_alone["large_lesion_found_share"] < 0.5
+    assert rule["rule"] == "volume and lesion probability" and rule["large_lesion_found_share"] == 1.0
+    # Every floor up to the smallest lesion (0.3 mL) finds all; of those the highest, 0.25 mL, is kept.
+    assert rule["min_lesion_ml"] == 0.25 and rule["normal_kept_share"] <= 0.05
+    assert rule["min_lesion_p90"] == pytest.approx(sorted(c.predicted_lesion_p90 for c in normal)[-2])
+    fitted = {"temperature": 1.0, "uncertain_below": 0.5, "target_error_rate": 0.05, "cases": 10, "no_lesion": rule}
+    fitted |= {stage: {"ece": None, "auroc_right_vs_wrong": None} for stage in ("before", "after")}
+    record = calibration.updated_record(CompetenceRecord(source="t", min_lesion_ml=9.0), fitted)
+    assert (record.min_lesion_ml, record.min_lesion_p90) == (0.25, rule["min_lesion_p90"])
+
+    # A p90 that tells nothing apart (every lesion drawn as sure as every false one): the volume alone stays.
+    flat = [dataclasses.replace(c, predicted_lesion_p90=0.9) for c in normal + lesions]
+    assert lesion_rule(flat)["rule"] == "volume" and lesion_rule(flat)["min_lesion_p90"] is None
+    report = no_lesion_lines(lesion_rule(flat))
+    assert any("(chosen)" in line and "p90" not in line for line in report)
+
+
 def test_without_normal_cases_min_lesion_ml_is_not_fitted_and_the_report_says_why():
     rng = np.random.default_rng(2)
     cases = [_case(int(rng.integers(3)), 1.0, 1.0, _softmax(rng.normal(0, 2, (1, 3)))[0]) for _ in range(30)]
@@ -176,7 +208,8 @@ def test_the_command_writes_a_calibration_the_engine_reads_and_applies(multitask
     assert lesion["normal_cases"] == 1 and lesion["lesion_found_share"] == 1.0
     assert record.min_lesion_ml == pytest.approx(lesion["min_lesion_ml"]) and record.min_lesion_ml > 0
     assert (tmp_path / "report" / "calibration_reliability.png").stat().st_size > 1000
-    assert "min_lesion_ml =" in (tmp_path / "report" / "calibration.md").read_text()
+    assert "Rule: lesion > " in (tmp_path / "report" / "calibration.md").read_text()
+    assert all(r["min_lesion_p90"] is not None for r in lesion["rules_tried"][1:])  # p90 measured by the engine
     assert record.bfloat16_check_passed  # kept, and the cases ran in bfloat16, which the report says
     assert fitted["precision"] == "bfloat16"
     assert "pooling, bfloat16)" in (tmp_path / "report" / "calibration.md").read_text()
@@ -200,6 +233,37 @@ def test_the_command_writes_a_calibration_the_engine_reads_and_applies(multitask
     assert raw_result.subtype.uncertainty.uncertain  # nearly uniform: high entropy
     assert not calibrated.subtype.uncertainty.uncertain  # the calibrated threshold (0) flags nothing
     assert calibrated.subtype.uncertainty.uncertain_below == 0.0
+
+
+def test_the_engine_applies_the_lesion_probability_rule_as_the_calibration_measures_it(multitask_model, tmp_path):
+    """The engine's p90 (on its own grid, the probability map not kept) equals what the calibration measures on the
+    images it writes; the rule decides the outcome, and the probability is written only when asked for."""
+    from PancreasMultiTaskLib.engine.competence import lesion_confidence
+    from PancreasMultiTaskLib.engine.model_folder import open_model_folder
+    from PancreasMultiTaskLib.engine.predictor import PredictionOptions, Predictor
+
+    model, raw = model_with_competence(multitask_model, tmp_path)
+    image = sitk.ReadImage(str(raw / "imagesTr" / "case00_0000.nii.gz"))
+
+    def predict(min_lesion_p90, save_probabilities=False):
+        folder = open_model_folder(model, folds=["0"])
+        folder.competence = CompetenceRecord(source="test", min_lesion_p90=min_lesion_p90)
+        options = PredictionOptions(device="cpu", backend="torch", use_mirroring=False)
+        options = dataclasses.replace(options, save_probabilities=save_probabilities)
+        return Predictor(folder, options).predict(image)
+
+    kept = predict(None, save_probabilities=True)
+    measured = lesion_confidence(
+        sitk.GetArrayViewFromImage(kept.segmentation), sitk.GetArrayViewFromImage(kept.lesion_probability)
+    )
+    assert measured > 0 and kept.result.assessment.lesion_p90 is None  # a lesion; the volume rule alone
+    found = predict(measured - 1e-4)
+    assert found.lesion_probability is None and found.result.assessment.lesion_found
+    assert found.result.assessment.lesion_p90 == pytest.approx(measured, abs=1e-6)
+    assert found.result.subtype.predicted is not None
+    unsure = predict(min(1.0, measured + 1e-4))
+    assert not unsure.result.assessment.lesion_found and unsure.result.subtype.predicted is None
+    assert "90th percentile of its lesion probability" in unsure.result.assessment.reasons[0]
 
 
 def test_a_model_without_competence_record_is_refused(tmp_path, capsys):

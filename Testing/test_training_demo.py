@@ -64,6 +64,17 @@ def test_the_sample_skips_answers_whose_lesion_is_near_the_no_lesion_threshold()
     assert median_case(cases, _held(rows), min_lesion_ml=30.0).case_id == "c"  # none clear of it: every lesion case
 
 
+def test_the_sample_skips_answers_whose_lesion_probability_is_near_the_rules_threshold():
+    dice = {"a": 0.9, "b": 0.35, "c": 0.7, "d": 0.8}
+    p90 = {"a": 0.999, "b": 0.9995, "c": 0.991, "d": 0.996}  # min_lesion_p90 0.99: c is found, but barely
+    cases = [EvalCase(case, Path(f"{case}.nii.gz"), Path(f"{case}_truth.nii.gz"), 1) for case in sorted(dice)]
+    rows = [_row(c.case_id, 1, dice[c.case_id], ml=10.0) for c in cases]
+    for row in rows:
+        row["lesion_p90"] = p90[row["case_id"]]
+    assert median_case(cases, _held(rows), min_lesion_ml=1.0).case_id == "c"  # the volume alone: of all four
+    assert median_case(cases, _held(rows), 1.0, min_lesion_p90=0.99).case_id == "d"  # of b, d, a (0.995 needed)
+
+
 def test_the_sample_rule_reads_the_models_own_no_lesion_threshold(tmp_path):
     from PancreasMultiTaskLib.engine.demo import demo_model_folder
     from PancreasMultiTaskLib.engine.model_folder import open_model_folder

@@ -37,8 +37,11 @@ RULES: dict[str, Callable[[dict], float]] = {
 
 def lesion_row(prediction, truth: sitk.Image, case_id: str, phantom: dict) -> dict:
     """The predicted lesion's volume and probability statistics beside the case's truth."""
+    from PancreasMultiTaskLib.engine.competence import lesion_confidence
+
     seg = sitk.GetArrayFromImage(prediction.segmentation)
-    probability = sitk.GetArrayFromImage(prediction.lesion_probability).astype(np.float32)[seg == 2]
+    full = sitk.GetArrayFromImage(prediction.lesion_probability).astype(np.float32)
+    probability = full[seg == 2]
     voxel_ml = float(np.prod(prediction.segmentation.GetSpacing())) / 1000
     lesion = phantom["lesion"]
     said = prediction.network_subtype
@@ -48,7 +51,7 @@ def lesion_row(prediction, truth: sitk.Image, case_id: str, phantom: dict) -> di
         "diameter_mm": lesion["diameter_mm"] if lesion else 0.0,
         "volume_ml": float(probability.size * voxel_ml),
         "p_mean": float(probability.mean()) if probability.size else 0.0,
-        "p90": float(np.quantile(probability, 0.9)) if probability.size else 0.0,
+        "p90": lesion_confidence(seg, full),  # the engine's statistic for min_lesion_p90
         "subtype_right": said.predicted == said.names[phantom["subtype"]] if lesion else None,
     }
 

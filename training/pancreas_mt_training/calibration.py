@@ -7,11 +7,14 @@ the subtype from the trainer's ``fold_N/validation/subtypes.json``; a case whose
 (``labelsTr``) has no lesion voxel is normal, whatever ``subtypes.csv`` says of it (empty, ``normal``).
 The rules, in the order they are fitted:
 
-* ``min_lesion_ml``: the smallest volume such that at most ``MAX_NORMAL_KEPT`` of the normal cases have a
-  predicted lesion larger than it (the engine's rule: a lesion no larger than ``min_lesion_ml`` is "no
-  lesion found"). Without normal cases it is not fitted: the record keeps what it had.
+* the no-lesion rule: ``min_lesion_ml``, the smallest volume such that at most ``MAX_NORMAL_KEPT`` of the
+  normal cases have a predicted lesion larger than it (the engine's rule: a lesion no larger than
+  ``min_lesion_ml`` is "no lesion found"); or, where it finds more of the lesions of ``REPORTED_DIAMETER_MM`` or
+  more at that share of normal cases, a volume floor of ``LESION_FLOORS_ML`` with ``min_lesion_p90``, the
+  threshold on the 90th percentile of the lesion probability inside the predicted lesion
+  (``competence.lesion_confidence``). Without normal cases it is not fitted: the record keeps what it had.
 * temperature ``T``: minimizes the negative log-likelihood of softmax(log p / T) over the lesion cases the
-  engine answers (predicted lesion above ``min_lesion_ml``); ``log p`` stands for the logits, which the
+  engine answers (a lesion found by that rule); ``log p`` stands for the logits, which the
   case probabilities (weighted means of slice softmaxes) do not have: the same up to a constant per case.
 * ``uncertain_below``: the lowest calibrated top probability t such that the error rate among cases at
   or above t is at most the target; 0 when every case is right; 1 (everything flagged) when none meets it.
@@ -31,7 +34,13 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE, Calibration, CompetenceRecord, read_record
+from PancreasMultiTaskLib.engine.competence import (
+    COMPETENCE_FILE,
+    Calibration,
+    CompetenceRecord,
+    lesion_confidence,
+    read_record,
+)
 from PancreasMultiTaskLib.engine.labels import LESION_LABEL
 from PancreasMultiTaskLib.engine.options import default
 from PancreasMultiTaskLib.engine.subtype import MAX_NORMALIZED_ENTROPY, calibrate, normalized_entropy
@@ -47,6 +56,9 @@ MIN_CASES = 10
 MAX_NORMAL_KEPT = 0.05
 #: Lesions at least this equivalent-sphere diameter (mm) are reported apart: the ones that must be found.
 REPORTED_DIAMETER_MM = 5.0
+#: Volume floors (mL) tried under the lesion-probability rule, from 2 mL (a 16 mm sphere) down to none. A few fixed
+#: values rather than every normal case's volume, so that the floor is not fitted to a handful of false lesions.
+LESION_FLOORS_ML = (2.0, 1.0, 0.5, 0.25, 0.1, 0.0)
 #: Bounds of the temperature search (``competence.json`` accepts 0.01-100).
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 #: Equal-width confidence bins of the expected calibration error.
@@ -73,6 +85,8 @@ class ValidationCase:
     features: np.ndarray | None = None
     #: The network's arithmetic for the case (``provenance.precision``: bfloat16 under ``auto`` where it passed).
     precision: str = "float32"
+    #: ``competence.lesion_confidence`` of the predicted lesion (0 without one); ``None`` where not measured.
+    predicted_lesion_p90: float | None = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -106,12 +120,15 @@ def uncertainty_threshold(confidence: np.ndarray, correct: np.ndarray, target_er
     return 1.0
 
 
-def min_lesion_threshold(normal_lesion_ml: Sequence[float], max_kept: float = MAX_NORMAL_KEPT) -> float:
-    """The smallest volume such that at most ``max_kept`` of the normal cases predict a larger lesion."""
+def min_lesion_threshold(
+    normal_lesion_ml: Sequence[float], max_kept: float = MAX_NORMAL_KEPT, total: int | None = None
+) -> float:
+    """The smallest value such that at most ``max_kept`` of ``total`` normal cases (default: as many as values
+    given; more where the others are already ruled out) have a larger one."""
     volumes = np.sort(np.asarray(normal_lesion_ml, dtype=float))[::-1]
-    if len(volumes) == 0:
+    if len(volumes) == 0 and total is None:
         raise CalibrationError("no normal cases to choose the minimum lesion volume on")
-    allowed = math.floor(max_kept * len(volumes) + 1e-9)
+    allowed = math.floor(max_kept * (len(volumes) if total is None else total) + 1e-9)
     return float(volumes[allowed]) if allowed < len(volumes) else 0.0
 
 
@@ -144,23 +161,55 @@ def _share(values: np.ndarray) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
+def _found(cases: Sequence[ValidationCase], min_ml: float, min_p90: float | None) -> np.ndarray:
+    """Whether the engine's no-lesion rule (``competence._lesion_outcome``) finds each case's lesion."""
+    volume = np.array([c.predicted_lesion_ml for c in cases], dtype=float) > min_ml
+    if min_p90 is None:
+        return volume
+    return volume & (np.array([c.predicted_lesion_p90 or 0.0 for c in cases], dtype=float) > min_p90)
+
+
+def _candidate_rules(normal: Sequence[ValidationCase]) -> list[tuple[float, float | None]]:
+    """(volume floor, p90 threshold) pairs that keep at most ``MAX_NORMAL_KEPT`` of the normal cases: the volume
+    alone first, then each floor with the lowest p90 threshold that keeps no more."""
+    rules: list[tuple[float, float | None]] = [(min_lesion_threshold([c.predicted_lesion_ml for c in normal]), None)]
+    if all(c.predicted_lesion_p90 is not None for c in normal):
+        for floor in LESION_FLOORS_ML:
+            above = [c.predicted_lesion_p90 for c in normal if c.predicted_lesion_ml > floor]
+            rules.append((floor, min_lesion_threshold(above, total=len(normal))))
+    return rules
+
+
 def lesion_rule(cases: Sequence[ValidationCase]) -> dict[str, Any]:
-    """``min_lesion_ml`` from the normal cases, and the share of lesion cases still found at it."""
-    normal = np.array([c.predicted_lesion_ml for c in cases if c.subtype is None])
+    """The no-lesion rule of the module docstring from the normal cases, and the share of lesion cases still
+    found by it (and by each rule tried)."""
+    normal = [c for c in cases if c.subtype is None]
     lesion = [c for c in cases if c.subtype is not None]
-    if len(normal) == 0:
+    if not normal:
         return {"min_lesion_ml": None, "normal_cases": 0, "reason": "no normal (lesion-free) validation cases"}
-    threshold = min_lesion_threshold(normal)
-    found = np.array([c.predicted_lesion_ml > threshold for c in lesion], dtype=bool)
     large = np.array([diameter_mm(c.truth_lesion_ml) >= REPORTED_DIAMETER_MM for c in lesion], dtype=bool)
+    tried = []
+    for min_ml, min_p90 in _candidate_rules(normal):
+        found = _found(lesion, min_ml, min_p90)
+        tried.append(
+            {
+                "min_lesion_ml": min_ml,
+                "min_lesion_p90": min_p90,
+                "normal_kept_share": float(np.mean(_found(normal, min_ml, min_p90))),
+                "lesion_found_share": _share(found),
+                "large_lesion_found_share": _share(found[large]),
+            }
+        )
+    # The most lesions of 5 mm or more found (then of all lesions); on a tie the earlier rule: the volume alone,
+    # then the higher floor.
+    best = max(tried, key=lambda r: (r["large_lesion_found_share"] or 0.0, r["lesion_found_share"] or 0.0))
     return {
-        "min_lesion_ml": threshold,
+        **best,
+        "rule": "volume" if best["min_lesion_p90"] is None else "volume and lesion probability",
         "normal_cases": len(normal),
-        "normal_kept_share": float(np.mean(normal > threshold)),
         "lesion_cases": len(lesion),
-        "lesion_found_share": _share(found),
         "large_lesion_cases": int(large.sum()),
-        "large_lesion_found_share": _share(found[large]),
+        "rules_tried": tried,
     }
 
 
@@ -185,10 +234,11 @@ def fit(cases: Sequence[ValidationCase], target_error_rate: float) -> dict[str, 
     lesion = lesion_rule(cases)
     minimum = lesion["min_lesion_ml"] or 0.0
     answered = [c for c in cases if c.subtype is not None and c.probabilities is not None]
-    answered = [c for c in answered if c.predicted_lesion_ml > minimum]
+    found = _found(answered, minimum, lesion.get("min_lesion_p90"))
+    answered = [c for c, kept in zip(answered, found, strict=True) if kept]
     if len(answered) < MIN_CASES:
         raise CalibrationError(
-            f"{len(answered)} validation cases with a subtype and a predicted lesion above {minimum:g} mL; "
+            f"{len(answered)} validation cases with a subtype and a lesion found (above {minimum:g} mL); "
             f"calibration needs at least {MIN_CASES}"
         )
     raw = np.stack([c.probabilities for c in answered])
@@ -212,7 +262,7 @@ def fit(cases: Sequence[ValidationCase], target_error_rate: float) -> dict[str, 
 
 
 def updated_record(record: CompetenceRecord, fitted: dict[str, Any]) -> CompetenceRecord:
-    """The record with the fitted calibration and (where fitted) ``min_lesion_ml``; every other field kept."""
+    """The record with the fitted calibration and (where fitted) the no-lesion rule; every other field kept."""
     calibration = Calibration(
         temperature=fitted["temperature"],
         uncertain_below=fitted["uncertain_below"],
@@ -224,13 +274,10 @@ def updated_record(record: CompetenceRecord, fitted: dict[str, Any]) -> Competen
         for key in ("ece", "auroc_right_vs_wrong"):
             if fitted[stage][key] is not None:
                 validation[f"calibration_{key}_{stage}"] = fitted[stage][key]
-    minimum = fitted["no_lesion"]["min_lesion_ml"]
-    return dataclasses.replace(
-        record,
-        calibration=calibration,
-        min_lesion_ml=record.min_lesion_ml if minimum is None else minimum,
-        validation=validation,
-    )
+    rule = fitted["no_lesion"]
+    if rule["min_lesion_ml"] is not None:
+        record = dataclasses.replace(record, min_lesion_ml=rule["min_lesion_ml"], min_lesion_p90=rule["min_lesion_p90"])
+    return dataclasses.replace(record, calibration=calibration, validation=validation)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -305,7 +352,7 @@ def predict_validation(
     """Every fold's validation cases as :func:`validation_predictions` gives them, for the calibration."""
     from PancreasMultiTaskLib.engine.predictor import PredictionOptions
 
-    options = PredictionOptions(classification=classification, pooling=pooling, **engine)
+    options = PredictionOptions(classification=classification, pooling=pooling, save_probabilities=True, **engine)
     cases = []
     for fold, case_id, (subtype, truth_ml), prediction in validation_predictions(model_folder, raw, options):
         result = prediction.result
@@ -313,6 +360,10 @@ def predict_validation(
         probabilities = np.array([result.subtype.probabilities[n] for n in result.subtype.names]) if found else None
         familiarity = prediction.familiarity
         features = None if familiarity is None else familiarity.features
+        p90 = lesion_confidence(
+            sitk.GetArrayViewFromImage(prediction.segmentation),
+            sitk.GetArrayViewFromImage(prediction.lesion_probability),
+        )
         cases.append(
             ValidationCase(
                 case_id,
@@ -323,6 +374,7 @@ def predict_validation(
                 probabilities,
                 features,
                 result.provenance.precision,
+                p90,
             )
         )
     return cases

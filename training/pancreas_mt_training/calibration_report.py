@@ -73,7 +73,7 @@ def markdown(fitted: dict[str, Any], figure: str) -> str:
         "",
         f"{fitted['cases']} validation cases of folds {', '.join(fitted['folds'])}, each predicted by the fold that"
         f" did not train on it (engine: {engine}),"
-        f" lesion cases whose predicted lesion is above min_lesion_ml. At least {MIN_CASES} are needed.",
+        f" lesion cases whose lesion the no-lesion rule below finds. At least {MIN_CASES} are needed.",
         "",
         f"- temperature T = {fitted['temperature']:.3f}: softmax(log p / T), fitted by minimizing the negative"
         " log-likelihood (T > 1 softens, T < 1 sharpens)." + _bound_note(fitted),
@@ -113,17 +113,53 @@ def markdown(fitted: dict[str, Any], figure: str) -> str:
         "",
     ]
     if lesion["min_lesion_ml"] is None:
-        lines.append(f"min_lesion_ml not fitted: {lesion['reason']}; the record keeps its value.")
+        lines.append(f"The no-lesion rule is not fitted: {lesion['reason']}; the record keeps its own.")
     else:
-        lines.append(
-            f"min_lesion_ml = {lesion['min_lesion_ml']:.4g} mL: the smallest volume such that at most"
-            f" {MAX_NORMAL_KEPT:.0%} of the {lesion['normal_cases']} normal validation cases keep a larger predicted"
-            f" lesion ({_percent(lesion['normal_kept_share'])} do). At it, {_percent(lesion['lesion_found_share'])}"
-            f" of the {lesion['lesion_cases']} lesion cases are found, and"
-            f" {_percent(lesion['large_lesion_found_share'])} of the {lesion['large_lesion_cases']} whose lesion is"
-            f" at least {REPORTED_DIAMETER_MM:g} mm across (equivalent-sphere diameter of the case's true lesion)."
-        )
+        lines += no_lesion_lines(lesion)
     return "\n".join(lines + familiarity_lines(fitted.get("familiarity") or {})) + "\n"
+
+
+def _rule(min_ml: float, min_p90: float | None) -> str:
+    if min_p90 is None:
+        return f"lesion > {min_ml:.4g} mL"
+    return f"lesion > {min_ml:.4g} mL and p90 > {min_p90:.4f}"
+
+
+def no_lesion_summary(lesion: dict[str, Any]) -> str:
+    """One line on the fitted no-lesion rule, for the command's output."""
+    if lesion["min_lesion_ml"] is None:
+        return f"no-lesion rule not fitted ({lesion['reason']})"
+    return (
+        f"a lesion is found where {_rule(lesion['min_lesion_ml'], lesion['min_lesion_p90'])}"
+        f" ({_percent(lesion['large_lesion_found_share'])} of validation lesions >= 5 mm)"
+    )
+
+
+def no_lesion_lines(lesion: dict[str, Any]) -> list[str]:
+    """The no-lesion rule chosen and every rule tried, each at most ``MAX_NORMAL_KEPT`` of the normal cases."""
+    lines = [
+        f"Rule: {_rule(lesion['min_lesion_ml'], lesion['min_lesion_p90'])} (p90: the 90th percentile of the lesion"
+        f" probability inside the predicted lesion). Each rule tried keeps a lesion in at most {MAX_NORMAL_KEPT:.0%}"
+        f" of the {lesion['normal_cases']} normal validation cases: the volume alone (its smallest such volume), or"
+        " a volume floor with the lowest such p90 threshold; the one that finds the most lesions of at least"
+        f" {REPORTED_DIAMETER_MM:g} mm across (equivalent-sphere diameter of the case's true lesion;"
+        f" {lesion['large_lesion_cases']} of the {lesion['lesion_cases']} lesion cases) is chosen.",
+        "",
+        "| rule | normal cases with a lesion | lesion cases found | lesions >= 5 mm found |",
+        "|---|---|---|---|",
+    ]
+    for tried in lesion.get("rules_tried", [lesion]):
+        chosen = (
+            " (chosen)"
+            if tried["min_lesion_ml"] == lesion["min_lesion_ml"] and tried["min_lesion_p90"] == lesion["min_lesion_p90"]
+            else ""
+        )
+        lines.append(
+            f"| {_rule(tried['min_lesion_ml'], tried['min_lesion_p90'])}{chosen} |"
+            f" {_percent(tried['normal_kept_share'])} | {_percent(tried['lesion_found_share'])} |"
+            f" {_percent(tried['large_lesion_found_share'])} |"
+        )
+    return lines
 
 
 def familiarity_lines(summary: dict[str, Any]) -> list[str]:

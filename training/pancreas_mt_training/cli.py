@@ -295,6 +295,7 @@ def _cmd_postprocessing(args: argparse.Namespace) -> None:
 
 def _cmd_calibrate(args: argparse.Namespace) -> None:
     from .calibration import calibrate_model
+    from .calibration_report import no_lesion_summary
 
     fitted = calibrate_model(
         args.model,
@@ -307,12 +308,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
         backend=args.backend,
         use_mirroring=not args.no_tta,
     )
-    lesion = fitted["no_lesion"]
-    minimum = lesion["min_lesion_ml"]
     print(
         f"Calibrated on {fitted['cases']} validation cases: temperature {fitted['temperature']:.3f}, uncertain below "
         f"{fitted['uncertain_below']:.3f}, ECE {fitted['before']['ece']:.3f} -> {fitted['after']['ece']:.3f}; "
-        + (f"min_lesion_ml {minimum:.4g}" if minimum is not None else f"min_lesion_ml not fitted ({lesion['reason']})")
+        + no_lesion_summary(fitted["no_lesion"])
     )
     for fold, entry in sorted(fitted["familiarity"].items()):
         if "reason" in entry:
@@ -688,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_competence)
 
     p = sub.add_parser(
-        "calibrate", help="fit the subtype calibration and min_lesion_ml on validation cases into competence.json"
+        "calibrate", help="fit the subtype calibration and the no-lesion rule on validation cases into competence.json"
     )
     p.add_argument("model", help="the trained model folder with competence.json and fold_N/validation/")
     p.add_argument(

@@ -54,6 +54,9 @@ SAMPLE_MARGIN_MM = 10.0
 #: The sample's predicted lesion is at least this many times the model's min_lesion_ml: the fourteenth run's median
 #: case had 5.07 mL against 4.72 mL, and 4.84 mL once cropped in z to the bundled 32 slices.
 SAMPLE_LESION_MARGIN = 1.5
+#: Where the model's no-lesion rule also asks for the lesion probability's 90th percentile (``min_lesion_p90``), the
+#: sample's is at least this far from that threshold towards 1 (0.5: halfway).
+SAMPLE_P90_MARGIN = 0.5
 MODEL_NAME = "PancreasPhantomsDemo"
 
 
@@ -259,9 +262,21 @@ def _answered_right(row: dict) -> bool:
     return row["outcome"]["status"] != "withheld" and answer is not None and answer["predicted"] == row["truth"]
 
 
-def median_case(cases: list[EvalCase], held: dict, min_lesion_ml: float = 0.0) -> EvalCase:
+def _clear_of_the_rule(row: dict, min_lesion_ml: float, min_lesion_p90: float | None) -> bool:
+    """The case's lesion lies clear of the model's no-lesion rule: margins :data:`SAMPLE_LESION_MARGIN` and
+    :data:`SAMPLE_P90_MARGIN`."""
+    if row["lesion_volume_ml"] < SAMPLE_LESION_MARGIN * min_lesion_ml:
+        return False
+    if min_lesion_p90 is None:
+        return True
+    return (row.get("lesion_p90") or 0.0) >= min_lesion_p90 + SAMPLE_P90_MARGIN * (1.0 - min_lesion_p90)
+
+
+def median_case(
+    cases: list[EvalCase], held: dict, min_lesion_ml: float = 0.0, min_lesion_p90: float | None = None
+) -> EvalCase:
     """The held-out lesion case whose lesion Dice is the median (the lower middle one) among those the model
-    answers right with a lesion of at least :data:`SAMPLE_LESION_MARGIN` times ``min_lesion_ml``: typical in its
+    answers right with a lesion clear of its no-lesion rule (:func:`_clear_of_the_rule`): typical in its
     segmentation, not the best, a demonstration of an answer rather than of a failure, and not one whose answer a
     device's rounding or the sample's crop could turn into "no lesion found" (all lesion cases where it answers none
     so). ``sample.json`` says which rule chose it."""
@@ -271,8 +286,7 @@ def median_case(cases: list[EvalCase], held: dict, min_lesion_ml: float = 0.0) -
     right = [
         case
         for case in lesions
-        if _answered_right(rows[case.case_id])
-        and rows[case.case_id]["lesion_volume_ml"] >= SAMPLE_LESION_MARGIN * min_lesion_ml
+        if _answered_right(rows[case.case_id]) and _clear_of_the_rule(rows[case.case_id], min_lesion_ml, min_lesion_p90)
     ]
     lesions = right or lesions
     ranked = sorted(lesions, key=lambda case: (dice[case.case_id], case.case_id))
@@ -280,10 +294,11 @@ def median_case(cases: list[EvalCase], held: dict, min_lesion_ml: float = 0.0) -
 
 
 def pick_sample(cases: list[EvalCase], held: dict, model_folder: Path) -> tuple[EvalCase, float]:
-    """The bundled sample (:func:`median_case` with ``model_folder``'s own ``min_lesion_ml``) and its lesion Dice."""
+    """The bundled sample (:func:`median_case` with ``model_folder``'s own no-lesion rule) and its lesion Dice."""
     from PancreasMultiTaskLib.engine.model_folder import open_model_folder
 
-    sample = median_case(cases, held, open_model_folder(model_folder).competence.min_lesion_ml or 0.0)
+    record = open_model_folder(model_folder).competence
+    sample = median_case(cases, held, record.min_lesion_ml or 0.0, record.min_lesion_p90)
     return sample, next(r["segmentation"]["lesion"]["dice"] for r in held["cases"] if r["case_id"] == sample.case_id)
 
 

@@ -203,6 +203,7 @@ def evaluate_held_out(
                 },
                 "segmentation": _seg_metrics(prediction.segmentation, sitk.ReadImage(str(case.label))),
                 "lesion_volume_ml": prediction.result.measurements.lesion_volume_ml,
+                "lesion_p90": assessment.lesion_p90,
                 "seconds": seconds,
             }
         )

@@ -81,8 +81,12 @@ class CompetenceRecord:
     lesion_volume_ml: tuple[float, float] | None = None
     lesion_components_max: int | None = None
     normal_fraction: float | None = None
-    #: A predicted lesion smaller than this (mL) is "no lesion found"; chosen on validation data.
+    #: A predicted lesion no larger than this (mL) is "no lesion found"; chosen on validation data.
     min_lesion_ml: float | None = None
+    #: Where set, a predicted lesion is also "no lesion found" unless the 90th percentile of the network's lesion
+    #: probability inside it is above this: chosen on validation data where it finds more lesions than the volume
+    #: alone at the same share of normal glands (``min_lesion_ml`` is then that rule's volume floor).
+    min_lesion_p90: float | None = None
     validation: dict[str, float] = field(default_factory=dict)
     calibration: Calibration | None = None
     bfloat16_check_passed: bool = False
@@ -166,7 +170,7 @@ def parse_record(data: Any, source: Path) -> CompetenceRecord:
     components = data.get("lesion_components_max")
     optional = {
         name: None if data.get(name) is None else _number(data[name], name, source, low, high)
-        for name, low, high in (("normal_fraction", 0, 1), ("min_lesion_ml", 0, 1000))
+        for name, low, high in (("normal_fraction", 0, 1), ("min_lesion_ml", 0, 1000), ("min_lesion_p90", 0, 1))
     }
     return CompetenceRecord(
         source=str(source),
@@ -182,6 +186,7 @@ def parse_record(data: Any, source: Path) -> CompetenceRecord:
         else int(_number(components, "lesion_components_max", source, 0, 1000)),
         normal_fraction=optional["normal_fraction"],
         min_lesion_ml=optional["min_lesion_ml"],
+        min_lesion_p90=optional["min_lesion_p90"],
         validation=validation,
         calibration=calibration,
         bfloat16_check_passed=bf16["passed"],
@@ -348,8 +353,38 @@ def _range_finding(
     return Finding(severity, f"{name} {value:.3g} {unit} is outside what the model was trained on ({seen})")
 
 
-def assess(findings: Sequence[Finding], record: CompetenceRecord, lesion_ml: float, has_classifier: bool) -> Assessment:
-    """The outcome from the findings; a lesion below the record's minimum size is "no lesion found".
+def lesion_confidence(labels: np.ndarray, lesion_probability: np.ndarray) -> float:
+    """The 90th percentile of the network's lesion probability inside the predicted lesion (0 without one): how
+    sure the network is of the lesion it drew, which tells a normal gland's false lesion from a real one better
+    than its volume (``Testing/benchmarks/no_lesion_rules.py``)."""
+    from .labels import LESION_LABEL
+
+    inside = lesion_probability[labels == LESION_LABEL]
+    return float(np.quantile(inside, 0.9)) if inside.size else 0.0
+
+
+def _lesion_outcome(record: CompetenceRecord, lesion_ml: float, lesion_p90: float | None) -> tuple[bool, str]:
+    """Whether the record's no-lesion rule finds a lesion, and the reason when it does not."""
+    minimum = record.min_lesion_ml or 0.0
+    if lesion_ml <= minimum:
+        return False, f"no lesion found (predicted lesion {lesion_ml:.2f} mL; minimum {minimum:g} mL)"
+    if record.min_lesion_p90 is not None and (lesion_p90 or 0.0) <= record.min_lesion_p90:
+        return False, (
+            f"no lesion found (predicted lesion {lesion_ml:.2f} mL, the network unsure of it: the 90th percentile of "
+            f"its lesion probability {lesion_p90 or 0.0:.4f} is not above {record.min_lesion_p90:.4f})"
+        )
+    return True, ""
+
+
+def assess(
+    findings: Sequence[Finding],
+    record: CompetenceRecord,
+    lesion_ml: float,
+    has_classifier: bool,
+    lesion_p90: float | None = None,
+) -> Assessment:
+    """The outcome from the findings; a lesion the record's rule does not find is "no lesion found"
+    (``lesion_p90``: :func:`lesion_confidence`, where the record's rule uses it).
 
     A model without its own record (``missing`` says what) has only estimated limits: what they find warns,
     and only a model-independent finding (not a CT) withholds. Reasons: withholding ones first.
@@ -360,14 +395,17 @@ def assess(findings: Sequence[Finding], record: CompetenceRecord, lesion_ml: flo
     warnings = [f.reason for f in findings if f.severity != WITHHELD]
     if record.missing:
         warnings.append(f"the model has no competence record: not checked: {', '.join(record.missing)}")
-    minimum = record.min_lesion_ml or 0.0
-    lesion_found = lesion_ml > minimum
-    no_lesion = []
-    if has_classifier and not lesion_found:
-        no_lesion = [f"no lesion found (predicted lesion {lesion_ml:.2f} mL; minimum {minimum:g} mL)"]
+    lesion_found, why = _lesion_outcome(record, lesion_ml, lesion_p90)
+    no_lesion = [why] if has_classifier and not lesion_found else []
     status = WITHHELD if withheld else WARNED if warnings else ANSWERED
     notice = SYNTHETIC_NOTICE if record.synthetic else None
-    return Assessment(status=status, reasons=withheld + no_lesion + warnings, lesion_found=lesion_found, notice=notice)
+    return Assessment(
+        status=status,
+        reasons=withheld + no_lesion + warnings,
+        lesion_found=lesion_found,
+        notice=notice,
+        lesion_p90=lesion_p90,
+    )
 
 
 def lesion_components(lesion: np.ndarray, spacing_mm: Sequence[float], min_ml: float = 0.0) -> int:
@@ -392,12 +430,14 @@ def assess_case(
     has_classifier: bool,
     familiarity: Familiarity | None = None,
     network_labels: np.ndarray | None = None,
+    lesion_p90: float | None = None,
 ) -> Assessment:
     """Every check on one case: the input as read (``image``, spacing (in-plane, in-plane, slice)), the
     labels predicted for it (same array shape) and its features' familiarity, against the model's record.
 
     Separate lesions are counted in ``network_labels`` where given (the labels before postprocessing kept the
-    largest): the subtype is pooled over every lesion the network found.
+    largest): the subtype is pooled over every lesion the network found. ``lesion_p90``: :func:`lesion_confidence`
+    of the labels, where the record's no-lesion rule uses it.
     """
     from .labels import LESION_LABEL
 
@@ -406,7 +446,7 @@ def assess_case(
     gland = labels > 0
     median = float(np.median(image[gland])) if gland.any() else None
     findings = check_input(image, spacing_mm, record) + check_output(gland_ml, lesion_ml, components, median, record)
-    assessment = assess([*findings, *check_familiarity(familiarity)], record, lesion_ml, has_classifier)
+    assessment = assess([*findings, *check_familiarity(familiarity)], record, lesion_ml, has_classifier, lesion_p90)
     if familiarity is not None and familiarity.distance is not None:
         assessment = replace(assessment, feature_distance=familiarity.distance, feature_limit=familiarity.limit)
     return assessment

@@ -32,7 +32,7 @@ import torch
 from .. import __version__
 from .backends import GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
 from .classify import Classification, SliceMaps, TileClassifier, classify, slice_maps
-from .competence import assess_case, with_warning
+from .competence import assess_case, lesion_confidence, with_warning
 from .familiarity import Familiarity
 from .feature_probe import familiarity, probe_for
 from .io import InputError, check_image
@@ -328,7 +328,13 @@ class Predictor:
                 del maps  # two maps of the whole volume on the device: freed before the export
             with timed(timings, "segmentation"):
                 segmentation = export(
-                    window.logits, case.properties, oriented, self.model, o.save_probabilities, o.slab_slices
+                    window.logits,
+                    case.properties,
+                    oriented,
+                    self.model,
+                    o.save_probabilities,
+                    o.slab_slices,
+                    lesion_map=self.model.competence.min_lesion_p90 is not None,
                 )
             del window  # its logits hold the device's memory
         with timed(timings, "postprocess"):
@@ -336,6 +342,10 @@ class Predictor:
             segmentation = postprocess(segmentation, oriented, self.model.postprocessing)
         with timed(timings, "measure"):
             measurements = measure(segmentation.labels, oriented)
+            lesion_p90 = None
+            if segmentation.lesion_map is not None:
+                lesion_p90 = lesion_confidence(segmentation.labels, segmentation.lesion_map)
+                segmentation = dataclasses.replace(segmentation, lesion_map=None)
         with timed(timings, "assess"):
             assessment = assess_case(
                 self.model.competence,
@@ -347,6 +357,7 @@ class Predictor:
                 classification is not None,
                 familiar,
                 network_labels,
+                lesion_p90,
             )
             assessment = with_warning(assessment, roi.warning)
         report("export", 1.0)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .io import atomic_path
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 # 1.1: source, runtime versions, per-slice index k and position, classification.
 # 1.2: assessment (answered / answered-with-warnings / withheld, reasons, notice); a withheld subtype or "no lesion"
 #      has predicted, probability and the probabilities empty; fold_spread null where not measured (one fold);
@@ -19,6 +19,8 @@ SCHEMA_VERSION = "1.5"
 #      timings_s.familiarity.
 # 1.5: provenance.postprocessing (nnU-Net's postprocessing the model carries, as its labels_or_regions; null where
 #      none); timings_s.postprocess.
+# 1.6: assessment.lesion_p90 (the 90th percentile of the lesion probability inside the predicted lesion, where the
+#      model's no-lesion rule uses it; null otherwise).
 
 
 @dataclass
@@ -88,6 +90,9 @@ class Assessment:
     #: How unlike the training images the case is, and the limit it was held to (``familiarity.py``).
     feature_distance: float | None = None
     feature_limit: float | None = None
+    #: How sure the network is of the lesion it drew (``competence.lesion_confidence``), where the model's
+    #: no-lesion rule uses it.
+    lesion_p90: float | None = None
 
     @property
     def withheld(self) -> bool:

@@ -62,11 +62,13 @@ class Preprocessed:
 
 @dataclass
 class Segmentation:
-    """Labels on the oriented grid (for measuring); labels and lesion probability in the input's geometry."""
+    """Labels on the oriented grid (for measuring); labels and lesion probability in the input's geometry;
+    ``lesion_map``: the lesion probability on the oriented grid, where the assessment needs it."""
 
     labels: np.ndarray
     image: sitk.Image
     lesion_probability: sitk.Image | None
+    lesion_map: np.ndarray | None = None
 
 
 @contextlib.contextmanager
@@ -131,12 +133,15 @@ def export(
     model: ModelFolder,
     save_probabilities: bool,
     slab_slices: int,
+    lesion_map: bool = False,
 ) -> Segmentation:
-    """The export stage: the fold-mean logits as labels (and lesion probability) in the input's geometry."""
+    """The export stage: the fold-mean logits as labels (and lesion probability) in the input's geometry, and
+    the lesion probability on the oriented grid where ``lesion_map`` asks for it."""
     with torch.inference_mode():
-        labels, lesion = export_labels(logits, properties, model, save_probabilities, slab_slices)
-    lesion_probability = None if lesion is None else oriented.to_input(lesion, sitk.sitkFloat32)
-    return Segmentation(labels, oriented.to_input(labels.astype(np.uint8), sitk.sitkUInt8), lesion_probability)
+        labels, lesion = export_labels(logits, properties, model, save_probabilities or lesion_map, slab_slices)
+    image = oriented.to_input(labels.astype(np.uint8), sitk.sitkUInt8)
+    lesion_probability = oriented.to_input(lesion, sitk.sitkFloat32) if save_probabilities else None
+    return Segmentation(labels, image, lesion_probability, lesion if lesion_map else None)
 
 
 def postprocess(segmentation: Segmentation, oriented: Oriented, steps: Postprocessing | None) -> Segmentation:
