@@ -15,6 +15,10 @@ for _name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
 os.environ["PANCREAS_MT_HOME"] = str(_NNUNET_ROOT / "pancreas-mt-home")  # model and ONNX caches
 os.environ.setdefault("nnUNet_n_proc_DA", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
+# Under pytest-xdist (``./dev test``), the workers share the cores rather than each starting a thread per core.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "Testing"))
