@@ -167,6 +167,58 @@ def test_specks_no_larger_than_the_no_lesion_size_are_not_separate_lesions():
     assert case.status == c.WARNED and "2 separate lesions" in case.reasons[0]
 
 
+def test_only_lesions_the_no_lesion_rule_keeps_are_separate_lesions():
+    """With the lesion-probability rule, a component counts only where its own 90th percentile of lesion
+    probability passes the record's threshold, as the case's lesion must; a case whose outcome is "no lesion
+    found" gets no warning about separate lesions at all (the bundled folds' 0.1 mL floor made specks warn)."""
+    record = c.parse_record({**RECORD, "min_lesion_p90": 0.9}, Path("r"))  # at most 1 lesion, floor 0.1 mL
+    spacing = (1.0, 1.0, 2.0)  # 2 uL a voxel
+    image = ct()
+    labels = np.zeros(image.shape, np.uint8)
+    labels[2:14, 8:56, 8:56] = 1
+    image[labels > 0] = 90
+    corners = [(4, 10, 10), (4, 10, 40), (4, 40, 10), (4, 40, 40)]
+    for z, y, x in corners:
+        labels[z : z + 4, y : y + 8, x : x + 8] = 2  # four lesions of 0.51 mL, apart
+    lesion_ml = 4 * 4 * 8 * 8 * 0.002
+    unsure = np.full(image.shape, 0.5, np.float32)
+    sure = unsure.copy()
+    z, y, x = corners[0]
+    sure[z : z + 4, y : y + 8, x : x + 8] = 0.99  # the network is sure of one of them
+    lesion = labels == 2
+    assert c.lesion_components(lesion, spacing, 0.1) == 4
+    assert c.lesion_components(lesion, spacing, 0.1, sure, 0.9) == 1
+    assert c.lesion_components(lesion, spacing, 0.1, sure, None) == 4  # the volume rule alone
+
+    def case(lesion_map):
+        return c.assess_case(record, image, spacing, labels, 30.0, lesion_ml, True, lesion_map=lesion_map)
+
+    found = case(sure)  # the case's p90 over all four is 0.99 (a quarter of its voxels): found
+    assert found.lesion_found and found.status == c.ANSWERED, found.reasons
+    assert found.lesion_p90 == pytest.approx(0.99)
+    z, y, x = corners[1]
+    sure[z : z + 4, y : y + 8, x : x + 8] = 0.99
+    two = case(sure)
+    assert two.status == c.WARNED and any(r.startswith("2 separate lesions") for r in two.reasons), two.reasons
+    none = case(unsure)  # every component above the floor, none the network is sure of: "no lesion found"
+    assert not none.lesion_found and none.status == c.ANSWERED, none.reasons
+    assert not any("separate lesions" in r for r in none.reasons)
+    # Two small lesions it is sure of beside a large one it is not: the case's lesion as a whole is not found
+    # (the sure voxels are under a tenth of it), so neither is counted as a separate lesion.
+    labels[labels == 2] = 1
+    labels[4:8, 10:26, 10:34] = 2  # 3.07 mL
+    small = [(4, 40, 10), (4, 40, 40)]
+    for z, y, x in small:
+        labels[z : z + 4, y : y + 4, x : x + 4] = 2  # 0.128 mL each
+    mixed = np.full(image.shape, 0.5, np.float32)
+    for z, y, x in small:
+        mixed[z : z + 4, y : y + 4, x : x + 4] = 0.99
+    assert c.lesion_components(labels == 2, spacing, 0.1, mixed, 0.9) == 2
+    lesion_ml = float(np.count_nonzero(labels == 2)) * 0.002
+    mostly_unsure = c.assess_case(record, image, spacing, labels, 30.0, lesion_ml, True, lesion_map=mixed)
+    assert not mostly_unsure.lesion_found and mostly_unsure.status == c.ANSWERED, mostly_unsure.reasons
+
+
 def test_outcomes():
     record = c.parse_record(RECORD, Path("r"))
     answered = c.assess([], record, lesion_ml=2.0, has_classifier=True)

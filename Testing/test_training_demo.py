@@ -54,6 +54,21 @@ def test_the_sample_skips_cases_the_model_answers_wrong_or_withholds_unless_it_a
     assert median_case(cases, _held(rows)).case_id == "d"  # none right: the median of every lesion case
 
 
+def test_the_sample_prefers_answers_without_warnings():
+    """A sample whose result carries a caveat ("3 separate lesions", a texture it cannot compare) demonstrates the
+    caveat, not the answer: among the right answers, the ones without a warning, where there are any."""
+    dice = {"a": 0.9, "b": 0.35, "c": 0.7, "d": 0.8, "e": 0.6}
+    cases = [EvalCase(case, Path(f"{case}.nii.gz"), Path(f"{case}_truth.nii.gz"), 1) for case in sorted(dice)]
+    rows = [_row(c.case_id, 1, dice[c.case_id]) for c in cases]
+    assert median_case(cases, _held(rows)).case_id == "c"  # of b, e, c, d, a
+    for row in rows[2:4]:
+        row["outcome"]["status"] = "answered-with-warnings"  # c and d
+    assert median_case(cases, _held(rows)).case_id == "e"  # of b, e, a
+    for row in rows:
+        row["outcome"]["status"] = "answered-with-warnings"
+    assert median_case(cases, _held(rows)).case_id == "c"  # every answer warned: of all right answers
+
+
 def test_the_sample_skips_answers_whose_lesion_is_near_the_no_lesion_threshold():
     dice = {"a": 0.9, "b": 0.35, "c": 0.7, "d": 0.8, "e": 0.6, "f": 0.75}
     volume = {"a": 30.0, "b": 12.0, "c": 5.1, "d": 7.6, "e": 20.0, "f": 40.0}  # min_lesion_ml 5: c is too close

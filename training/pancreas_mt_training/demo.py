@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import SimpleITK as sitk
+from PancreasMultiTaskLib.engine.competence import ANSWERED
 from PancreasMultiTaskLib.engine.io import atomic_path, write_image
 from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER
 
@@ -276,10 +277,11 @@ def median_case(
     cases: list[EvalCase], held: dict, min_lesion_ml: float = 0.0, min_lesion_p90: float | None = None
 ) -> EvalCase:
     """The held-out lesion case whose lesion Dice is the median (the lower middle one) among those the model
-    answers right with a lesion clear of its no-lesion rule (:func:`_clear_of_the_rule`): typical in its
-    segmentation, not the best, a demonstration of an answer rather than of a failure, and not one whose answer a
-    device's rounding or the sample's crop could turn into "no lesion found" (all lesion cases where it answers none
-    so). ``sample.json`` says which rule chose it."""
+    answers right with a lesion clear of its no-lesion rule (:func:`_clear_of_the_rule`), and of those the ones
+    answered without a warning where there are any: typical in its segmentation, not the best, a demonstration of
+    an answer rather than of a failure or a caveat, and not one whose answer a device's rounding or the sample's
+    crop could turn into "no lesion found" (all lesion cases where it answers none so). ``sample.json`` says which
+    rule chose it."""
     rows = {row["case_id"]: row for row in held["cases"]}
     dice = {case_id: row["segmentation"]["lesion"]["dice"] for case_id, row in rows.items()}
     lesions = [case for case in cases if case.subtype >= 0]
@@ -288,7 +290,8 @@ def median_case(
         for case in lesions
         if _answered_right(rows[case.case_id]) and _clear_of_the_rule(rows[case.case_id], min_lesion_ml, min_lesion_p90)
     ]
-    lesions = right or lesions
+    without_warnings = [case for case in right if rows[case.case_id]["outcome"]["status"] == ANSWERED]
+    lesions = without_warnings or right or lesions
     ranked = sorted(lesions, key=lambda case: (dice[case.case_id], case.case_id))
     return ranked[(len(ranked) - 1) // 2]
 

@@ -408,16 +408,30 @@ def assess(
     )
 
 
-def lesion_components(lesion: np.ndarray, spacing_mm: Sequence[float], min_ml: float = 0.0) -> int:
-    """Separate lesions (26-connected) of more than ``min_ml``: the record's "no lesion" size, below which a
-    speck is not a lesion by the same rule that makes a case "no lesion found"."""
+def lesion_components(
+    lesion: np.ndarray,
+    spacing_mm: Sequence[float],
+    min_ml: float = 0.0,
+    probability: np.ndarray | None = None,
+    min_p90: float | None = None,
+) -> int:
+    """Separate lesions (26-connected) that the record's no-lesion rule would find on their own: more than
+    ``min_ml``, and, where ``probability`` (the lesion probability, same shape) and ``min_p90`` are given, the
+    90th percentile of their own lesion probability above ``min_p90`` (:func:`lesion_confidence`). A speck or
+    a component the network is unsure of is not a lesion by the rule that makes a case "no lesion found"."""
     from scipy import ndimage
 
     if not lesion.any():
         return 0
-    labelled, _ = ndimage.label(lesion, structure=np.ones((3, 3, 3)))
+    labelled, count = ndimage.label(lesion, structure=np.ones((3, 3, 3)))
     volumes_ml = np.bincount(labelled.ravel())[1:] * (float(np.prod(spacing_mm)) / 1000.0)
-    return int(np.count_nonzero(volumes_ml > min_ml))
+    kept = volumes_ml > min_ml
+    if probability is not None and min_p90 is not None:
+        p90 = ndimage.labeled_comprehension(
+            probability, labelled, np.arange(1, count + 1), lambda v: np.quantile(v, 0.9), float, 0.0
+        )
+        kept &= p90 > min_p90
+    return int(np.count_nonzero(kept))
 
 
 def assess_case(
@@ -430,19 +444,26 @@ def assess_case(
     has_classifier: bool,
     familiarity: Familiarity | None = None,
     network_labels: np.ndarray | None = None,
-    lesion_p90: float | None = None,
+    lesion_map: np.ndarray | None = None,
 ) -> Assessment:
     """Every check on one case: the input as read (``image``, spacing (in-plane, in-plane, slice)), the
-    labels predicted for it (same array shape) and its features' familiarity, against the model's record.
+    labels predicted for it and the network's lesion probability (``lesion_map``, where the record's no-lesion
+    rule uses it; same array shape) and its features' familiarity, against the model's record.
 
     Separate lesions are counted in ``network_labels`` where given (the labels before postprocessing kept the
-    largest): the subtype is pooled over every lesion the network found. ``lesion_p90``: :func:`lesion_confidence`
-    of the labels, where the record's no-lesion rule uses it.
+    largest): the subtype is pooled over every lesion the network found. Only lesions the no-lesion rule keeps
+    count, and none where it finds no lesion in the case.
     """
     from .labels import LESION_LABEL
 
-    found = labels if network_labels is None else network_labels
-    components = lesion_components(found == LESION_LABEL, spacing_mm, record.min_lesion_ml or 0.0)
+    lesion_p90 = None if lesion_map is None else lesion_confidence(labels, lesion_map)
+    components = 0
+    if _lesion_outcome(record, lesion_ml, lesion_p90)[0]:
+        found = labels if network_labels is None else network_labels
+        p90_rule = record.min_lesion_p90 if lesion_map is not None else None
+        components = lesion_components(
+            found == LESION_LABEL, spacing_mm, record.min_lesion_ml or 0.0, lesion_map, p90_rule
+        )
     gland = labels > 0
     median = float(np.median(image[gland])) if gland.any() else None
     findings = check_input(image, spacing_mm, record) + check_output(gland_ml, lesion_ml, components, median, record)

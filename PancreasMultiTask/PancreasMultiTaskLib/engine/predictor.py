@@ -32,7 +32,7 @@ import torch
 from .. import __version__
 from .backends import GRAPH_BACKENDS, ExportedGraphBackend, TorchBackend
 from .classify import Classification, SliceMaps, TileClassifier, classify, slice_maps
-from .competence import assess_case, lesion_confidence, with_warning
+from .competence import assess_case, with_warning
 from .familiarity import Familiarity
 from .feature_probe import familiarity, probe_for
 from .io import InputError, check_image
@@ -342,10 +342,6 @@ class Predictor:
             segmentation = postprocess(segmentation, oriented, self.model.postprocessing)
         with timed(timings, "measure"):
             measurements = measure(segmentation.labels, oriented)
-            lesion_p90 = None
-            if segmentation.lesion_map is not None:
-                lesion_p90 = lesion_confidence(segmentation.labels, segmentation.lesion_map)
-                segmentation = dataclasses.replace(segmentation, lesion_map=None)
         with timed(timings, "assess"):
             assessment = assess_case(
                 self.model.competence,
@@ -357,9 +353,10 @@ class Predictor:
                 classification is not None,
                 familiar,
                 network_labels,
-                lesion_p90,
+                segmentation.lesion_map,
             )
             assessment = with_warning(assessment, roi.warning)
+            segmentation = dataclasses.replace(segmentation, lesion_map=None)
         report("export", 1.0)
         with timed(timings, "result"):
             result = CaseResult(
