@@ -69,6 +69,19 @@ def test_the_sample_prefers_answers_without_warnings():
     assert median_case(cases, _held(rows)).case_id == "c"  # every answer warned: of all right answers
 
 
+def test_the_sample_skips_answers_near_a_tie():
+    """A right answer with less than half the probability is a near tie that one fold or no mirroring can turn:
+    not a demonstration of an answer."""
+    dice = {"a": 0.9, "b": 0.35, "c": 0.7, "d": 0.8, "e": 0.6}
+    cases = [EvalCase(case, Path(f"{case}.nii.gz"), Path(f"{case}_truth.nii.gz"), 1) for case in sorted(dice)]
+    rows = [_row(c.case_id, 1, dice[c.case_id]) for c in cases]
+    rows[2]["answer"]["probability"] = 0.44  # c
+    rows[3]["answer"]["probability"] = 0.5  # d: exactly half is no majority
+    assert median_case(cases, _held(rows)).case_id == "e"  # of b, e, a
+    rows[3]["answer"]["probability"] = 0.51
+    assert median_case(cases, _held(rows)).case_id == "e"  # of b, e, d, a: the lower middle
+
+
 def test_the_sample_skips_answers_whose_lesion_is_near_the_no_lesion_threshold():
     dice = {"a": 0.9, "b": 0.35, "c": 0.7, "d": 0.8, "e": 0.6, "f": 0.75}
     volume = {"a": 30.0, "b": 12.0, "c": 5.1, "d": 7.6, "e": 20.0, "f": 40.0}  # min_lesion_ml 5: c is too close
@@ -95,13 +108,18 @@ def test_the_sample_rule_reads_the_models_own_no_lesion_threshold(tmp_path):
     from PancreasMultiTaskLib.engine.model_folder import open_model_folder
 
     folder = demo_model_folder(tmp_path / "models")
-    threshold = open_model_folder(folder).competence.min_lesion_ml
-    dice = {"a": 0.9, "b": 0.35, "c": 0.7}
+    record = open_model_folder(folder).competence
+    threshold, p90 = record.min_lesion_ml, record.min_lesion_p90
+    assert threshold > 0 and p90 is not None  # the bundled model carries the lesion-probability rule
+    dice = {"a": 0.9, "b": 0.35, "c": 0.7, "d": 0.8}
     cases = [EvalCase(case, Path(f"{case}.nii.gz"), Path(f"{case}_truth.nii.gz"), 1) for case in sorted(dice)]
-    volume = {"a": 10 * threshold, "b": 10 * threshold, "c": 1.2 * threshold}  # c: found, but near the threshold
+    volume = {"a": 10 * threshold, "b": 10 * threshold, "c": 1.2 * threshold, "d": 10 * threshold}
     rows = [_row(c.case_id, 1, dice[c.case_id], ml=volume[c.case_id]) for c in cases]
+    for row in rows:
+        row["lesion_p90"] = 1.0
+    rows[3]["lesion_p90"] = (1.0 + p90) / 2 - 1e-6  # d: found, but nearer the rule's threshold than halfway
     assert median_case(cases, _held(rows)).case_id == "c"
-    assert pick_sample(cases, _held(rows), folder) == (cases[1], 0.35)  # of b and a, the lower middle
+    assert pick_sample(cases, _held(rows), folder) == (cases[1], 0.35)  # of b and a (not c, not d): the lower
 
 
 def test_outcomes_count_normal_glands_given_a_lesion_and_lesions_found():
