@@ -55,10 +55,10 @@ def test_far_spacing_is_withheld_and_the_sample_is_answered(tmp_path, capsys):
     expected = json.loads((sample_case().parent / "sample.json").read_text())["subtype_name"]
     assert result.subtype.predicted == expected and f"[{SYNTHETIC_NOTICE}]" in stdout
     assert result.assessment.notice == SYNTHETIC_NOTICE
-    stretched = sitk.Image(image)
-    stretched.SetSpacing([s * 4 for s in image.GetSpacing()])
-    path = tmp_path / "stretched_0000.nii.gz"
-    sitk.WriteImage(stretched, str(path))
+    shrunk = sitk.Image(image)
+    shrunk.SetSpacing([s / 4 for s in image.GetSpacing()])  # a quarter: resampled to fewer voxels, not more
+    path = tmp_path / "shrunk_0000.nii.gz"
+    sitk.WriteImage(shrunk, str(path))
     far, _ = predict(path, tmp_path / "far", capsys)
     assert far.assessment.status == "withheld" and "spacing" in far.assessment.reasons[0]
     assert np.isfinite(far.measurements.pancreas_volume_ml)
