@@ -287,11 +287,10 @@ def median_case(
 ) -> EvalCase:
     """The held-out lesion case whose lesion Dice is the median (the lower middle one) among those the model
     answers right by a majority of the probability (:func:`_clear_answer`) with a lesion clear of its no-lesion rule
-    (:func:`_clear_of_the_rule`), and of those the ones
-    answered without a warning where there are any: typical in its segmentation, not the best, a demonstration of
-    an answer rather than of a failure or a caveat, and not one whose answer a device's rounding or the sample's
-    crop could turn into "no lesion found" (all lesion cases where it answers none so). ``sample.json`` says which
-    rule chose it."""
+    (:func:`_clear_of_the_rule`), and of those the ones answered without a warning where there are any: typical in
+    its segmentation, not the best, a demonstration of an answer rather than of a failure or a caveat, and not one
+    whose answer a device's rounding, one fold or the sample's crop could turn into "no lesion found" or another
+    subtype (all lesion cases where it answers none so). ``sample.json`` says which rule chose it."""
     rows = {row["case_id"]: row for row in held["cases"]}
     dice = {case_id: row["segmentation"]["lesion"]["dice"] for case_id, row in rows.items()}
     lesions = [case for case in cases if case.subtype >= 0]
@@ -542,10 +541,9 @@ def write_sample(sample: EvalCase, lesion_dice: float, config: DemoConfig, sampl
         "subtype_name": SUBTYPE_NAMES[sample.subtype],
         "source": f"synthetic phantom, held-out seed {config.test_seed} (not used in training); the held-out case"
         f" with the median lesion Dice among those the model answers right (p > {SAMPLE_MIN_PROBABILITY:g}; without a"
-        " warning where any are) with"
-        f" a lesion clear of its no-lesion rule (at least {SAMPLE_LESION_MARGIN:g} x its min_lesion_ml and a lesion"
-        f" probability at least {SAMPLE_P90_MARGIN:g} of the way from its min_lesion_p90 to 1, where it has one;"
-        " of every lesion case where it answers none so)",
+        f" warning where any are) with a lesion clear of its no-lesion rule (at least {SAMPLE_LESION_MARGIN:g} x its"
+        f" min_lesion_ml and a lesion probability at least {SAMPLE_P90_MARGIN:g} of the way from its min_lesion_p90"
+        " to 1, where it has one; of every lesion case where it answers none so)",
         "lesion_dice": lesion_dice,
         "cropped": f"whole slices of the gland + {SAMPLE_MARGIN_MM:g} mm along index axis {'xyz'[axis]}"
         f" ({image.GetSize()[axis]} slices)",

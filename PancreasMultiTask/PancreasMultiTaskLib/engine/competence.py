@@ -359,8 +359,12 @@ def lesion_confidence(labels: np.ndarray, lesion_probability: np.ndarray) -> flo
     than its volume (``Testing/benchmarks/no_lesion_rules.py``)."""
     from .labels import LESION_LABEL
 
-    inside = lesion_probability[labels == LESION_LABEL]
-    return float(np.quantile(inside, 0.9)) if inside.size else 0.0
+    return _p90(lesion_probability[labels == LESION_LABEL])
+
+
+def _p90(probabilities: np.ndarray) -> float:
+    """The 90th percentile of lesion probabilities (0 for none): the no-lesion rule's measure of sureness."""
+    return float(np.quantile(probabilities, 0.9)) if probabilities.size else 0.0
 
 
 def _lesion_outcome(record: CompetenceRecord, lesion_ml: float, lesion_p90: float | None) -> tuple[bool, str]:
@@ -427,9 +431,7 @@ def lesion_components(
     volumes_ml = np.bincount(labelled.ravel())[1:] * (float(np.prod(spacing_mm)) / 1000.0)
     kept = volumes_ml > min_ml
     if probability is not None and min_p90 is not None:
-        p90 = ndimage.labeled_comprehension(
-            probability, labelled, np.arange(1, count + 1), lambda v: np.quantile(v, 0.9), float, 0.0
-        )
+        p90 = ndimage.labeled_comprehension(probability, labelled, np.arange(1, count + 1), _p90, float, 0.0)
         kept &= p90 > min_p90
     return int(np.count_nonzero(kept))
 
@@ -460,9 +462,8 @@ def assess_case(
     components = 0
     if _lesion_outcome(record, lesion_ml, lesion_p90)[0]:
         found = labels if network_labels is None else network_labels
-        p90_rule = record.min_lesion_p90 if lesion_map is not None else None
         components = lesion_components(
-            found == LESION_LABEL, spacing_mm, record.min_lesion_ml or 0.0, lesion_map, p90_rule
+            found == LESION_LABEL, spacing_mm, record.min_lesion_ml or 0.0, lesion_map, record.min_lesion_p90
         )
     gland = labels > 0
     median = float(np.median(image[gland])) if gland.any() else None
