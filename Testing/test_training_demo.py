@@ -49,6 +49,9 @@ def test_the_sample_skips_cases_the_model_answers_wrong_or_withholds_unless_it_a
     rows[2]["answer"]["predicted"] = 0  # c answered wrong
     rows[3]["outcome"]["status"] = "withheld"  # d withheld (its answer kept: the status alone must exclude it)
     assert median_case(cases, _held(rows)).case_id == "e"  # of a, b, e
+    for row in rows[:3] + rows[4:]:
+        row["outcome"]["status"] = "answered-with-warnings"  # none without a warning: d still excluded as withheld
+    assert median_case(cases, _held(rows)).case_id == "e"
     for row in rows:
         row["answer"] = None
     assert median_case(cases, _held(rows)).case_id == "d"  # none right: the median of every lesion case
