@@ -219,6 +219,34 @@ def test_only_lesions_the_no_lesion_rule_keeps_are_separate_lesions():
     assert not mostly_unsure.lesion_found and mostly_unsure.status == c.ANSWERED, mostly_unsure.reasons
 
 
+def test_a_lesion_the_rule_does_not_find_has_no_volume_to_warn_about():
+    """A normal gland's speck below the no-lesion floor, or a large lesion the network is unsure of, is "no lesion
+    found", answered without a warning that its volume is outside the training lesions' (the held-out normal
+    gland ``abdomen_s2_045`` under mirroring: 0.001 mL warned against 0.0158-36.1 mL); a lesion found is judged."""
+    record = c.parse_record({**RECORD, "min_lesion_p90": 0.9}, Path("r"))  # lesions of 1-7 mL, floor 0.1 mL
+    spacing = (1.0, 1.0, 2.0)  # 2 uL a voxel
+    image = ct()
+    labels = np.zeros(image.shape, np.uint8)
+    labels[2:14, 8:56, 8:56] = 1
+    image[labels > 0] = 90
+    labels[6, 30, 30:32] = 2  # a speck of 0.004 mL
+    sure = np.where(labels == 2, 0.99, 0.01).astype(np.float32)
+
+    def case(lesion_map):
+        lesion_ml = float(np.count_nonzero(labels == 2)) * 0.002
+        return c.assess_case(record, image, spacing, labels, 30.0, lesion_ml, True, lesion_map=lesion_map)
+
+    speck = case(sure)
+    assert not speck.lesion_found and speck.status == c.ANSWERED, speck.reasons
+    assert not any(r.startswith("lesion volume") for r in speck.reasons)
+    labels[3:13, 10:54, 10:54] = 2  # 38.7 mL, over five times the largest training lesion
+    unsure = case(np.where(labels == 2, 0.6, 0.01).astype(np.float32))
+    assert not unsure.lesion_found and unsure.status == c.ANSWERED, unsure.reasons
+    found = case(np.where(labels == 2, 0.99, 0.01).astype(np.float32))
+    assert found.lesion_found and found.status == c.WARNED
+    assert any(r.startswith("lesion volume 38.7 mL is outside") for r in found.reasons), found.reasons
+
+
 def test_outcomes():
     record = c.parse_record(RECORD, Path("r"))
     answered = c.assess([], record, lesion_ml=2.0, has_classifier=True)

@@ -44,6 +44,7 @@ TINY = DemoConfig(
     val_iterations=1,
     folds=(0,),
     spacing_mm=3.0,
+    eval_segmentation_mirroring=False,  # what is measured here is which method and folds, not the mirroring
 )
 
 

@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 import SimpleITK as sitk
-from pancreas_mt_training.demo import DemoConfig, demo_headline, median_case, pick_sample, write_sample
+from pancreas_mt_training.demo import (
+    DemoConfig,
+    demo_headline,
+    median_case,
+    pick_sample,
+    rewrite_demo_report,
+    write_sample,
+)
 from pancreas_mt_training.evaluate import EvalCase, confidence_summary, outcome_summary
 
 
@@ -163,9 +170,45 @@ def test_the_headline_gives_accuracy_with_its_interval_the_ceiling_the_stress_ta
     assert "Normal glands given a lesion or a subtype: 0.0% (" in text and "0/1)" in text
     assert "| small | 1 | 50.0% (10.0%-90.0%) | 90.0% | 0.710 | 0.860 | 0.0% | 100.0% |" in text
     assert "| radiomics | skewness, kurtosis | 60.0% (50.0%-70.0%) | 0.550 | 72 / 48 |" in text
-    assert "folds 0, 1, 2" in text and "segmentation mirroring off" in text
+    assert "folds 0, 1, 2" in text and "(segmentation not mirrored, where the product mirrors by default;" in text
+    held["segmentation_mirroring"] = True
+    assert "(segmentation mirrored, as the product mirrors by default;" in "\n".join(demo_headline(held, {}, []))
     assert "on the 1 lesion cases given a subtype): ECE 0.100; AUROC right vs wrong n/a" in text
     assert "of right answers 0.0% (" in text and "of wrong ones n/a (no cases)" in text
+
+
+def test_the_headline_scores_the_confidence_on_the_stress_sets_together():
+    """Issue 19 asks the confidence to separate right from wrong on a held-out set with errors: the stress sets."""
+    held = _held([_row("l1", 0, 0.8)])
+    right, wrong = _row("s1", 1, 0.7), _row("e1", 2, 0.6)
+    wrong["answer"] = {"predicted": 0, "probability": 0.95, "uncertain": False}  # a confident error
+    stress = {"small": _held([right], 0.5, (0.1, 0.9), 0.9), "edge": _held([wrong], 0.0, (0.0, 0.8), 0.9)}
+    text = "\n".join(demo_headline(held, stress, []))
+    line = next(line for line in text.splitlines() if "on the stress sets together" in line)
+    assert "on the 2 lesion cases given a subtype): ECE 0.525; AUROC right vs wrong 0.000" in line
+    assert "of right answers 0.0% (" in line and "of wrong ones 0.0% (" in line
+    assert "on the stress sets together" not in "\n".join(demo_headline(held, {}, []))
+
+
+def test_the_demo_calibrates_and_evaluates_with_the_products_default_mirroring():
+    """The no-lesion rule's p90 threshold sits near 1, where mirroring moves the lesion probability most: it is
+    fitted and measured as users run the product (``Testing/benchmarks/held_out_mirroring.py``)."""
+    from PancreasMultiTaskLib.engine.options import default
+
+    assert DemoConfig().eval_segmentation_mirroring is default("use_mirroring") is True
+
+
+def test_the_bundled_report_is_what_the_code_writes_from_its_metrics(tmp_path):
+    """``pancreas-mt-train demo-report``: the report written again from its ``metrics.json`` is the bundled one."""
+    bundled = Path(__file__).resolve().parents[1] / "Resources" / "DemoModel" / "report"
+    (tmp_path / "metrics.json").write_bytes((bundled / "metrics.json").read_bytes())
+    rewrite_demo_report(tmp_path)
+    assert (tmp_path / "report.md").read_text() == (bundled / "report.md").read_text()
+    assert (tmp_path / "metrics.json").read_bytes() == (bundled / "metrics.json").read_bytes()
+    figures = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert figures == sorted(p.name for p in bundled.glob("*.png")) and "1_held_out_reliability.png" in figures
+    for name in figures:  # matplotlib draws with its own fonts and FreeType: the same bytes on every machine
+        assert (tmp_path / name).read_bytes() == (bundled / name).read_bytes(), name
 
 
 def test_the_confidence_summary_scores_the_products_answers_on_lesion_cases_only():

@@ -375,6 +375,12 @@ def _cmd_demo_model(args: argparse.Namespace) -> None:
     print(f"Demo model: {result}")
 
 
+def _cmd_demo_report(args: argparse.Namespace) -> None:
+    from .demo import rewrite_demo_report
+
+    print(f"Report: {rewrite_demo_report(Path(args.report))}")
+
+
 def _cmd_paper_method(args: argparse.Namespace) -> None:
     from .demo import DemoConfig
     from .paper_method import measure_paper_method
@@ -764,6 +770,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stress-sets", nargs="*", choices=sorted(STRESS), help="stress sets (default: all)")
     _add_precision_argument(p)
     p.set_defaults(func=_cmd_demo_model)
+
+    p = sub.add_parser(
+        "demo-report",
+        help="write the demo model's report.md and figures again from its metrics.json (nothing is predicted)",
+    )
+    p.add_argument("--report", default="Resources/DemoModel/report", help="the report folder (default: %(default)s)")
+    p.set_defaults(func=_cmd_demo_report)
 
     p = sub.add_parser(
         "paper-method",

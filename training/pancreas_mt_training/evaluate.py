@@ -495,6 +495,13 @@ def _figures(result: dict[str, Any], output: Path, slug: str) -> list[tuple[str,
         correct = probs.argmax(1) == np.array([r["truth"] for r in labelled])
         frac, mean = calibration_curve(correct, probs.max(1), n_bins=5, strategy="quantile")
         ax.plot(mean, frac, "o-", label=method)
+    # The product's own answers, calibrated as shipped: the confidence whose ECE the report gives.
+    answered = [r for r in labelled if r.get("answer")]
+    if answered:
+        confidence = np.array([r["answer"]["probability"] for r in answered])
+        correct = np.array([r["answer"]["predicted"] == r["truth"] for r in answered])
+        frac, mean = calibration_curve(correct, confidence, n_bins=5, strategy="quantile")
+        ax.plot(mean, frac, "ks-", label="answers given (calibrated)")
     ax.set_xlabel("confidence (top-class probability)")
     ax.set_ylabel("accuracy")
     ax.set_title(f"{result['title']}: reliability")

@@ -289,7 +289,10 @@ def check_output(
     gland_median_hu: float | None,
     record: CompetenceRecord,
 ) -> list[Finding]:
-    """Checks after the network: gland and lesion plausible for this model's training data."""
+    """Checks after the network: gland and lesion plausible for this model's training data.
+
+    ``lesion_ml``: the lesion the no-lesion rule found (0 where it found none: "no lesion found" has no volume to
+    judge, so a speck below the rule's floor does not warn that it is smaller than the training lesions)."""
     findings = []
     gland = _range_finding("pancreas volume", gland_ml, record.gland_volume_ml, VOLUME_FACTOR, "mL", WITHHELD)
     if gland:
@@ -454,20 +457,22 @@ def assess_case(
 
     Separate lesions are counted in ``network_labels`` where given (the labels before postprocessing kept the
     largest): the subtype is pooled over every lesion the network found. Only lesions the no-lesion rule keeps
-    count, and none where it finds no lesion in the case.
+    count, and none where it finds no lesion in the case; nor is the volume of a lesion it does not find judged.
     """
     from .labels import LESION_LABEL
 
     lesion_p90 = None if lesion_map is None else lesion_confidence(labels, lesion_map)
+    lesion_found = _lesion_outcome(record, lesion_ml, lesion_p90)[0]
     components = 0
-    if _lesion_outcome(record, lesion_ml, lesion_p90)[0]:
+    if lesion_found:
         found = labels if network_labels is None else network_labels
         components = lesion_components(
             found == LESION_LABEL, spacing_mm, record.min_lesion_ml or 0.0, lesion_map, record.min_lesion_p90
         )
     gland = labels > 0
     median = float(np.median(image[gland])) if gland.any() else None
-    findings = check_input(image, spacing_mm, record) + check_output(gland_ml, lesion_ml, components, median, record)
+    found_ml = lesion_ml if lesion_found else 0.0
+    findings = check_input(image, spacing_mm, record) + check_output(gland_ml, found_ml, components, median, record)
     assessment = assess([*findings, *check_familiarity(familiarity)], record, lesion_ml, has_classifier, lesion_p90)
     if familiarity is not None and familiarity.distance is not None:
         assessment = replace(assessment, feature_distance=familiarity.distance, feature_limit=familiarity.limit)
