@@ -211,6 +211,19 @@ def test_the_bundled_report_is_what_the_code_writes_from_its_metrics(tmp_path):
         assert (tmp_path / name).read_bytes() == (bundled / name).read_bytes(), name
 
 
+def test_demo_report_refuses_a_folder_without_a_demo_reports_metrics_in_one_line(tmp_path, capsys):
+    from pancreas_mt_training.cli import main
+
+    assert main(["demo-report", "--report", str(tmp_path)]) == 1
+    assert "metrics.json: missing" in capsys.readouterr().err
+    for text in ('{"results": [], "baseline": [], "config": {}}', "[1, 2]", "{not json"):
+        (tmp_path / "metrics.json").write_text(text)
+        assert main(["demo-report", "--report", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("pancreas-mt-train demo-report: error:") and err.count("\n") == 1, err
+    assert not (tmp_path / "report.md").exists()
+
+
 def test_the_confidence_summary_scores_the_products_answers_on_lesion_cases_only():
     def answered(case, truth, predicted, p, uncertain):
         return {**_row(case, truth, 0.5), "answer": {"predicted": predicted, "probability": p, "uncertain": uncertain}}

@@ -274,7 +274,16 @@ def write_demo_report(results: list[dict], baseline: list[dict], config: dict, r
 def rewrite_demo_report(report: Path) -> Path:
     """Write the report again from its own ``metrics.json``, after a change to how it is written: nothing is
     predicted again, so its figures stay those of the run that made it."""
-    stored = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+    metrics = report / "metrics.json"
+    if not metrics.is_file():
+        raise ValueError(f"{metrics}: missing; the report folder of a demo-model run holds it")
+    stored = json.loads(metrics.read_text(encoding="utf-8"))
+    missing = [key for key in ("results", "baseline", "config") if not isinstance(stored, dict) or key not in stored]
+    titles = [r.get("title") for r in stored.get("results", []) if isinstance(r, dict)] if not missing else []
+    if missing or "held-out" not in titles:
+        raise ValueError(
+            f"{metrics}: not a demo report's metrics (needs results with a held-out set, baseline, config)"
+        )
     return write_demo_report(stored["results"], stored["baseline"], stored["config"], report)
 
 
