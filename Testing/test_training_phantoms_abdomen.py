@@ -8,7 +8,10 @@ what the renderer uses.
 from __future__ import annotations
 
 import csv
+import filecmp
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +19,10 @@ import SimpleITK as sitk
 from pancreas_mt_training.baseline import BASELINES, lesion_features
 from pancreas_mt_training.cli import main
 from pancreas_mt_training.convert import collect_generic, convert_cases
+from pancreas_mt_training.crops import crop_folder
 from pancreas_mt_training.labels import NO_SUBTYPE, read_subtypes_csv
-from pancreas_mt_training.phantoms import generate_phantoms
+from pancreas_mt_training.parallel import default_jobs, map_in_processes
+from pancreas_mt_training.phantoms import generate_phantoms, phantom_makers, write_phantoms
 from pancreas_mt_training.phantoms_abdomen import (
     BAYES_CEILING,
     GLAND_VOLUME_ML,
@@ -233,7 +238,6 @@ def test_a_set_is_written_as_it_is_made_never_held(tmp_path, monkeypatch):
     """A whole field is tens of MB: the demo's 600 were once all held before writing (19 GB, killed for memory).
     Each case is on disk before the next is made, and the set is the one ``generate_phantoms`` gives."""
     from pancreas_mt_training import phantoms_abdomen
-    from pancreas_mt_training.phantoms import write_phantoms
 
     made, real = [], phantoms_abdomen.make_abdomen_phantom
     params = AbdomenParams(slices=2)
@@ -368,3 +372,63 @@ def test_options_of_another_generator_are_refused_not_ignored(tmp_path, capsys):
     assert main(argv) == 1
     assert "--shape is for the centred generator, not field" in capsys.readouterr().err
     assert not (tmp_path / "p").exists() and not (tmp_path / "q").exists()
+
+
+def test_phantoms_and_crops_made_in_two_processes_are_the_bytes_one_process_writes(tmp_path, capsys, monkeypatch):
+    """``--jobs`` (default: nnU-Net's ``nnUNet_def_n_proc``, at most the cores) spreads the cases over processes; each
+    case is made from its own draws, so the files are those of one process, for every generator and the crops."""
+    monkeypatch.setenv("nnUNet_def_n_proc", "2")
+    argv = ["phantoms", "-n", "4", "--seed", "5", "--slices", "3", "--orientation", "random"]
+    assert main([*argv, "-o", str(tmp_path / "abdomen2")]) == 0
+    assert f"{min(2, os.cpu_count() or 1)} process" in capsys.readouterr().out  # the default is nnU-Net's
+    assert main([*argv, "-o", str(tmp_path / "abdomen1"), "--jobs", "1"]) == 0
+    assert "1 process)" in capsys.readouterr().out
+    for jobs in (1, 2):
+        write_phantoms(tmp_path / f"field{jobs}", 6, 4, field_size=(40, 48), orientation="random", jobs=jobs)
+        crop_folder(tmp_path / f"abdomen{jobs}", tmp_path / f"crops{jobs}", (15.0, 45.0), seed=1, jobs=jobs)
+    for kind in ("abdomen", "field", "crops"):
+        one, two = tmp_path / f"{kind}1", tmp_path / f"{kind}2"
+        files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file()) and len(files) > 8
+        assert all(filecmp.cmp(one / f, two / f, shallow=False) for f in files), kind
+    assert main([*argv, "-o", str(tmp_path / "none"), "--jobs", "0"]) == 1
+    assert capsys.readouterr().err.strip() == "pancreas-mt-train phantoms: error: --jobs must be at least 1, got 0"
+
+
+def test_the_default_worker_count_is_nnunets_at_most_the_cores(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    for value, expected in (("3", 3), ("16", 4), ("0", 1)):
+        monkeypatch.setenv("nnUNet_def_n_proc", value)
+        assert default_jobs() == expected
+    monkeypatch.setenv("nnUNet_def_n_proc", "many")
+    with pytest.raises(ValueError, match="nnUNet_def_n_proc must be a whole number of processes, got 'many'"):
+        default_jobs()
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        map_in_processes(abs, [1], 0)
+
+
+def test_the_bundled_sample_is_the_held_out_phantom_its_seed_makes():
+    """The report's held-out and stress sets are made again from their seeds wherever they are measured (the demo's
+    pipeline, the benchmarks): the bundled sample, cut from the held-out set, pins that the generator still makes
+    them, voxel for voxel and in the same orientation."""
+    resources = Path(__file__).resolve().parents[1] / "Resources"
+    config = json.loads((resources / "DemoModel" / "demo_config.json").read_text())
+    info = json.loads((resources / "SampleData" / "sample.json").read_text())
+    params = AbdomenParams(slices=config["slices"], normal_fraction=config["normal_fraction"])
+    makers = phantom_makers(
+        config["test_seed"],
+        config["test_cases"],
+        generator="abdomen",
+        orientation=config["test_orientation"],
+        abdomen=params,
+    )
+    phantom = makers[int(info["case_id"].rsplit("_", 1)[1])]()
+    assert phantom.case_id == info["case_id"] and phantom.subtype == info["subtype"]
+    for made, stored in ((phantom.image, info["image"]), (phantom.label, info["truth"])):
+        sample = sitk.ReadImage(str(resources / "SampleData" / stored))
+        assert sample.GetDirection() == made.GetDirection()
+        assert np.allclose(sample.GetSpacing(), made.GetSpacing(), rtol=1e-6)  # NIfTI stores float32
+        start = made.TransformPhysicalPointToIndex(sample.GetOrigin())
+        region = sitk.RegionOfInterest(made, sample.GetSize(), start)
+        assert np.allclose(region.GetOrigin(), sample.GetOrigin(), atol=1e-4)
+        assert np.array_equal(sitk.GetArrayViewFromImage(region), sitk.GetArrayViewFromImage(sample))

@@ -46,11 +46,15 @@ CENTRED_SHAPE = (16, 48, 48)
 
 
 def _cmd_phantoms(args: argparse.Namespace) -> None:
+    from .parallel import default_jobs
     from .phantoms import FIELD_SIZE, write_phantoms
 
     for option, value, generator in (("--shape", args.shape, "centred"), ("--field-size", args.field_size, "field")):
         if value is not None and args.generator != generator:
             raise ValueError(f"{option} is for the {generator} generator, not {args.generator} (give --generator)")
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    jobs = args.jobs if args.jobs is not None else default_jobs()
     out = write_phantoms(
         args.output,
         args.seed,
@@ -61,8 +65,12 @@ def _cmd_phantoms(args: argparse.Namespace) -> None:
         orientation=args.orientation,
         field_size=tuple(args.field_size or FIELD_SIZE),
         abdomen=_abdomen_params(args),
+        jobs=jobs,
     )
-    print(f"Wrote {args.count} {args.generator} phantoms (seed {args.seed}, {args.layout} layout) to {out}")
+    print(
+        f"Wrote {args.count} {args.generator} phantoms (seed {args.seed}, {args.layout} layout,"
+        f" {jobs} process{'es' if jobs > 1 else ''}) to {out}"
+    )
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
@@ -566,6 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("generic", "paper"),
         default="generic",
         help="generic: images/, labels/, subtypes.csv; paper: train/subtype{0,1,2}/ (default: %(default)s)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help="processes making and writing the cases, the same files as one makes (default: nnU-Net's"
+        " nnUNet_def_n_proc, else 8, at most the machine's cores)",
     )
     p.set_defaults(func=_cmd_phantoms)
 

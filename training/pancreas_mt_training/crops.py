@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import SimpleITK as sitk
 from PancreasMultiTaskLib.engine.io import atomic_path, write_image
 
 from .labels import SUBTYPES_CSV
+from .parallel import map_in_processes
 
 
 def slice_axis(image: sitk.Image) -> int:
@@ -45,26 +47,35 @@ def gland_crop(
     return sitk.RegionOfInterest(image, *region), sitk.RegionOfInterest(label, *region)
 
 
-def crop_folder(source: str | Path, output: str | Path, margin_mm: tuple[float, float], seed: int = 0) -> Path:
+def crop_folder(
+    source: str | Path, output: str | Path, margin_mm: tuple[float, float], seed: int = 0, jobs: int = 1
+) -> Path:
     """A generic phantom folder (``images/``, ``labels/``, ``subtypes.csv``) cut to gland crops in ``output``.
 
     Each case's margin is drawn uniformly from ``margin_mm``; ``crops.json`` records it. Skipped when
-    ``output`` already holds ``subtypes.csv`` (an interrupted run resumes).
+    ``output`` already holds ``subtypes.csv`` (an interrupted run resumes). ``jobs``: cases cut in that many
+    processes, the same crops as in one.
     """
     source, output = Path(source), Path(output)
     if (output / SUBTYPES_CSV).is_file():
         return output
     rng = np.random.default_rng(seed)
-    margins = {}
-    for label_path in sorted((source / "labels").glob("*.nii.gz")):
-        case_id = label_path.name.removesuffix(".nii.gz")
-        image_path = source / "images" / f"{case_id}_0000.nii.gz"
-        margins[case_id] = float(rng.uniform(*margin_mm))
-        image, label = gland_crop(sitk.ReadImage(str(image_path)), sitk.ReadImage(str(label_path)), margins[case_id])
-        write_image(image, output / "images" / image_path.name)
-        write_image(label, output / "labels" / label_path.name)
+    margins = {
+        path.name.removesuffix(".nii.gz"): float(rng.uniform(*margin_mm))
+        for path in sorted((source / "labels").glob("*.nii.gz"))
+    }
+    map_in_processes(partial(_crop_case, source=source, output=output), margins.items(), jobs)
     with atomic_path(output / "crops.json") as tmp:
         tmp.write_text(json.dumps({"margin_mm": margins}, indent=2) + "\n", encoding="utf-8")
     with atomic_path(output / SUBTYPES_CSV) as tmp:  # last: marks the folder complete
         shutil.copyfile(source / SUBTYPES_CSV, tmp)
     return output
+
+
+def _crop_case(case: tuple[str, float], source: Path, output: Path) -> None:
+    """Cut one case of ``source`` (id, margin in mm) into ``output``."""
+    case_id, margin = case
+    image_path, label_path = source / "images" / f"{case_id}_0000.nii.gz", source / "labels" / f"{case_id}.nii.gz"
+    image, label = gland_crop(sitk.ReadImage(str(image_path)), sitk.ReadImage(str(label_path)), margin)
+    write_image(image, output / "images" / image_path.name)
+    write_image(label, output / "labels" / label_path.name)

@@ -44,6 +44,7 @@ from .evaluate import (
     outcome_summary,
     write_report,
 )
+from .parallel import default_jobs
 from .phantoms import SUBTYPE_NAMES, write_phantoms
 from .phantoms_abdomen import STRESS, AbdomenParams, stress_params
 from .plans import MULTITASK_PLANS, plan_dataset
@@ -140,13 +141,18 @@ class DemoConfig:
 
 
 def prepare(config: DemoConfig, workdir: Path) -> Path:
-    """Phantoms, the main model's gland crops, conversion and planning; returns the raw dataset folder."""
+    """Phantoms, the main model's gland crops, conversion and planning; returns the raw dataset folder.
+
+    Phantoms, crops and nnU-Net's preprocessing run in nnU-Net's worker count (``nnUNet_def_n_proc``, at most the
+    cores: :func:`~.parallel.default_jobs`), as do the held-out and stress sets."""
     from nnunetv2.paths import nnUNet_raw
 
     raw = dataset_folder(nnUNet_raw.require(), config.dataset_id, config.dataset_name)
     if not (raw / "dataset.json").is_file():
         full = train_phantoms(config, workdir)
-        crops = crop_folder(full, workdir / "phantoms_train_crops", config.crop_margin_mm, seed=config.train_seed)
+        crops = crop_folder(
+            full, workdir / "phantoms_train_crops", config.crop_margin_mm, seed=config.train_seed, jobs=default_jobs()
+        )
         cases, _ = collect_generic(crops / "images", crops / "labels", crops / "subtypes.csv")
         convert_cases(cases, raw, list(SUBTYPE_NAMES), description="PancreasMultiTask abdomen phantoms, gland crops")
     plan_dataset(
@@ -159,6 +165,7 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
         window_margin_hu=config.window_margin_hu,
         spacing_mm=config.spacing_mm,
         classifier_view=config.classifier_view,
+        num_processes=default_jobs(),
         training={
             "num_epochs": config.num_epochs,
             "num_iterations_per_epoch": config.iterations,
@@ -181,7 +188,9 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
 
 def _phantom_set(folder: Path, seed: int, count: int, params: AbdomenParams, orientation: str = "LPS") -> Path:
     if not (folder / "subtypes.csv").is_file():
-        write_phantoms(folder, seed, count, generator="abdomen", orientation=orientation, abdomen=params)
+        write_phantoms(
+            folder, seed, count, generator="abdomen", orientation=orientation, abdomen=params, jobs=default_jobs()
+        )
     return folder
 
 

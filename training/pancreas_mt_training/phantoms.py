@@ -36,15 +36,18 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import SimpleITK as sitk
 from PancreasMultiTaskLib.engine.io import atomic_path, write_image
 from scipy import ndimage
+
+from .parallel import map_in_processes
 
 if TYPE_CHECKING:
     from .phantoms_abdomen import AbdomenParams
@@ -365,7 +368,7 @@ def phantom_subtypes(seed: int, count: int) -> list[int]:
     return [int(s) for s in subtypes]
 
 
-def generate_phantoms(
+def phantom_makers(
     seed: int,
     count: int,
     shape: tuple[int, int, int] = SHAPE,
@@ -373,14 +376,13 @@ def generate_phantoms(
     orientation: str = "LPS",
     field_size: tuple[int, int] = FIELD_SIZE,
     abdomen: AbdomenParams | None = None,
-) -> Iterator[Phantom]:
-    """``count`` phantoms with balanced subtypes, reproducible by ``seed``, made one at a time (a whole field is
-    tens of MB: a set is written as it is made, never held; ``list()`` it to keep it).
+) -> list[Callable[[], Phantom]]:
+    """One maker per phantom of a set (a picklable ``functools.partial``): the set's shared draws (subtypes, Latin
+    hypercube, orientations) are made here, so each case can be made alone, in any process, and comes out the same.
 
     ``shape`` applies to the ``centred`` generator; ``field_size`` to ``field``; ``abdomen`` (ranges,
     default :class:`~.phantoms_abdomen.AbdomenParams`) to ``abdomen``. ``orientation`` is ``LPS`` or
-    ``random`` (one of :data:`ORIENTATIONS` per case, drawn from the seed). The arguments are checked
-    when called, not when the first phantom is asked for.
+    ``random`` (one of :data:`ORIENTATIONS` per case, drawn from the seed). The arguments are checked here.
     """
     if generator not in GENERATORS:
         raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
@@ -389,35 +391,49 @@ def generate_phantoms(
     rng = np.random.default_rng([seed, 2**31 - 2])
     codes = rng.choice(ORIENTATIONS, count)
     if generator == "abdomen":
-        from .phantoms_abdomen import iter_abdomen_phantoms
+        from .phantoms_abdomen import make_abdomen_phantom
 
-        phantoms = iter_abdomen_phantoms(seed, count, abdomen)
+        makers = [partial(make_abdomen_phantom, seed, i, abdomen) for i in range(count)]
     else:
-        phantoms = _iter_slab_phantoms(rng, seed, count, shape, generator, field_size)
+        makers = _slab_makers(rng, seed, count, shape, generator, field_size)
     if orientation == "random":
-        return (reoriented(p, str(c)) for p, c in zip(phantoms, codes, strict=True))
-    return phantoms
+        return [partial(_reoriented_case, make, str(code)) for make, code in zip(makers, codes, strict=True)]
+    return makers
 
 
-def _iter_slab_phantoms(
+def generate_phantoms(seed: int, count: int, *args: Any, **kwargs: Any) -> Iterator[Phantom]:
+    """``count`` phantoms with balanced subtypes, reproducible by ``seed``, made one at a time (a whole field is
+    tens of MB: a set is written as it is made, never held; ``list()`` it to keep it). The further arguments are
+    :func:`phantom_makers`', checked when called, not when the first phantom is asked for."""
+    makers = phantom_makers(seed, count, *args, **kwargs)
+    return (make() for make in makers)
+
+
+def _reoriented_case(make: Callable[[], Phantom], code: str) -> Phantom:
+    return reoriented(make(), code)
+
+
+def _slab_makers(
     rng: np.random.Generator,
     seed: int,
     count: int,
     shape: tuple[int, int, int],
     generator: str,
     field_size: tuple[int, int],
-) -> Iterator[Phantom]:
-    """The ``field`` and ``centred`` phantoms, their statistics drawn per subtype by a Latin hypercube up front."""
+) -> list[Callable[[], Phantom]]:
+    """The ``field`` and ``centred`` phantoms' makers, their statistics drawn per subtype by a Latin hypercube up
+    front."""
     subtypes = phantom_subtypes(seed, count)
     quantiles = np.zeros((count, len(STATS_RANGES)))
     for s in set(subtypes):
         members = [i for i, t in enumerate(subtypes) if t == s]
         quantiles[members] = _latin_hypercube(rng, len(members), len(STATS_RANGES))
-    for i, s in enumerate(subtypes):
-        if generator == "field":
-            yield make_field_phantom(seed, i, s, field_size=field_size, quantiles=quantiles[i])
-        else:
-            yield make_phantom(seed, i, s, shape)
+    if generator == "field":
+        return [
+            partial(make_field_phantom, seed, i, s, field_size=field_size, quantiles=quantiles[i])
+            for i, s in enumerate(subtypes)
+        ]
+    return [partial(make_phantom, seed, i, s, shape) for i, s in enumerate(subtypes)]
 
 
 def write_phantoms(
@@ -430,13 +446,15 @@ def write_phantoms(
     orientation: str = "LPS",
     field_size: tuple[int, int] = FIELD_SIZE,
     abdomen: AbdomenParams | None = None,
+    jobs: int = 1,
 ) -> Path:
     """Write phantoms as a generic folder (``images/``, ``labels/``, ``subtypes.csv``) or the paper's layout.
 
     The paper's layout is ``train/subtype{k}/<case>_0000.nii.gz`` beside ``<case>.nii.gz``; it has no
     place for normal cases. ``abdomen`` phantoms also get ``phantoms.json`` (each case's drawn
     parameters, the lesion pattern shown among them, and the achievable subtype accuracy); normal
-    cases have subtype ``-1`` in ``subtypes.csv``.
+    cases have subtype ``-1`` in ``subtypes.csv``. ``jobs``: cases made and written in that many processes, the
+    same files as in one.
     """
     if layout not in ("generic", "paper"):
         raise ValueError(f"layout must be 'generic' or 'paper', got {layout!r}")
@@ -447,16 +465,9 @@ def write_phantoms(
         if layout == "paper" and abdomen.normal_fraction > 0:
             raise ValueError("the paper layout has subtype folders only: use normal fraction 0 or the generic layout")
     output = Path(output)
-    rows, drawn = [], []
-    for phantom in generate_phantoms(seed, count, shape, generator, orientation, field_size, abdomen):
-        if layout == "generic":
-            image_dir, label_dir = output / "images", output / "labels"
-        else:
-            image_dir = label_dir = output / "train" / f"subtype{phantom.subtype}"
-        write_image(phantom.image, image_dir / f"{phantom.case_id}_0000.nii.gz")
-        write_image(phantom.label, label_dir / f"{phantom.case_id}.nii.gz")
-        rows.append((phantom.case_id, phantom.subtype))
-        drawn.append((phantom.case_id, phantom.subtype, phantom.metadata))
+    makers = phantom_makers(seed, count, shape, generator, orientation, field_size, abdomen)
+    drawn = map_in_processes(partial(_write_case, output=output, layout=layout), makers, jobs)
+    rows = [(case_id, subtype) for case_id, subtype, _ in drawn]
     if layout == "generic":
         with atomic_path(output / "subtypes.csv") as tmp, tmp.open("w", newline="") as handle:
             writer = csv.writer(handle)
@@ -466,3 +477,15 @@ def write_phantoms(
         with atomic_path(output / "phantoms.json") as tmp:
             tmp.write_text(json.dumps(side_file(drawn, abdomen), indent=1) + "\n", encoding="utf-8")
     return output
+
+
+def _write_case(make: Callable[[], Phantom], output: Path, layout: str) -> tuple[str, int, dict]:
+    """Make one phantom and write its image and label; its id, subtype and drawn parameters."""
+    phantom = make()
+    if layout == "generic":
+        image_dir, label_dir = output / "images", output / "labels"
+    else:
+        image_dir = label_dir = output / "train" / f"subtype{phantom.subtype}"
+    write_image(phantom.image, image_dir / f"{phantom.case_id}_0000.nii.gz")
+    write_image(phantom.label, label_dir / f"{phantom.case_id}.nii.gz")
+    return phantom.case_id, phantom.subtype, phantom.metadata

@@ -69,7 +69,7 @@ seeded golden-ratio sequence, so any prefix of a set is balanced to within a cas
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -846,12 +846,6 @@ def make_lesion_patch(seed: int, index: int, params: AbdomenParams | None = None
     pancreas = np.ones(canvas.hu.shape, bool)
     lesion = _render_lesion(canvas, draw, hu)
     return _acquire(canvas, pancreas, lesion, draw, hu, rng, f"lesion_s{seed}_{index:03d}")
-
-
-def iter_abdomen_phantoms(seed: int, count: int, params: AbdomenParams | None = None) -> Iterator[Phantom]:
-    """``count`` abdomen phantoms of ``seed`` (labels from :func:`case_labels`), made one at a time: a whole
-    field is tens of MB, so a set of hundreds is written as it is made, never held."""
-    return (make_abdomen_phantom(seed, i, params) for i in range(count))
 
 
 def side_file(phantoms: Sequence[tuple[str, int, dict]], params: AbdomenParams) -> dict[str, Any]:
