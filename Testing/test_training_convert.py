@@ -69,7 +69,8 @@ def test_flipped_input_is_reoriented_to_lps_consistently(generic, tmp_path):
     assert np.array_equal(sitk.GetArrayFromImage(converted_label), sitk.GetArrayFromImage(label)[:, ::-1, ::-1])
 
 
-def test_every_bad_case_is_listed_in_one_error(generic, tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_bad_case_is_listed_in_one_error(generic, tmp_path, jobs):
     labels = sorted((generic / "labels").glob("*.nii.gz"))
     ids = [p.name[: -len(".nii.gz")] for p in labels]
     bad_value = sitk.ReadImage(str(labels[0]))
@@ -93,12 +94,32 @@ def test_every_bad_case_is_listed_in_one_error(generic, tmp_path):
     (generic / "subtypes.csv").write_text("\n".join(rows) + "\n")
     cases, names = collect_generic(generic / "images", generic / "labels", generic / "subtypes.csv")
     with pytest.raises(ConversionError) as error:
-        convert_cases(cases, tmp_path / "Dataset126_B", names)
+        convert_cases(cases, tmp_path / "Dataset126_B", names, jobs=jobs)
     message = str(error.value)
     assert f"{ids[0]}: label" in message and "[3]" in message
     assert f"{ids[1]}: image spacing" in message
     assert "\n" not in message
     assert not (tmp_path / "Dataset126_B").exists()  # nothing written, not even the good cases
+
+
+def test_two_processes_convert_to_the_bytes_one_process_writes(generic, tmp_path, capsys):
+    """``--jobs`` (default: nnU-Net's ``nnUNet_def_n_proc``) checks and writes the cases in that many processes."""
+    raw = tmp_path / "raw"
+    argv = ["convert", "--name", "Jobs", "--raw-root", str(raw), "--images", str(generic / "images")]
+    argv += ["--labels", str(generic / "labels"), "--subtypes", str(generic / "subtypes.csv")]
+    for dataset_id, jobs in ((131, "1"), (132, "2")):
+        assert main([*argv, "--dataset-id", str(dataset_id), "--jobs", jobs]) == 0
+    one, two = dataset_folder(raw, 131, "Jobs"), dataset_folder(raw, 132, "Jobs")
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file()) and len(files) == 14
+    for name in files:
+        if name.name == "dataset.json":  # named after its folder
+            dataset = [json.loads((root / name).read_text()) for root in (one, two)]
+            assert [d.pop("name") for d in dataset] == [one.name, two.name] and dataset[0] == dataset[1]
+        else:
+            assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert main([*argv, "--dataset-id", "133", "--jobs", "0"]) == 1
+    assert capsys.readouterr().err.strip().endswith("error: --jobs must be at least 1, got 0")
 
 
 def test_paper_layout_with_validation_split(tmp_path):

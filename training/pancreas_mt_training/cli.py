@@ -45,16 +45,22 @@ def _abdomen_params(args: argparse.Namespace) -> AbdomenParams:
 CENTRED_SHAPE = (16, 48, 48)
 
 
-def _cmd_phantoms(args: argparse.Namespace) -> None:
+def _jobs(args: argparse.Namespace) -> int:
+    """``--jobs``, else nnU-Net's worker count (:func:`~.parallel.default_jobs`)."""
     from .parallel import default_jobs
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    return args.jobs if args.jobs is not None else default_jobs()
+
+
+def _cmd_phantoms(args: argparse.Namespace) -> None:
     from .phantoms import FIELD_SIZE, write_phantoms
 
     for option, value, generator in (("--shape", args.shape, "centred"), ("--field-size", args.field_size, "field")):
         if value is not None and args.generator != generator:
             raise ValueError(f"{option} is for the {generator} generator, not {args.generator} (give --generator)")
-    if args.jobs is not None and args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-    jobs = args.jobs if args.jobs is not None else default_jobs()
+    jobs = _jobs(args)
     out = write_phantoms(
         args.output,
         args.seed,
@@ -90,7 +96,8 @@ def _cmd_convert(args: argparse.Namespace) -> None:
         if not (args.images and args.labels and args.subtypes):
             raise ValueError("convert needs --paper-root, or --images, --labels and --subtypes")
         cases, default_names = collect_generic(args.images, args.labels, args.subtypes, names)
-    convert_cases(cases, target, names or default_names, test, regions=args.regions)
+    jobs = _jobs(args)
+    convert_cases(cases, target, names or default_names, test, regions=args.regions, jobs=jobs)
     print(f"Wrote nnU-Net dataset {target} ({len(cases)} training, {len(test)} held-out cases)")
 
 
@@ -400,6 +407,15 @@ def _cmd_paper_method(args: argparse.Namespace) -> None:
     print(f"The paper's method beside ours: {report}")
 
 
+def _add_jobs_argument(parser: argparse.ArgumentParser, work: str) -> None:
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help=f"processes {work}, the same files as one writes (default: nnU-Net's nnUNet_def_n_proc, else 8,"
+        " at most the machine's cores)",
+    )
+
+
 def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network and training (defaults: ResEnc M as planned, paper batch 16)")
     group.add_argument(
@@ -575,12 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="generic",
         help="generic: images/, labels/, subtypes.csv; paper: train/subtype{0,1,2}/ (default: %(default)s)",
     )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        help="processes making and writing the cases, the same files as one makes (default: nnU-Net's"
-        " nnUNet_def_n_proc, else 8, at most the machine's cores)",
-    )
+    _add_jobs_argument(p, "making and writing the cases")
     p.set_defaults(func=_cmd_phantoms)
 
     p = sub.add_parser("convert", help="convert a generic folder or the paper's layout to an nnU-Net raw dataset")
@@ -599,6 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="region-based labels as in the paper (pancreas = 1+2) (default: plain labels)",
     )
+    _add_jobs_argument(p, "checking and writing the cases")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("plan", help="nnU-Net fingerprint + ResEnc M plans -> multi-task plans, and preprocessing")

@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from PancreasMultiTaskLib.engine.io import (
 )
 
 from .labels import NO_SUBTYPE, write_subtypes_csv
+from .parallel import map_in_processes
 
 LABELS = {"background": 0, "pancreas": 1, "lesion": 2}
 REGION_LABELS = {"background": 0, "pancreas": [1, 2], "lesion": 2}
@@ -183,11 +185,13 @@ def convert_cases(
     *,
     regions: bool = False,
     description: str = "",
+    jobs: int = 1,
 ) -> Path:
     """Check every case, then write imagesTr/labelsTr (+ imagesTs/labelsTs), dataset.json and subtypes.csv.
 
     Nothing is written unless every case passes. The check keeps no image: each case is read again to be
-    written, so memory holds one case at a time (a set of whole CTs does not fit in memory at once).
+    written, so memory holds one case at a time (a set of whole CTs does not fit in memory at once), one a
+    process with ``jobs`` processes (the same files as one writes).
     """
     output = Path(output)
     all_cases = [(c, "Tr") for c in cases] + [(c, "Ts") for c in test_cases]
@@ -199,15 +203,12 @@ def convert_cases(
         if case.case_id in seen:
             problems.append(f"{case.case_id}: case id used twice ({seen[case.case_id]} and {case.image})")
         seen[case.case_id] = case.image
-    problems += [problem for case, _ in all_cases if (problem := check_case(case)[2])]
+    problems += [problem for problem in map_in_processes(_case_problem, [c for c, _ in all_cases], jobs) if problem]
     if problems:
         raise ConversionError(f"{len(problems)} bad case(s): " + "; ".join(problems))
-    for case, split in all_cases:
-        image, label, problem = check_case(case)
+    for problem in map_in_processes(partial(_write_case, output=output), all_cases, jobs):
         if problem:
             raise ConversionError(f"{problem} (the file changed after it was checked)")
-        write_image(image, output / f"images{split}" / f"{case.case_id}_0000{FILE_ENDING}")
-        write_image(label, output / f"labels{split}" / f"{case.case_id}{FILE_ENDING}")
     dataset = {
         "name": output.name,
         "description": description or "Pancreas and lesion segmentation with lesion subtype (PancreasMultiTask)",
@@ -224,6 +225,21 @@ def convert_cases(
         tmp.write_text(json.dumps(dataset, indent=2) + "\n", encoding="utf-8")
     write_subtypes_csv(output / "subtypes.csv", {c.case_id: c.subtype for c, _ in all_cases})
     return output
+
+
+def _case_problem(case: SourceCase) -> str | None:
+    return check_case(case)[2]
+
+
+def _write_case(case: tuple[SourceCase, str], output: Path) -> str | None:
+    """Read, check and write one case of a split into ``output``; the problem if it changed since its check."""
+    (source, split) = case
+    image, label, problem = check_case(source)
+    if problem:
+        return problem
+    write_image(image, output / f"images{split}" / f"{source.case_id}_0000{FILE_ENDING}")
+    write_image(label, output / f"labels{split}" / f"{source.case_id}{FILE_ENDING}")
+    return None
 
 
 def dataset_folder(raw_root: str | Path, dataset_id: int, name: str) -> Path:

@@ -143,8 +143,8 @@ class DemoConfig:
 def prepare(config: DemoConfig, workdir: Path) -> Path:
     """Phantoms, the main model's gland crops, conversion and planning; returns the raw dataset folder.
 
-    Phantoms, crops and nnU-Net's preprocessing run in nnU-Net's worker count (``nnUNet_def_n_proc``, at most the
-    cores: :func:`~.parallel.default_jobs`), as do the held-out and stress sets."""
+    Phantoms, crops, conversion and nnU-Net's preprocessing run in nnU-Net's worker count (``nnUNet_def_n_proc``, at
+    most the cores: :func:`~.parallel.default_jobs`), as do the held-out and stress sets."""
     from nnunetv2.paths import nnUNet_raw
 
     raw = dataset_folder(nnUNet_raw.require(), config.dataset_id, config.dataset_name)
@@ -154,7 +154,8 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
             full, workdir / "phantoms_train_crops", config.crop_margin_mm, seed=config.train_seed, jobs=default_jobs()
         )
         cases, _ = collect_generic(crops / "images", crops / "labels", crops / "subtypes.csv")
-        convert_cases(cases, raw, list(SUBTYPE_NAMES), description="PancreasMultiTask abdomen phantoms, gland crops")
+        description = "PancreasMultiTask abdomen phantoms, gland crops"
+        convert_cases(cases, raw, list(SUBTYPE_NAMES), description=description, jobs=default_jobs())
     plan_dataset(
         config.dataset_id,
         MULTITASK_PLANS,
@@ -474,7 +475,8 @@ def train_demo_localizer(config: DemoConfig, workdir: Path, folder: Path, device
     if not (source / "dataset.json").is_file():
         full = train_phantoms(config, workdir)
         cases, _ = collect_generic(full / "images", full / "labels", full / "subtypes.csv")
-        convert_cases(cases, source, list(SUBTYPE_NAMES), description="PancreasMultiTask abdomen phantoms, whole")
+        description = "PancreasMultiTask abdomen phantoms, whole"
+        convert_cases(cases, source, list(SUBTYPE_NAMES), description=description, jobs=default_jobs())
     trained = train_localizer(
         source, config.dataset_id + 2, f"{config.dataset_name}Localizer", device=device, **options
     )
