@@ -1,7 +1,7 @@
 """Work over many cases in worker processes, as nnU-Net's own preprocessing does: spawned, in order, results back.
 
-The phantom sets and crops of ``demo-model`` are hundreds of whole fields made one at a time; on a machine with
-many cores (a GPU machine lent for minutes) one process would take most of its time.
+The phantom sets, crops and conversions of ``demo-model`` are hundreds of whole fields handled one at a time; on a
+machine with many cores (a GPU machine lent for minutes) one process would take most of its time.
 """
 
 from __future__ import annotations
