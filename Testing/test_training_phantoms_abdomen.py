@@ -11,6 +11,8 @@ import csv
 import filecmp
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -405,6 +407,17 @@ def test_the_default_worker_count_is_nnunets_at_most_the_cores(monkeypatch):
         default_jobs()
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         map_in_processes(abs, [1], 0)
+
+
+def test_a_worker_count_that_is_not_a_number_is_one_line_before_nnunet_reads_it(tmp_path):
+    """nnU-Net parses ``nnUNet_def_n_proc`` when first imported, with a traceback; the command says it first."""
+    env = {**os.environ, "nnUNet_def_n_proc": "many"}
+    command = [sys.executable, "-m", "pancreas_mt_training.cli", "phantoms", "-o", str(tmp_path / "p"), "-n", "1"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and not (tmp_path / "p").exists()
+    assert done.stderr.strip() == (
+        "pancreas-mt-train: error: nnUNet_def_n_proc must be a whole number of processes, got 'many'"
+    )
 
 
 def test_the_bundled_sample_is_the_held_out_phantom_its_seed_makes():

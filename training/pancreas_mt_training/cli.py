@@ -823,6 +823,13 @@ def _cuda() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .parallel import env_jobs
+
+    try:
+        env_jobs()  # before the parser imports nnU-Net, which reads it with a traceback
+    except ValueError as error:
+        print(f"pancreas-mt-train: error: {error}", file=sys.stderr)
+        return 1
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -16,15 +16,25 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def default_jobs() -> int:
-    """nnU-Net's default worker count (``nnUNet_def_n_proc`` as set now, else nnU-Net's 8), at most the cores."""
-    from nnunetv2.configuration import default_num_processes
-
-    value = os.environ.get("nnUNet_def_n_proc", str(default_num_processes))
+def env_jobs() -> int | None:
+    """``nnUNet_def_n_proc`` as a number of processes; ``None`` when unset, a one-line error when not a number
+    (nnU-Net reads it when first imported, and stops there with a traceback)."""
+    value = os.environ.get("nnUNet_def_n_proc")
+    if value is None:
+        return None
     try:
-        jobs = int(value)
+        return int(value)
     except ValueError:
         raise ValueError(f"nnUNet_def_n_proc must be a whole number of processes, got {value!r}") from None
+
+
+def default_jobs() -> int:
+    """nnU-Net's default worker count (``nnUNet_def_n_proc`` as set now, else nnU-Net's 8), at most the cores."""
+    jobs = env_jobs()
+    if jobs is None:
+        from nnunetv2.configuration import default_num_processes
+
+        jobs = default_num_processes
     return max(1, min(jobs, os.cpu_count() or 1))
 
 
