@@ -473,6 +473,60 @@ def test_export_import_round_trip(trained, tmp_path):
     assert open_model_folder(installed).subtypes == ["a", "b", "c"]
 
 
+def test_an_exported_models_folds_are_validated_again_and_never_trained_on(trained, tmp_path, monkeypatch, capsys):
+    """``demo-model --weights``: an exported zip's folds placed as the trained folds (``reuse_folds``), and nnU-Net's
+    final validation (``--val``) run again from their weights alone gives the trained run's validation. Resuming
+    (``--c``) from such a checkpoint is refused in one line, the file left as it was; a zip of other plans, one
+    without the fold, and a training folder holding another fold's weights are refused before anything is placed."""
+    from pancreas_mt_training.cli import main
+    from pancreas_mt_training.demo import DemoConfig, reuse_folds
+    from pancreas_mt_training.export import export_model, place_exported_folds
+    from PancreasMultiTaskLib.engine.model_zip import sha256_file
+    from PancreasMultiTaskLib.engine.store_layout import ModelInstallError
+
+    zip_path = export_model(trained["model"], tmp_path / "E2E.zip", folds=["0"])
+    monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
+    config = DemoConfig(dataset_id=DATASET_ID, dataset_name="E2E", folds=(0,))
+    config, folder = reuse_folds(config, zip_path, tmp_path / "work", trained["raw"])
+    assert config.weights_sha256 == sha256_file(zip_path)
+    assert folder == tmp_path / "results" / trained["model"].parent.name / trained["model"].name
+    validation, trained_validation = folder / "fold_0" / "validation", trained["model"] / "fold_0" / "validation"
+    again, before = (json.loads((v / "subtypes.json").read_text())["cases"] for v in (validation, trained_validation))
+    assert sorted(again) == sorted(before)
+    for case, entry in again.items():
+        assert entry["lesion-weighted"] == pytest.approx(before[case]["lesion-weighted"], abs=1e-5), case
+    dice = [
+        json.loads((v / "summary.json").read_text())["foreground_mean"]["Dice"]
+        for v in (validation, trained_validation)
+    ]
+    assert dice[0] == pytest.approx(dice[1], abs=1e-6)
+
+    checkpoint = folder / "fold_0" / "checkpoint_final.pth"
+    placed = checkpoint.read_bytes()
+    assert main(["train", str(DATASET_ID), "0", "--device", "cpu", "--resume"]) == 1
+    assert "its checkpoint holds weights only (an exported model)" in capsys.readouterr().err
+    assert checkpoint.read_bytes() == placed
+
+    plans = trained["preprocessed"] / f"{PLANS}.json"
+    other_plans = tmp_path / "other_plans.json"
+    changed = json.loads(plans.read_text())
+    changed["configurations"]["2d"]["batch_size"] += 1
+    other_plans.write_text(json.dumps(changed))
+    place = (zip_path, tmp_path / "elsewhere", tmp_path / "staging")
+    with pytest.raises(ModelInstallError, match=r"its plans\.json is not .*other_plans\.json"):
+        place_exported_folds(*place, other_plans, trained["raw"] / "dataset.json", ["0"])
+    with pytest.raises(ModelInstallError, match="no fold 1 \\(it holds fold_0\\)"):
+        place_exported_folds(*place, plans, trained["raw"] / "dataset.json", ["0", "1"])
+    assert not (tmp_path / "elsewhere").exists()
+    other = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    other["network_weights"] = {k: torch.zeros_like(v) for k, v in other["network_weights"].items()}
+    torch.save(other, checkpoint)
+    with pytest.raises(ModelInstallError, match=r"holds fold_0/checkpoint_final\.pth unlike"):
+        place_exported_folds(zip_path, folder, tmp_path / "staging", plans, trained["raw"] / "dataset.json", ["0"])
+    kept = torch.load(checkpoint, map_location="cpu", weights_only=True)["network_weights"]
+    assert all(not value.any() for value in kept.values())
+
+
 def test_evaluation_report(trained, tmp_path):
     from pancreas_mt_training.evaluate import EvalCase, cross_validation, evaluate_held_out, write_report
     from pancreas_mt_training.labels import NO_SUBTYPE, read_subtypes_csv

@@ -384,8 +384,9 @@ def _cmd_demo_model(args: argparse.Namespace) -> None:
     ):
         if value is not None:
             setattr(config, name, value)
+    weights = Path(args.weights) if args.weights else None
     result = build_demo_model(
-        config, Path(args.workdir), Path(args.resources), device=args.device, fold_jobs=args.fold_jobs
+        config, Path(args.workdir), Path(args.resources), device=args.device, fold_jobs=args.fold_jobs, weights=weights
     )
     print(f"Demo model: {result}")
 
@@ -794,6 +795,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-cases", type=int, help="held-out phantoms (default: the demo configuration's)")
     p.add_argument("--stress-cases", type=int, help="phantoms per stress set (default: the demo configuration's)")
     p.add_argument("--stress-sets", nargs="*", choices=sorted(STRESS), help="stress sets (default: all)")
+    p.add_argument(
+        "--weights",
+        help="an exported model zip of this configuration (with its .sha256) whose folds and localizer are reused"
+        " instead of trained: their validation is run again and everything after it fitted again (give the"
+        " --precision that trained them, which is recorded) (default: train the folds)",
+    )
     _add_precision_argument(p)
     p.set_defaults(func=_cmd_demo_model)
 

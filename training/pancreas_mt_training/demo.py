@@ -22,13 +22,14 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import SimpleITK as sitk
 from PancreasMultiTaskLib.engine.competence import ANSWERED
 from PancreasMultiTaskLib.engine.io import atomic_path, write_image
+from PancreasMultiTaskLib.engine.model_zip import sha256_file
 from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER
 
 from .baseline import baseline_table, run_baselines
@@ -134,6 +135,9 @@ class DemoConfig:
     #: The folds' and the localizer's arithmetic on a CPU (``train_precision.py``): nnU-Net's float32, or bfloat16
     #: autocast (``demo-model --precision``); recorded here because it shapes the weights.
     training_precision: str = "float32"
+    #: SHA-256 of the exported model whose folds and localizer were reused (``demo-model --weights``) instead of
+    #: trained by this run; ``None``: trained by it.
+    weights_sha256: str | None = None
 
     def abdomen(self) -> AbdomenParams:
         """The generator's parameters of the training and held-out sets."""
@@ -428,35 +432,72 @@ def model_folder(config: DemoConfig) -> Path:
     return Path(nnUNet_results.require()) / name / f"{TRAINER}__{MULTITASK_PLANS}__2d"
 
 
-def _train_fold(dataset_id: int, fold: int, device: str, threads: int) -> None:
-    """One fold through nnU-Net's ``run_training``, resuming from its ``checkpoint_latest.pth`` when there is one."""
+def _train_fold(dataset_id: int, fold: int, device: str, threads: int, validation_only: bool = False) -> None:
+    """One fold through nnU-Net's ``run_training``, resuming from its ``checkpoint_latest.pth`` when there is one
+    (``validation_only``: its final validation only, nnU-Net's ``--val``)."""
     import torch
     from nnunetv2.run.run_training import run_training
 
     torch.set_num_threads(threads)
     run_training(
-        str(dataset_id), "2d", fold, TRAINER, MULTITASK_PLANS, continue_training=True, device=torch.device(device)
+        str(dataset_id),
+        "2d",
+        fold,
+        TRAINER,
+        MULTITASK_PLANS,
+        continue_training=not validation_only,
+        only_run_validation=validation_only,
+        device=torch.device(device),
     )
+
+
+def _run_folds(config: DemoConfig, folds: Sequence[int], device: str, jobs: int, validation_only: bool) -> None:
+    """:func:`_train_fold` of each fold, ``jobs`` at a time, each on its share of the cores."""
+    from .trainer import external_trainer_folder
+
+    os.environ.setdefault("nnUNet_extTrainer", str(external_trainer_folder()))
+    jobs = max(1, min(jobs, len(folds)))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if jobs == 1:
+        for fold in folds:
+            _train_fold(config.dataset_id, fold, device, threads, validation_only)
+        return
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for job in [
+            pool.submit(_train_fold, config.dataset_id, fold, device, threads, validation_only) for fold in folds
+        ]:
+            job.result()
 
 
 def train_folds(config: DemoConfig, device: str = "cpu", jobs: int = 1) -> Path:
     """Train every fold that has no ``checkpoint_final.pth`` yet, ``jobs`` at a time, each on its share of the
     cores; an interrupted fold resumes from its last checkpoint (``save_every`` epochs)."""
-    from .trainer import external_trainer_folder
-
-    os.environ.setdefault("nnUNet_extTrainer", str(external_trainer_folder()))
     folder = model_folder(config)
     todo = [fold for fold in config.folds if not (folder / f"fold_{fold}" / "checkpoint_final.pth").is_file()]
-    jobs = max(1, min(jobs, len(todo)))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    if jobs == 1:
-        for fold in todo:
-            _train_fold(config.dataset_id, fold, device, threads)
-        return folder
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for job in [pool.submit(_train_fold, config.dataset_id, fold, device, threads) for fold in todo]:
-            job.result()
+    _run_folds(config, todo, device, jobs, validation_only=False)
     return folder
+
+
+def reuse_folds(
+    config: DemoConfig, weights: Path, workdir: Path, raw: Path, device: str = "cpu", jobs: int = 1
+) -> tuple[DemoConfig, Path]:
+    """In place of :func:`train_folds`: the folds of ``weights`` (an exported model zip of this configuration, such as
+    the bundled one) placed as the trained folds, and the final validation of each fold without one run again from
+    its weights, ``jobs`` at a time. What follows the training (postprocessing, calibration, report) can then be
+    fitted again, with other settings, without training again.
+
+    Returns the configuration with the zip's SHA-256 recorded (``weights_sha256``), and the training folder."""
+    from nnunetv2.paths import nnUNet_preprocessed
+
+    from .export import place_exported_folds
+
+    folder = model_folder(config)
+    plans = Path(nnUNet_preprocessed.require()) / raw.name / f"{MULTITASK_PLANS}.json"
+    folds = [str(fold) for fold in config.folds]
+    place_exported_folds(weights, folder, workdir / "weights", plans, raw / "dataset.json", folds)
+    todo = [fold for fold in config.folds if not (folder / f"fold_{fold}" / "validation" / "subtypes.json").is_file()]
+    _run_folds(config, todo, device, jobs, validation_only=True)
+    return replace(config, weights_sha256=sha256_file(weights)), folder
 
 
 def train_demo_localizer(config: DemoConfig, workdir: Path, folder: Path, device: str = "cpu", **options: Any) -> Path:
@@ -519,11 +560,18 @@ def check_bfloat16(config: DemoConfig, folder: Path, raw: Path, report: Path) ->
 
 
 def build_demo_model(
-    config: DemoConfig, workdir: Path, resources: Path, device: str = "cpu", fold_jobs: int = 1
+    config: DemoConfig,
+    workdir: Path,
+    resources: Path,
+    device: str = "cpu",
+    fold_jobs: int = 1,
+    weights: Path | None = None,
 ) -> Path:
     """Everything from phantoms to ``Resources/DemoModel/<name>.zip``, its report and the sample case.
 
-    nnU-Net's folders default to ``<workdir>/nnUNet_{raw,preprocessed,results}`` when not set.
+    nnU-Net's folders default to ``<workdir>/nnUNet_{raw,preprocessed,results}`` when not set. With ``weights`` (an
+    exported model zip) its folds and localizer are reused (:func:`reuse_folds`) instead of trained, and
+    ``config.weights_sha256`` records which.
     """
     from PancreasMultiTaskLib.engine.model_zip import import_model_zip
 
@@ -536,7 +584,10 @@ def build_demo_model(
         Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
     raw = prepare(config, workdir)
     os.environ[PRECISION_ENV] = config.training_precision  # the folds' workers and the localizer read it
-    folder = train_folds(config, device, fold_jobs)
+    if weights is None:
+        folder = train_folds(config, device, fold_jobs)
+    else:
+        config, folder = reuse_folds(config, weights, workdir, raw, device, fold_jobs)
     train_demo_localizer(config, workdir, folder, device)
     write_competence(config, raw, folder)
     determine_model_postprocessing(folder, raw)  # before calibrate: min_lesion_ml sees the engine's segmentation

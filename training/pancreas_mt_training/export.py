@@ -6,7 +6,8 @@ with the optimizer, grad-scaler and logging state stripped (inference needs only
 trainer name, the configuration and the mirroring axes), the folder's localizer (``<name>/localizer/``, its
 ``dataset.json``, ``plans.json`` and stripped checkpoints) where it has one, plus ``manifest.json`` listing every
 member's SHA-256. ``<zip>.sha256`` beside it holds the zip's own SHA-256 (``sha256sum`` format).
-Importing is :func:`PancreasMultiTaskLib.engine.model_zip.import_model_zip`.
+Importing is :func:`PancreasMultiTaskLib.engine.model_zip.import_model_zip`; :func:`place_exported_folds` puts an
+exported model's folds back in a training folder, for their validation and what follows it without training again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 from PancreasMultiTaskLib.engine.competence import COMPETENCE_FILE, read_record
 from PancreasMultiTaskLib.engine.io import atomic_path
-from PancreasMultiTaskLib.engine.model_zip import MANIFEST_FORMAT, sha256_file
+from PancreasMultiTaskLib.engine.model_zip import MANIFEST_FORMAT, import_model_zip, sha256_file
 from PancreasMultiTaskLib.engine.postprocessing import POSTPROCESSING_FILE, label_values, read_postprocessing
 from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER, MANIFEST, ModelInstallError, check_model_name
 
@@ -112,3 +114,59 @@ def export_model(
     with atomic_path(sidecar) as tmp:
         tmp.write_text(f"{sha256_file(output_zip)}  {output_zip.name}\n", encoding="utf-8")
     return output_zip
+
+
+def _same_json(path: Path, expected: Path) -> bool:
+    return json.loads(path.read_text(encoding="utf-8")) == json.loads(expected.read_text(encoding="utf-8"))
+
+
+def place_exported_folds(
+    zip_path: str | Path,
+    training_folder: str | Path,
+    staging: str | Path,
+    plans: Path,
+    dataset: Path,
+    folds: Sequence[str],
+) -> Path:
+    """Put the ``folds`` (and the localizer) of an exported model zip in ``training_folder`` as a training's own;
+    returns the zip as installed in ``staging`` (verified against its ``.sha256``, as every import is).
+
+    The weights belong to one network and one label set, so the zip's ``plans.json`` and ``dataset.json`` must be
+    ``plans`` and ``dataset``, those the dataset was planned and converted with here. What the training folder holds
+    already is kept when it is the zip's and refused otherwise: nothing there is overwritten.
+    """
+    training_folder = Path(training_folder)
+    installed = import_model_zip(zip_path, staging, overwrite=True)
+    for name, expected in (("plans.json", plans), ("dataset.json", dataset)):
+        if not _same_json(installed / name, expected):
+            raise ModelInstallError(
+                f"{zip_path}: its {name} is not {expected}; its weights belong to another network or label set than"
+                " the one prepared here"
+            )
+    missing = [fold for fold in folds if not (installed / f"fold_{fold}" / "checkpoint_final.pth").is_file()]
+    if missing:
+        held = ", ".join(sorted(f.name for f in installed.glob("fold_*")))
+        raise ModelInstallError(f"{zip_path}: no fold {', '.join(missing)} (it holds {held})")
+    files = ["plans.json", "dataset.json", *(f"fold_{fold}/checkpoint_final.pth" for fold in folds)]
+    differ = [
+        name
+        for name in files
+        if (training_folder / name).is_file()
+        and (training_folder / name).read_bytes() != (installed / name).read_bytes()
+    ]
+    if differ:
+        raise ModelInstallError(
+            f"{training_folder}: holds {', '.join(differ)} unlike {zip_path}'s; move that training away or use another"
+            " folder"
+        )
+    for name in files:
+        if not (training_folder / name).is_file():
+            (training_folder / name).parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(training_folder / name) as tmp:
+                shutil.copyfile(installed / name, tmp)
+    if (installed / LOCALIZER_FOLDER).is_dir() and not (training_folder / LOCALIZER_FOLDER).exists():
+        partial = training_folder / f".{LOCALIZER_FOLDER}-placing"
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(installed / LOCALIZER_FOLDER, partial)
+        partial.rename(training_folder / LOCALIZER_FOLDER)
+    return installed

@@ -231,6 +231,8 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         self.oversample_foreground_percent = self.options.oversample_foreground
         self.save_every = self.options.save_every
         self.subtype_lookup: SubtypeLookup | None = None
+        #: Set by :meth:`load_checkpoint`: the weights came from an exported model (no training state).
+        self.weights_only_checkpoint = False
         logging = self.logger.local_logger.my_fantastic_logging
         for key in CLASS_LOG_KEYS:
             logging.setdefault(key, [])
@@ -359,6 +361,14 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         )
         return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
 
+    def run_training(self) -> None:
+        if self.weights_only_checkpoint:
+            raise RuntimeError(
+                f"{self.output_folder}: its checkpoint holds weights only (an exported model), without the optimizer"
+                " and logs a training resumes from; run its validation (--validation-only) or train the fold anew"
+            )
+        super().run_training()
+
     def on_train_start(self) -> None:
         super().on_train_start()
         tr_keys, val_keys = self.do_split()
@@ -472,10 +482,13 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         super().save_checkpoint(filename)
 
     def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
-        """nnU-Net's resume (``--c``), with the file read by ``torch.load(weights_only=True)``.
+        """nnU-Net's resume (``--c``) and final validation (``--val``), with the file read by
+        ``torch.load(weights_only=True)``.
 
         Written out rather than delegated: nnU-Net's own unpickles the file in full, and given a dict it
-        fails (its ``checkpoint`` is only bound for a file name). The state restored is the same as its.
+        fails (its ``checkpoint`` is only bound for a file name). The state restored is the same as its. An exported
+        model's checkpoint (``export.strip_checkpoint``: weights, epoch and mirroring axes, no optimizer or logs) is
+        read too, for its validation only: :meth:`run_training` then refuses to train on from it.
         """
         if not self.was_initialized:
             self.initialize()
@@ -484,6 +497,14 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             checkpoint = torch.load(checkpoint, map_location=self.device, weights_only=True)
         weights = {key.removeprefix("module."): value for key, value in checkpoint["network_weights"].items()}
         self._plain_network().load_state_dict(weights)
+        self.weights_only_checkpoint = "optimizer_state" not in checkpoint
+        if self.weights_only_checkpoint:
+            self.current_epoch = checkpoint.get("current_epoch", self.current_epoch)
+            self.inference_allowed_mirroring_axes = checkpoint.get(
+                "inference_allowed_mirroring_axes", self.inference_allowed_mirroring_axes
+            )
+            self.print_to_log_file("Checkpoint holds weights only (an exported model): validated, not trained on")
+            return
         self.my_init_kwargs = checkpoint["init_args"]
         self.current_epoch = checkpoint["current_epoch"]
         self.logger.load_checkpoint(checkpoint["logging"])
