@@ -589,6 +589,44 @@ def test_evaluation_report(trained, tmp_path):
     assert (tmp_path / "report" / f"{cv_slug}_loss_curves.png").is_file()
 
 
+def test_an_evaluation_rerun_reuses_each_case_made_by_the_same_model_and_redoes_the_rest(trained, tmp_path):
+    """``demo-model`` evaluates hundreds of whole fields; rerun after an interruption, each case already evaluated
+    by the same model files, options, case files and code comes back unchanged without running the engine, while
+    a changed model or other options run it again."""
+    import shutil
+
+    from pancreas_mt_training.evaluate import EvalCase, evaluate_held_out
+    from pancreas_mt_training.labels import read_subtypes_csv
+
+    model = tmp_path / "model"
+    shutil.copytree(trained["model"], model)
+    labels = read_subtypes_csv(trained["src"] / "subtypes.csv")
+    cases = [
+        EvalCase(c, trained["src"] / "images" / f"{c}_0000.nii.gz", trained["src"] / "labels" / f"{c}.nii.gz", s)
+        for c, s in sorted(labels.items())[:2]
+    ]
+    output = tmp_path / "eval"
+    first = evaluate_held_out(model, cases, output, use_mirroring=False)
+    predicted = output / "predictions" / f"{cases[0].case_id}.nii.gz"
+    stamp = predicted.stat().st_mtime_ns
+    (output / "rows" / f"{cases[1].case_id}.json").unlink()  # as if interrupted before the second case
+    again = evaluate_held_out(model, cases, output, use_mirroring=False)
+    assert predicted.stat().st_mtime_ns == stamp  # the first case was not predicted again
+    assert (output / "rows" / f"{cases[1].case_id}.json").is_file()
+    timeless = [[{k: v for k, v in row.items() if k != "seconds"} for row in r["cases"]] for r in (first, again)]
+    assert json.loads(json.dumps(timeless[1])) == json.loads(json.dumps(timeless[0]))
+    assert again["cases"][0]["seconds"] == first["cases"][0]["seconds"]  # the stored row itself
+    assert again["classification"] == first["classification"]
+    evaluate_held_out(model, cases, output, use_mirroring=True)  # other options: every case again
+    assert predicted.stat().st_mtime_ns != stamp
+    stamp = predicted.stat().st_mtime_ns
+    evaluate_held_out(model, cases, output, use_mirroring=True)
+    assert predicted.stat().st_mtime_ns == stamp
+    (model / "notes.txt").write_text("retrained")  # another model folder (a file added): every case again
+    evaluate_held_out(model, cases, output, use_mirroring=True)
+    assert predicted.stat().st_mtime_ns != stamp
+
+
 def test_ablation_table_by_name(trained, tmp_path):
     from pancreas_mt_training.cli import main
 

@@ -49,6 +49,7 @@ from .parallel import default_jobs
 from .phantoms import SUBTYPE_NAMES, write_phantoms
 from .phantoms_abdomen import STRESS, AbdomenParams, stress_params
 from .plans import MULTITASK_PLANS, plan_dataset
+from .resume import code_digest, files_digest, machine, mark_stage, settings_digest, stages_done, stages_to_run
 from .train_precision import PRECISION_ENV
 
 TRAINER = "nnUNetTrainerMultiTask"
@@ -559,6 +560,45 @@ def check_bfloat16(config: DemoConfig, folder: Path, raw: Path, report: Path) ->
     return result
 
 
+#: The stages that fit the record after training, in order; each uses what the ones before it wrote.
+FIT_STAGES = ("record", "bfloat16_check", "calibration")
+
+
+def fit_record(config: DemoConfig, folder: Path, raw: Path, report: Path) -> list[str]:
+    """The competence record and nnU-Net's postprocessing, the bfloat16 check, then the calibration, into
+    ``folder``; returns the stages run. A stage done before from the same weights, data, configuration and code
+    (:data:`~.resume.STAGES_FILE`) is skipped, so a rerun of an interrupted ``demo-model`` goes on from there."""
+    from .postprocessing import determine_model_postprocessing
+
+    key = settings_digest(
+        files_digest([*folder.glob("fold_*/checkpoint_final.pth"), folder / "plans.json"], folder),
+        files_digest([raw / "dataset.json"], raw),
+        asdict(config),
+        code_digest(),
+        machine(),
+    )
+    todo = stages_to_run(stages_done(folder, key), FIT_STAGES)
+    for stage in todo:
+        if stage == "record":
+            write_competence(config, raw, folder)
+            determine_model_postprocessing(folder, raw)  # before calibrate: min_lesion_ml sees the engine's output
+        elif stage == "bfloat16_check":
+            # Before calibrate: where it passes, the calibration and the evaluations run in bfloat16 on a CPU with
+            # the units, as the product will run this model there.
+            check_bfloat16(config, folder, raw, report / "bfloat16_check.json")
+        else:
+            calibrate_model(
+                folder,
+                raw,
+                report=report / "calibration",
+                use_mirroring=config.eval_segmentation_mirroring,
+                classification_mirroring=True,
+                backend="torch",
+            )
+        mark_stage(folder, key, stage, FIT_STAGES)
+    return todo
+
+
 def build_demo_model(
     config: DemoConfig,
     workdir: Path,
@@ -576,7 +616,6 @@ def build_demo_model(
     from PancreasMultiTaskLib.engine.model_zip import import_model_zip
 
     from .export import export_model
-    from .postprocessing import determine_model_postprocessing
 
     workdir = workdir.resolve()
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
@@ -589,20 +628,8 @@ def build_demo_model(
     else:
         config, folder = reuse_folds(config, weights, workdir, raw, device, fold_jobs)
     train_demo_localizer(config, workdir, folder, device)
-    write_competence(config, raw, folder)
-    determine_model_postprocessing(folder, raw)  # before calibrate: min_lesion_ml sees the engine's segmentation
     demo_dir = resources / "DemoModel"
-    # Before calibrate: where it passes, the calibration and the evaluations run in bfloat16 on a CPU with the
-    # units, as the product will run this model there.
-    check_bfloat16(config, folder, raw, demo_dir / "report" / "bfloat16_check.json")
-    calibrate_model(
-        folder,
-        raw,
-        report=demo_dir / "report" / "calibration",
-        use_mirroring=config.eval_segmentation_mirroring,
-        classification_mirroring=True,
-        backend="torch",
-    )
+    fit_record(config, folder, raw, demo_dir / "report")
     zip_path = export_model(folder, demo_dir / f"{MODEL_NAME}.zip", MODEL_NAME, [str(f) for f in config.folds])
     installed = import_model_zip(zip_path, workdir / "installed", overwrite=True)
     cases, held = evaluate_demo(config, workdir, installed, folder, raw, demo_dir / "report")

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -39,6 +40,7 @@ from sklearn.metrics import ConfusionMatrixDisplay
 
 from .labels import NO_SUBTYPE, read_subtypes_csv, subtype_names
 from .metrics import classification_metrics, mean_segmentation, segmentation_metrics
+from .resume import code_digest, files_digest, folder_digest, machine, settings_digest, store, stored
 
 POOLINGS = POOLING_METHODS
 #: The released code's case probability: uniform pooling of the tiles' fold-logit sum.
@@ -156,21 +158,33 @@ def evaluate_held_out(
 
     output = Path(output)
     folder = open_model_folder(model_folder, folds=folds)
-    predictor = Predictor(
-        folder,
-        PredictionOptions(
-            device="cpu",
-            use_mirroring=use_mirroring,
-            classification_mirroring=classification_mirroring,
-            pooling="lesion-weighted",
-            classification="guided",
-            backend=backend,
-            num_threads=num_threads,
-        ),
+    options = PredictionOptions(
+        device="cpu",
+        use_mirroring=use_mirroring,
+        classification_mirroring=classification_mirroring,
+        pooling="lesion-weighted",
+        classification="guided",
+        backend=backend,
+        num_threads=num_threads,
     )
+    predictor = Predictor(folder, options)
     names = list(folder.subtypes or [])
+    # A rerun reuses a case's row made by the same model, options, case files and code (resume.py).
+    run_key = settings_digest(
+        folder_digest(Path(model_folder)),
+        code_digest(),
+        machine(),
+        list(folder.folds),
+        dataclasses.replace(options, num_threads=None),
+    )
     rows = []
     for case in cases:
+        row_file = output / "rows" / f"{case.case_id}.json"
+        case_key = settings_digest(run_key, case.case_id, case.subtype, files_digest([case.image, case.label]))
+        row = stored(row_file, case_key)
+        if row is not None:
+            rows.append(row)
+            continue
         start = time.perf_counter()
         prediction = predictor.predict(read_image(case.image), case.case_id)
         seconds = time.perf_counter() - start
@@ -207,6 +221,7 @@ def evaluate_held_out(
                 "seconds": seconds,
             }
         )
+        store(row_file, case_key, rows[-1])
     return summarize(
         rows,
         names,
