@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -471,6 +472,14 @@ def test_export_import_round_trip(trained, tmp_path):
     assert zip_path.stat().st_size < (trained["model"] / "fold_0" / "checkpoint_final.pth").stat().st_size
     assert [m.name for m in list_models(tmp_path / "models")] == ["E2E"]
     assert open_model_folder(installed).subtypes == ["a", "b", "c"]
+    # Reproducible: exported again, the same bytes (no time stamps), so the same SHA-256 for the same model.
+    again = tmp_path / "again" / "E2E.zip"
+    assert main(["export", str(trained["model"]), "-o", str(again)]) == 0
+    assert again.read_bytes() == zip_path.read_bytes()
+    with zipfile.ZipFile(zip_path) as archive:
+        for info in archive.infolist():
+            assert info.date_time == (1980, 1, 1, 0, 0, 0) and info.compress_type == zipfile.ZIP_DEFLATED
+            assert (info.external_attr >> 16) & 0o644 == 0o644, info.filename  # readable where unzipped by hand
 
 
 def test_an_exported_models_folds_are_validated_again_and_never_trained_on(trained, tmp_path, monkeypatch, capsys):

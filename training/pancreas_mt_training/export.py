@@ -28,6 +28,9 @@ from PancreasMultiTaskLib.engine.model_zip import MANIFEST_FORMAT, import_model_
 from PancreasMultiTaskLib.engine.postprocessing import POSTPROCESSING_FILE, label_values, read_postprocessing
 from PancreasMultiTaskLib.engine.store_layout import LOCALIZER_FOLDER, MANIFEST, ModelInstallError, check_model_name
 
+#: Every member's time stamp: the zip's bytes, and so its SHA-256, depend on the model alone, not on when it was
+#: exported (a reproducible zip; ``demo-model`` reruns reuse what was evaluated with the same model, ``resume.py``).
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 KEEP = ("network_weights", "trainer_name", "inference_allowed_mirroring_axes", "current_epoch")
 #: Numpy types nnU-Net's own checkpoints may hold in their logs; allowed when reading a checkpoint to strip.
 _NUMPY_GLOBALS = [np._core.multiarray.scalar, np.dtype, *(type(np.dtype(t)) for t in ("f4", "f8", "i8", "i4"))]
@@ -107,9 +110,10 @@ def export_model(
         atomic_path(output_zip) as tmp,
         zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
     ):
-        archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
-        for member, data in members.items():
-            archive.writestr(member, data)
+        for member, data in {MANIFEST: (json.dumps(manifest, indent=2) + "\n").encode(), **members}.items():
+            info = zipfile.ZipInfo(member, date_time=ZIP_TIME)
+            info.external_attr = 0o644 << 16  # rw-r--r-- where unzipped by hand
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
     sidecar = output_zip.with_name(output_zip.name + ".sha256")
     with atomic_path(sidecar) as tmp:
         tmp.write_text(f"{sha256_file(output_zip)}  {output_zip.name}\n", encoding="utf-8")
