@@ -238,6 +238,29 @@ def test_demo_report_refuses_a_folder_without_a_demo_reports_metrics_in_one_line
     assert not (tmp_path / "report.md").exists()
 
 
+def test_demo_model_refuses_weights_it_cannot_verify_before_preparing_anything(tmp_path, capsys):
+    """``demo-model --weights``: a zip without its SHA-256, or one that fails it, is one line before the hours of
+    phantoms and preprocessing, and nothing is written."""
+    import shutil
+
+    from pancreas_mt_training.cli import main
+
+    bundled = Path(__file__).resolve().parents[1] / "Resources" / "DemoModel" / "PancreasPhantomsDemo.zip"
+    unhashed = tmp_path / "weights" / "PancreasPhantomsDemo.zip"
+    unhashed.parent.mkdir()
+    shutil.copyfile(bundled, unhashed)
+    work = tmp_path / "work"
+    argv = ["demo-model", "--workdir", str(work), "--resources", str(tmp_path / "resources")]
+    argv += ["--train-cases", "1", "--test-cases", "1", "--stress-sets", "--weights"]  # quick to fail if not refused
+    assert main([*argv, str(unhashed)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pancreas-mt-train demo-model: error:") and "no SHA-256 to check it against" in err, err
+    (tmp_path / "weights" / "PancreasPhantomsDemo.zip.sha256").write_text(f"{'0' * 64}  PancreasPhantomsDemo.zip\n")
+    assert main([*argv, str(unhashed)]) == 1
+    assert "SHA-256" in capsys.readouterr().err
+    assert not work.exists() and not (tmp_path / "resources").exists()
+
+
 def test_the_confidence_summary_scores_the_products_answers_on_lesion_cases_only():
     def answered(case, truth, predicted, p, uncertain):
         return {**_row(case, truth, 0.5), "answer": {"predicted": predicted, "probability": p, "uncertain": uncertain}}

@@ -613,10 +613,12 @@ def build_demo_model(
     exported model zip) its folds and localizer are reused (:func:`reuse_folds`) instead of trained, and
     ``config.weights_sha256`` records which.
     """
-    from PancreasMultiTaskLib.engine.model_zip import import_model_zip
+    from PancreasMultiTaskLib.engine.model_zip import import_model_zip, verify_zip
 
     from .export import export_model
 
+    if weights is not None:
+        verify_zip(weights)  # a wrong zip is refused before hours of preparation, not after them
     workdir = workdir.resolve()
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         os.environ.setdefault(name, str(workdir / name))
