@@ -3,8 +3,8 @@
 ``auto`` is float16 autocast on CUDA (as nnU-Net); on a CPU it is bfloat16 only for a model whose own
 competence record (``competence.json``) shows that a bfloat16 check on its validation data passed, on a
 CPU with bfloat16 units (AMX or AVX512-BF16), through a backend that runs bfloat16; every other model
-runs float32 as nnU-Net does. The bundled demo model's record shows a passed check, so it runs bfloat16
-under ``auto`` on such a CPU. The precision chosen is recorded in ``result.json`` (``provenance.precision``).
+runs float32 as nnU-Net does (the bundled demo model's record shows a failed check, so it runs float32
+under ``auto``). The precision chosen is recorded in ``result.json`` (``provenance.precision``).
 """
 
 from __future__ import annotations
