@@ -56,6 +56,20 @@ def ct_volume(
     return image, seg
 
 
+def nnunet_preprocessed(model, image: sitk.Image) -> np.ndarray:
+    """``image`` preprocessed by nnU-Net's own preprocessor as ``model`` (an opened model folder) plans it."""
+    cm, pm = model.configuration_manager, model.plans_manager
+    data, _, _ = cm.preprocessor_class(verbose=False).run_case_npy(
+        sitk.GetArrayFromImage(image)[None].astype(np.float32),
+        None,
+        {"spacing": list(image.GetSpacing())[::-1]},
+        pm,
+        cm,
+        model.dataset_json,
+    )
+    return data
+
+
 def make_dataset(raw_root: Path, dataset_id: int = 901, cases: int = 4, name: str = "Tiny") -> Path:
     """An nnU-Net raw dataset of small CT-like cases with pancreas/lesion labels and subtypes."""
     folder = raw_root / f"Dataset{dataset_id:03d}_{name}"

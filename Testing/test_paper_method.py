@@ -77,6 +77,7 @@ def test_the_paper_preset_trains_on_the_demo_crops_and_both_folds_are_measured_o
     assert dataset["labels"]["pancreas"] == [1, 2]  # the paper's region-based labels
     log = next((paper / "fold_0").glob("training_log_*.txt")).read_text()
     assert '"class_loss": "dice_bce_global"' in log and '"class_slices": "all"' in log
+    assert '"deep_supervision": false' in log and (paper / "fold_0" / "validation" / "subtypes.json").is_file()
     splits = [
         json.loads((Path(nnUNet_preprocessed.require()) / folder.parent.name / "splits_final.json").read_text())
         for folder in (ours, paper)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
-from model_factory import ct_volume
+from model_factory import ct_volume, nnunet_preprocessed
 from PancreasMultiTaskLib.cli.main import main
 from PancreasMultiTaskLib.engine.classify import TILES_LOGIT_SUM
 from PancreasMultiTaskLib.engine.model_folder import open_model_folder
@@ -34,16 +34,8 @@ def _reference(model_path, image: sitk.Image) -> dict[str, np.ndarray]:
     from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
 
     model = open_model_folder(model_path)
-    cm, pm = model.configuration_manager, model.plans_manager
-    patch = tuple(cm.patch_size)
-    data, _, _ = cm.preprocessor_class(verbose=False).run_case_npy(
-        sitk.GetArrayFromImage(image)[None].astype(np.float32),
-        None,
-        {"spacing": list(image.GetSpacing())[::-1]},
-        pm,
-        cm,
-        model.dataset_json,
-    )
+    patch = tuple(model.configuration_manager.patch_size)
+    data = nnunet_preprocessed(model, image)
     # No slice may be cropped away, so that the preprocessed slice z is the input's slice k = z.
     assert data.shape[1] == image.GetDepth()
     padded, revert = pad_nd_image(torch.from_numpy(data), patch, "constant", {"value": 0}, True, None)
