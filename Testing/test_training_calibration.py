@@ -20,6 +20,7 @@ from pancreas_mt_training.calibration import (
     fit_temperature,
     lesion_rule,
     min_lesion_threshold,
+    operating_points,
     uncertainty_threshold,
 )
 from pancreas_mt_training.calibration_report import markdown, no_lesion_lines
@@ -94,6 +95,32 @@ def test_threshold_edge_cases():
     assert uncertainty_threshold(confidence, np.array([True, True, True]), 0.05) == 0.0  # nothing flagged
     assert uncertainty_threshold(confidence, np.array([True, True, False]), 0.05) == 1.0  # everything flagged
     assert uncertainty_threshold(confidence, np.array([False, True, True]), 0.05) == 0.6
+
+
+def test_each_target_gives_its_threshold_and_what_it_flags():
+    confidence, correct = np.array([0.4, 0.6, 0.9, 0.95]), np.array([False, True, True, True])
+    strict, lenient = operating_points(confidence, correct, (0.05, 0.3))
+    assert strict == {
+        "target_error_rate": 0.05,
+        "uncertain_below": 0.6,
+        "flagged_share_of_right": 0.0,
+        "flagged_share_of_wrong": 1.0,
+    }
+    assert lenient["uncertain_below"] == 0.0 and lenient["flagged_share_of_wrong"] == 0.0  # 25% errors allowed
+    assert operating_points(confidence[1:], correct[1:], (0.05,))[0]["flagged_share_of_wrong"] is None
+
+
+def test_the_report_shows_the_flag_at_other_targets_with_the_fitted_one_in_bold():
+    probabilities, truth = _synthetic(1.0, n=400)
+    fitted = fit([_case(int(t), 1.0, 1.0, p) for t, p in zip(truth, probabilities, strict=True)], 0.12)
+    fitted.update({"classification": "guided", "pooling": "lesion-weighted", "folds": ["0"]})
+    rows = [line for line in markdown(fitted, "x.png").splitlines() if line.startswith("| ") and "target" not in line]
+    rows = [line for line in rows if line.split("|")[1].strip().strip("*").replace(".", "").isdigit()]
+    assert [line.split("|")[1].strip() for line in rows] == ["0.05", "0.1", "**0.12**", "0.15", "0.2", "0.25", "0.3"]
+    bold = next(line for line in rows if "**" in line)
+    assert f"| {fitted['uncertain_below']:.3f} |" in bold
+    flagged_right = [float(line.split("|")[3].strip().rstrip("%")) for line in rows]
+    assert flagged_right == sorted(flagged_right, reverse=True) and flagged_right[0] > flagged_right[-1]
 
 
 def test_min_lesion_ml_keeps_at_most_five_percent_of_normal_cases():

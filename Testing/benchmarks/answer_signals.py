@@ -23,7 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from PancreasMultiTaskLib.engine.subtype import fold_spread
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 #: Per-case signals, each oriented so that a larger value should mean a right answer.
 SIGNALS = {
@@ -76,25 +80,73 @@ def cases(workdir: Path) -> list[dict]:
                     "set": folder.name.removeprefix("eval_"),
                     "right": subtype["names"].index(subtype["predicted"]) == truth,
                     "restricted_right": None if restricted is None else restricted == truth,
-                    "result": result,
+                    "signals": {name: read(result) for name, read in SIGNALS.items()},
                 }
             )
     return found
 
 
-def auroc(rows: list[dict], signal) -> float | None:
+def report_cases(metrics: Path) -> list[dict]:
+    """The answered lesion cases of a report's ``metrics.json`` (its sets with the product's answers; the
+    cross-validation has none), with the signals it keeps per case."""
+    found = []
+    for evaluated in json.loads(metrics.read_text(encoding="utf-8"))["results"]:
+        for case in evaluated["cases"]:
+            answer = case.get("answer") or {}
+            if case["truth"] < 0 or answer.get("predicted") is None:
+                continue
+            folds = [list(p.values()) for p in case["fold_probabilities"].values()]
+            spread = fold_spread(np.array(folds))
+            found.append(
+                {
+                    "set": evaluated["title"],
+                    "right": answer["predicted"] == case["truth"],
+                    "signals": {
+                        "probability": answer["probability"],
+                        "-fold spread": None if spread is None else -spread,
+                        "lesion p90": case["lesion_p90"],
+                        "lesion volume": case["lesion_volume_ml"],
+                    },
+                }
+            )
+    return found
+
+
+def auroc(rows: list[dict], signal: str) -> float | None:
     right = [r["right"] for r in rows]
-    if all(right) or not any(right):
+    if all(right) or not any(right) or any(r["signals"][signal] is None for r in rows):
         return None
-    return float(roc_auc_score(right, [signal(r["result"]) for r in rows]))
+    return float(roc_auc_score(right, [r["signals"][signal] for r in rows]))
+
+
+def combined(fit_rows: list[dict], score_rows: list[dict], signals: list[str]) -> dict[str, float | None]:
+    """A logistic regression on ``signals`` (log of the volume) fitted on ``fit_rows``: its AUROC there (in
+    sample) and on ``score_rows``."""
+
+    def features(rows: list[dict]) -> np.ndarray:
+        return np.array(
+            [[np.log1p(r["signals"][s]) if s == "lesion volume" else r["signals"][s] for s in signals] for r in rows]
+        )
+
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    model.fit(features(fit_rows), [r["right"] for r in fit_rows])
+    figures = {}
+    for name, rows in (("fitted on", fit_rows), ("scored on", score_rows)):
+        confidence = model.predict_proba(features(rows))[:, 1]
+        scored = [{**r, "signals": {"combined": p}} for r, p in zip(rows, confidence, strict=True)]
+        figures[name] = auroc(scored, "combined")
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, required=True, help="a demo-model --workdir with its eval_* folders")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", type=Path, help="a demo-model --workdir with its eval_* folders")
+    source.add_argument("--metrics", type=Path, help="an evaluation report's metrics.json")
     parser.add_argument("-o", "--output", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
-    rows = cases(args.workdir)
+    rows = cases(args.workdir) if args.workdir else report_cases(args.metrics)
+    signals = list(rows[0]["signals"]) if rows else []
     groups = {
         "held-out": [r for r in rows if r["set"] == "held-out"],
         "stress sets": [r for r in rows if r["set"] != "held-out"],
@@ -105,12 +157,23 @@ def main() -> None:
     print("|---|" + "---|" * len(groups))
     for name, group in groups.items():
         figures["cases"][name] = {"answered": len(group), "wrong": sum(not r["right"] for r in group)}
-    for signal, read in SIGNALS.items():
-        figures["auroc"][signal] = {name: auroc(group, read) for name, group in groups.items()}
+    for signal in signals:
+        figures["auroc"][signal] = {name: auroc(group, signal) for name, group in groups.items()}
         cells = ["n/a" if v is None else f"{v:.3f}" for v in figures["auroc"][signal].values()]
         print(f"| {signal} | " + " | ".join(cells) + " |")
     print()
+    if args.metrics:
+        figures["combined"] = {}
+        print("| combined signals (logistic regression) | AUROC on held-out (fitted there) | AUROC on stress sets |")
+        print("|---|---|---|")
+        for chosen in (["probability", "lesion p90", "lesion volume"], signals):
+            figure = combined(groups["held-out"], groups["stress sets"], chosen)
+            figures["combined"][" + ".join(chosen)] = figure
+            cells = ["n/a" if v is None else f"{v:.3f}" for v in figure.values()]
+            print(f"| {' + '.join(chosen)} | " + " | ".join(cells) + " |")
     for name, group in groups.items():
+        if args.metrics:
+            break  # the report keeps no slices: the pooling is not re-read
         restricted = [r["restricted_right"] for r in group if r["restricted_right"] is not None]
         figures["pooling"][name] = {
             "product_right": sum(r["right"] for r in group),

@@ -63,6 +63,8 @@ LESION_FLOORS_ML = (2.0, 1.0, 0.5, 0.25, 0.1, 0.0)
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 #: Equal-width confidence bins of the expected calibration error.
 ECE_BINS = 15
+#: Error-rate targets whose thresholds the report lists beside the chosen one: the flag's trade-off.
+OPERATING_TARGETS = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
 
 
 class CalibrationError(ValueError):
@@ -118,6 +120,27 @@ def uncertainty_threshold(confidence: np.ndarray, correct: np.ndarray, target_er
         if kept.any() and 1.0 - correct[kept].mean() <= target_error_rate:
             return float(threshold)
     return 1.0
+
+
+def operating_points(
+    confidence: np.ndarray, correct: np.ndarray, targets: Sequence[float] = OPERATING_TARGETS
+) -> list[dict[str, float | None]]:
+    """Per target error rate: the threshold :func:`uncertainty_threshold` chooses and the shares of the right and
+    of the wrong answers it flags (``None`` where there are none of that kind)."""
+    confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
+    points = []
+    for target in targets:
+        threshold = uncertainty_threshold(confidence, correct, target)
+        flagged = confidence < threshold
+        points.append(
+            {
+                "target_error_rate": float(target),
+                "uncertain_below": threshold,
+                "flagged_share_of_right": _share(flagged[correct]),
+                "flagged_share_of_wrong": _share(flagged[~correct]),
+            }
+        )
+    return points
 
 
 def min_lesion_threshold(

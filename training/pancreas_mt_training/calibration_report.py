@@ -14,7 +14,7 @@ import numpy as np
 from PancreasMultiTaskLib.engine.io import atomic_path
 from sklearn.calibration import calibration_curve
 
-from .calibration import ECE_BINS, MAX_NORMAL_KEPT, MIN_CASES, REPORTED_DIAMETER_MM
+from .calibration import ECE_BINS, MAX_NORMAL_KEPT, MIN_CASES, OPERATING_TARGETS, REPORTED_DIAMETER_MM, operating_points
 from .familiarity import LIMIT_FACTOR, LIMIT_QUANTILE, TRAINING_CASES
 
 
@@ -109,6 +109,8 @@ def markdown(fitted: dict[str, Any], figure: str) -> str:
         "",
         f"![reliability diagram]({figure})",
         "",
+        *trade_off_lines(fitted),
+        "",
         "## No lesion found",
         "",
     ]
@@ -117,6 +119,31 @@ def markdown(fitted: dict[str, Any], figure: str) -> str:
     else:
         lines += no_lesion_lines(lesion)
     return "\n".join(lines + familiarity_lines(fitted.get("familiarity") or {})) + "\n"
+
+
+def trade_off_lines(fitted: dict[str, Any]) -> list[str]:
+    """What other error-rate targets would flag on the same cases: whether any threshold makes the flag useful."""
+    after = fitted["after"]
+    targets = sorted({fitted["target_error_rate"], *OPERATING_TARGETS})
+    lines = [
+        "### The flag at other targets",
+        "",
+        "The threshold each target error rate would give on the same calibrated cases, and the answers it would flag"
+        " (the fitted target in bold; `pancreas-mt-train calibrate --target-error-rate` chooses it). The confidence"
+        " is useful where some target flags few right answers and most wrong ones.",
+        "",
+        "| target error rate | uncertain below | flagged, of right answers | flagged, of wrong answers |",
+        "|---|---|---|---|",
+    ]
+    for point in operating_points(after["confidence"], after["correct"], targets):
+        target = f"{point['target_error_rate']:g}"
+        if point["target_error_rate"] == fitted["target_error_rate"]:
+            target = f"**{target}**"
+        lines.append(
+            f"| {target} | {point['uncertain_below']:.3f} | {_percent(point['flagged_share_of_right'])} |"
+            f" {_percent(point['flagged_share_of_wrong'])} |"
+        )
+    return lines
 
 
 def _rule(min_ml: float, min_p90: float | None) -> str:
