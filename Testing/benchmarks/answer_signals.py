@@ -138,6 +138,32 @@ def combined(fit_rows: list[dict], score_rows: list[dict], signals: list[str]) -
     return figures
 
 
+def flag_trade_off(calibration: Path, groups: dict[str, list[dict]]) -> list[dict]:
+    """Per error-rate target: the threshold fitted on the validation cases, and the shares of right and wrong
+    answers of each group below it (flagged)."""
+    from pancreas_mt_training.calibration import OPERATING_TARGETS, operating_points
+
+    fitted = json.loads(calibration.read_text(encoding="utf-8"))
+    targets = sorted({fitted["target_error_rate"], *OPERATING_TARGETS})
+    header = " | ".join(f"{name}: right / wrong flagged" for name in groups)
+    print(f"\n| target error rate | uncertain below | {header} |")
+    print("|---|---|" + "---|" * len(groups))
+    rows = []
+    for point in operating_points(fitted["after"]["confidence"], fitted["after"]["correct"], targets):
+        threshold, cells = point["uncertain_below"], []
+        row = {"target_error_rate": point["target_error_rate"], "uncertain_below": threshold}
+        for name, group in groups.items():
+            flagged = {
+                kind: float(np.mean([r["signals"]["probability"] < threshold for r in group if r["right"] == right]))
+                for kind, right in (("right", True), ("wrong", False))
+            }
+            row[name] = flagged
+            cells.append(f"{flagged['right']:.0%} / {flagged['wrong']:.0%}")
+        rows.append(row)
+        print(f"| {point['target_error_rate']:g} | {threshold:.3f} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -171,6 +197,9 @@ def main() -> None:
             figures["combined"][" + ".join(chosen)] = figure
             cells = ["n/a" if v is None else f"{v:.3f}" for v in figure.values()]
             print(f"| {' + '.join(chosen)} | " + " | ".join(cells) + " |")
+        calibration = args.metrics.parent / "calibration" / "calibration.json"
+        if calibration.is_file():
+            figures["flagged"] = flag_trade_off(calibration, groups)
     for name, group in groups.items():
         if args.metrics:
             break  # the report keeps no slices: the pooling is not re-read
