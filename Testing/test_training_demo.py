@@ -223,6 +223,9 @@ def test_the_bundled_report_is_what_the_code_writes_from_its_metrics(tmp_path, m
     assert answers in legends["1_held_out_reliability.png"] and answers in legends["9_inplane05_reliability.png"]
     cv = next(name for name in legends if name.startswith("0_") and name.endswith("_reliability.png"))
     assert answers not in legends[cv]  # the cross-validation rows carry no product answer
+    # The bundled folds are the exported zip's weights, reused: no training log, so no (empty) loss-curve figure.
+    assert not any(name.endswith("_loss_curves.png") for name in figures)
+    assert "No loss curves: the folds' checkpoints hold no training log" in (tmp_path / "report.md").read_text()
 
 
 def test_demo_report_refuses_a_folder_without_a_demo_reports_metrics_in_one_line(tmp_path, capsys):

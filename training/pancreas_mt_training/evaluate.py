@@ -456,6 +456,12 @@ def write_report(
             )
         figures = _figures(result, output, slug)
         lines += [""] + [f"![{caption}]({name})" for name, caption in figures] + [""]
+        if result.get("curves") and not _logged_curves(result):
+            lines += [
+                "No loss curves: the folds' checkpoints hold no training log (weights reused from an exported"
+                " model, whose export keeps the weights only).",
+                "",
+            ]
         lines += [
             "### Per case",
             "",
@@ -487,6 +493,11 @@ def _save(fig: plt.Figure, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def _logged_curves(result: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
+    """The folds whose checkpoints logged their training (exported weights, reused, carry no log)."""
+    return {fold: c for fold, c in (result.get("curves") or {}).items() if any(c.values())}
 
 
 def _figures(result: dict[str, Any], output: Path, slug: str) -> list[tuple[str, str]]:
@@ -525,7 +536,7 @@ def _figures(result: dict[str, Any], output: Path, slug: str) -> list[tuple[str,
     _save(fig, output / f"{slug}_reliability.png")
     figures.append((f"{slug}_reliability.png", "reliability diagram"))
 
-    curves = result.get("curves") or {}
+    curves = _logged_curves(result)
     if curves:
         fig, (ax_seg, ax_cls) = plt.subplots(1, 2, figsize=(11, 4))
         for fold, c in sorted(curves.items()):
