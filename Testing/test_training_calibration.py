@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -297,3 +298,10 @@ def test_a_model_without_competence_record_is_refused(tmp_path, capsys):
     (tmp_path / "fold_0").mkdir()
     assert train_main(["calibrate", str(tmp_path)]) == 1
     assert "pancreas-mt-train competence" in capsys.readouterr().err
+
+
+def test_the_bundled_calibration_report_is_what_the_code_writes_from_its_fit():
+    """The demo's ``calibration.md`` written again from its ``calibration.json`` is the bundled one."""
+    bundled = Path(__file__).resolve().parents[1] / "Resources" / "DemoModel" / "report" / "calibration"
+    fitted = json.loads((bundled / "calibration.json").read_text())
+    assert markdown(fitted, "calibration_reliability.png") == (bundled / "calibration.md").read_text()

@@ -126,7 +126,7 @@ def trade_off_lines(fitted: dict[str, Any]) -> list[str]:
     after = fitted["after"]
     targets = sorted({fitted["target_error_rate"], *OPERATING_TARGETS})
     lines = [
-        "### The flag at other targets",
+        "## The flag at other targets",
         "",
         "The threshold each target error rate would give on the same calibrated cases, and the answers it would flag"
         " (the fitted target in bold; `pancreas-mt-train calibrate --target-error-rate` chooses it). The confidence"
