@@ -363,6 +363,13 @@ def test_case_ids_and_folders_are_never_empty_hidden_or_reserved():
         "a",
         "unnamed",
     ]
+    # Only nnU-Net's tag of the CT channel is dropped: other trailing digits are the name's own (a year, a case
+    # number), so ct_2023 and ct_2024 stay two cases.
+    assert [case_id_from_path(n) for n in ("ct_2023.nii.gz", "ct_2024_0000.nii.gz", "case_1000.nrrd")] == [
+        "ct_2023",
+        "ct_2024",
+        "case_1000",
+    ]
     kept = ["a", "-dash", "patient 1", "é" * 127, "n" * 255, "p$foo$q", "summary", "x.csv"]
     assert [case_folder_name(i) for i in kept] == kept
     hostile = [".nii.gz", "..", ".", "a/b", "a\\b", "c:d", "trail.", "Summary.CSV", "summary_part0of2.csv"]

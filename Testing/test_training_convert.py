@@ -136,6 +136,31 @@ def test_paper_layout_with_validation_split(tmp_path):
     assert len(list((out / "imagesTs").glob("val_*_0000.nii.gz"))) == 6
 
 
+def _renumber(folder, old: str, new: str) -> None:
+    """Rename a case's files (and its line in any ``subtypes.csv``) below ``folder``."""
+    for path in folder.rglob(f"{old}*"):
+        path.rename(path.with_name(path.name.replace(old, new)))
+    for table in folder.rglob("subtypes.csv"):
+        table.write_text(table.read_text().replace(old, new))
+
+
+def test_case_numbers_of_four_digits_are_case_ids_not_channel_tags(tmp_path):
+    """``<case>_1000.nii.gz`` is the label of ``<case>_1000_0000.nii.gz``: only ``_0000`` is a channel tag (a
+    1200-case phantom set once failed to convert from case 1000 on)."""
+    generic = write_phantoms(tmp_path / "generic", seed=7, count=3, shape=SHAPE, generator="centred")
+    _renumber(generic, "phantom_s7_002", "phantom_s7_1002")
+    cases, _ = collect_generic(generic / "images", generic / "labels", generic / "subtypes.csv")
+    assert [c.case_id for c in cases] == ["phantom_s7_000", "phantom_s7_001", "phantom_s7_1002"]
+    assert cases[-1].image.name == "phantom_s7_1002_0000.nii.gz" and cases[-1].label.name == "phantom_s7_1002.nii.gz"
+    paper = write_phantoms(tmp_path / "paper", seed=8, count=3, shape=SHAPE, layout="paper", generator="centred")
+    renamed = next((paper / "train").rglob("*_0000.nii.gz")).name.removesuffix("_0000.nii.gz")
+    _renumber(paper, renamed, "phantom_s8_1000")
+    cases, _ = collect_paper(paper)
+    case = next(c for c in cases if c.case_id == "phantom_s8_1000")
+    assert case.image.name == "phantom_s8_1000_0000.nii.gz" and case.label.name == "phantom_s8_1000.nii.gz"
+    assert len(cases) == 3
+
+
 def test_paper_layout_bad_cases(tmp_path):
     root = write_phantoms(tmp_path / "paper", seed=9, count=3, shape=SHAPE, layout="paper", generator="centred")
     image = next((root / "train").rglob("*_0000.nii.gz"))

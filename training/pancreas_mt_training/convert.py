@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 from PancreasMultiTaskLib.engine.io import (
+    CHANNEL_TAG,
     IMAGE_SUFFIXES,
     InputError,
     atomic_path,
@@ -61,8 +62,11 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
 
 
-def _is_channel_file(path: Path) -> bool:
-    return re.search(r"_\d{4}$", path.name.split(".")[0]) is not None
+def _stem(path: Path) -> str:
+    """The file name less its image suffix: a label's case id (nnU-Net's labels carry no channel tag)."""
+    name = path.name
+    suffix = next((s for s in IMAGE_SUFFIXES if name.lower().endswith(s)), "")
+    return name[: len(name) - len(suffix)]
 
 
 def collect_generic(
@@ -90,7 +94,7 @@ def collect_generic(
     names = list(names)
     index = {name: i for i, name in enumerate(names)}
     image_files = {case_id_from_path(p): p for p in _image_files(images)}
-    label_files = {case_id_from_path(p): p for p in _image_files(labels)}
+    label_files = {_stem(p): p for p in _image_files(labels)}
     problems = []
     cases = []
     for case_id in sorted(set(image_files) | set(label_files)):
@@ -132,8 +136,8 @@ def collect_paper(root: str | Path, split: str = "train") -> tuple[list[SourceCa
     cases = []
     for folder, subtype in zip(folders, indices, strict=True):
         files = _image_files(folder)
-        images = {case_id_from_path(p): p for p in files if _is_channel_file(p)}
-        labels = {case_id_from_path(p): p for p in files if not _is_channel_file(p)}
+        images = {case_id_from_path(p): p for p in files if _stem(p).endswith(CHANNEL_TAG)}
+        labels = {_stem(p): p for p in files if not _stem(p).endswith(CHANNEL_TAG)}
         for case_id in sorted(set(images) | set(labels)):
             if case_id not in labels:
                 problems.append(f"{case_id}: {images[case_id]} has no label {case_id}{FILE_ENDING}")

@@ -39,6 +39,8 @@ from .isolation import read_isolated
 sitk.ProcessObject.SetGlobalWarningDisplay(False)
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+#: nnU-Net's channel tag of an image file's first (here: only) channel, ``<case>_0000.nii.gz``.
+CHANNEL_TAG = "_0000"
 #: ITK's reader for each accepted file ending: left to itself ITK picks a reader by the file's content
 #: (GDCM for any DICOM bytes, GE readers, ...), past the checks made for the format the name says.
 IMAGE_IOS = {".nii.gz": "NiftiImageIO", ".nii": "NiftiImageIO", ".nrrd": "NrrdImageIO"}
@@ -73,8 +75,8 @@ def case_id_from_path(path: str | Path) -> str:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
-    if len(name) > 5 and name[-5] == "_" and name[-4:].isdigit():
-        name = name[:-5]
+    if len(name) > 5 and name.endswith(CHANNEL_TAG):  # nnU-Net's tag of the one (CT) channel; other digits are
+        name = name[: -len(CHANNEL_TAG)]  # the name's own (``ct_2024``, case ``abdomen_s1_1000``)
     if name in ("", ".", ".."):
         name = full
     return name or "unnamed"
