@@ -31,6 +31,7 @@ from PancreasMultiTaskLib.engine.io import (
     InputError,
     atomic_path,
     case_id_from_path,
+    file_stem,
     read_image,
     write_image,
 )
@@ -62,13 +63,6 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
 
 
-def _stem(path: Path) -> str:
-    """The file name less its image suffix: a label's case id (nnU-Net's labels carry no channel tag)."""
-    name = path.name
-    suffix = next((s for s in IMAGE_SUFFIXES if name.lower().endswith(s)), "")
-    return name[: len(name) - len(suffix)]
-
-
 def collect_generic(
     images: str | Path, labels: str | Path, subtypes_csv: str | Path, names: Sequence[str] | None = None
 ) -> tuple[list[SourceCase], list[str]]:
@@ -94,7 +88,7 @@ def collect_generic(
     names = list(names)
     index = {name: i for i, name in enumerate(names)}
     image_files = {case_id_from_path(p): p for p in _image_files(images)}
-    label_files = {_stem(p): p for p in _image_files(labels)}
+    label_files = {file_stem(p): p for p in _image_files(labels)}
     problems = []
     cases = []
     for case_id in sorted(set(image_files) | set(label_files)):
@@ -136,8 +130,8 @@ def collect_paper(root: str | Path, split: str = "train") -> tuple[list[SourceCa
     cases = []
     for folder, subtype in zip(folders, indices, strict=True):
         files = _image_files(folder)
-        images = {case_id_from_path(p): p for p in files if _stem(p).endswith(CHANNEL_TAG)}
-        labels = {_stem(p): p for p in files if not _stem(p).endswith(CHANNEL_TAG)}
+        images = {case_id_from_path(p): p for p in files if file_stem(p).endswith(CHANNEL_TAG)}
+        labels = {file_stem(p): p for p in files if not file_stem(p).endswith(CHANNEL_TAG)}
         for case_id in sorted(set(images) | set(labels)):
             if case_id not in labels:
                 problems.append(f"{case_id}: {images[case_id]} has no label {case_id}{FILE_ENDING}")

@@ -64,17 +64,21 @@ class ImageSource:
     note: str | None = None
 
 
+def file_stem(path: str | Path) -> str:
+    """A file's name without its image suffix (``.nii.gz``, ``.seg.nrrd``, ...): a label's case id, as nnU-Net's
+    labels carry no channel tag."""
+    name = Path(path).name
+    suffix = next((s for s in (".seg.nrrd", *IMAGE_SUFFIXES) if name.lower().endswith(s)), "")
+    return name[: len(name) - len(suffix)]
+
+
 def case_id_from_path(path: str | Path) -> str:
     """Case identifier of an image file or DICOM folder: its name without suffix or ``_0000`` channel tag.
 
     Never empty, ``.`` or ``..``: a name that would give one (``.nii.gz``, ``...nii.gz``) keeps its whole
     name, so every input has a name to report; ``case_folder_name`` makes any id a safe folder name.
     """
-    full = name = Path(path).name
-    for suffix in (".seg.nrrd", *IMAGE_SUFFIXES):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    full, name = Path(path).name, file_stem(path)
     if len(name) > 5 and name.endswith(CHANNEL_TAG):  # nnU-Net's tag of the one (CT) channel; other digits are
         name = name[: -len(CHANNEL_TAG)]  # the name's own (``ct_2024``, case ``abdomen_s1_1000``)
     if name in ("", ".", ".."):
