@@ -261,6 +261,9 @@ def test_demo_model_refuses_weights_it_cannot_verify_before_preparing_anything(t
     (tmp_path / "weights" / "PancreasPhantomsDemo.zip.sha256").write_text(f"{'0' * 64}  PancreasPhantomsDemo.zip\n")
     assert main([*argv, str(unhashed)]) == 1
     assert "SHA-256" in capsys.readouterr().err
+    assert main([*argv, str(bundled), "--head-refit-iterations", "10"]) == 1  # refits heads it would not train
+    err = capsys.readouterr().err
+    assert err.startswith("pancreas-mt-train demo-model: error: --head-refit-iterations refits") and "--weights" in err
     assert not work.exists() and not (tmp_path / "resources").exists()
 
 

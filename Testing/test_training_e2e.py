@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def trained(tmp_path_factory, single_thread) -> dict:
     assert main(argv) == 0
     argv = ["plan", str(DATASET_ID), "--features", "8", "16", "32", "--blocks", "1", "1", "1"]
     argv += ["--patch-size", "32", "32", "--batch-size", "4", "--epochs", "2", "--iterations", "3"]
-    argv += ["--val-iterations", "2"]
+    argv += ["--val-iterations", "2", "--head-refit-iterations", "2"]
     assert main(argv) == 0
     name = f"Dataset{DATASET_ID:03d}_E2E"
     write_splits(Path(nnUNet_preprocessed.get()) / name, lesion_ids)
@@ -131,6 +132,15 @@ def test_checkpoint_loads_weights_only_and_logs_subtype_metrics(trained):
     for key in ("train_class_losses", "val_class_losses", "train_class_accuracy", "val_class_accuracy"):
         assert len(logging[key]) == 2, key
     assert (fold / "progress.png").is_file() and (fold / "progress_subtype.png").is_file()
+
+
+def test_the_planned_head_refit_runs_at_the_end_of_nnunets_training(trained):
+    """``plan --head-refit-iterations`` puts the refit in the plans, and ``train`` (nnU-Net's ``run_training``) runs
+    it after the last epoch, before the final checkpoint and validation."""
+    plans = json.loads((trained["model"] / "plans.json").read_text())
+    assert plans["configurations"]["2d"]["multitask_training"]["head_refit_iterations"] == 2
+    log = next((trained["model"] / "fold_0").glob("training_log_*.txt")).read_text()
+    assert log.index("head refit 2/2: tile accuracy") < log.index("head refit done") < log.index("Training done.")
 
 
 def test_validation_writes_case_subtypes(trained):
@@ -283,6 +293,65 @@ def test_a_classifier_view_networks_validation_classifies_the_engines_guided_til
         json.loads((trained["preprocessed"] / "splits_final.json").read_text())[0]["val"]
     )
     assert all(sum(e["lesion-weighted"]) == pytest.approx(1.0) for e in summary["cases"].values())
+
+
+def _loaders_in_process(trainer) -> None:
+    """The trainer's data loaders as ``on_train_start`` makes them, lesion cases only (augmentation in this process)."""
+    trainer.dataloader_train, trainer.dataloader_val = trainer.get_dataloaders()
+    for loader in (trainer.dataloader_train, trainer.dataloader_val):
+        loader.data_loader.indices = [k for k in loader.data_loader.indices if k != NORMAL_TRAIN]
+
+
+def _fresh(head: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """A copy of ``head`` initialized anew from torch's ``seed``, as the refit initializes it."""
+    fresh = copy.deepcopy(head)
+    torch.manual_seed(seed)
+    for module in fresh.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return fresh
+
+
+def test_a_head_refit_trains_a_new_head_alone_before_the_final_checkpoint(trained, tmp_path, monkeypatch):
+    """With ``head_refit_iterations`` the end of training trains the head anew on the frozen network before nnU-Net
+    writes ``checkpoint_final.pth``: every weight and BatchNorm statistic outside the head is the joint training's,
+    the head has learned away from its fresh start, and the log compares the two heads."""
+    trainer = _trainer(trained, tmp_path, monkeypatch, classifier_view=[16, 16])
+    trainer.options.head_refit_iterations = 4
+    trainer.oversample_foreground_percent, trainer.options.lesion_oversampling = 1.0, 1.0  # lesion tiles every batch
+    _loaders_in_process(trainer)
+    network = trainer._plain_network()
+    trainer.current_epoch = trainer.num_epochs  # as run_training leaves it
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    fresh = _fresh(network.classifier, 3)
+    torch.manual_seed(3)
+    trainer.on_train_end()
+    saved = torch.load(Path(trainer.output_folder) / "checkpoint_final.pth", map_location="cpu", weights_only=True)
+    weights = saved["network_weights"]
+    assert weights.keys() == before.keys()
+    head = [k for k in weights if k.startswith("classifier.")]
+    assert head and all(torch.equal(weights[k], before[k]) for k in weights if k not in head)
+    for name, start in fresh.named_parameters():
+        assert not torch.allclose(weights[f"classifier.{name}"], start, atol=1e-4), name
+    assert network.training
+    log = Path(trainer.log_file).read_text()
+    assert re.search(r"head refit 4/4: tile accuracy \d\.\d{3} on [1-9]\d* training tiles", log)
+    assert re.search(r"head refit done: validation tile accuracy \d\.\d{3} \(the jointly trained head's", log)
+
+
+def test_a_head_refit_starts_from_a_fresh_head(trained, tmp_path, monkeypatch):
+    """The refit head starts from newly initialized weights, not the jointly trained ones: with a vanishing
+    learning rate it ends where a fresh head of the same seed starts."""
+    trainer = _trainer(trained, tmp_path, monkeypatch)
+    trainer.load_checkpoint(str(trained["model"] / "fold_0" / "checkpoint_final.pth"))
+    trainer.options.head_refit_iterations, trainer.options.head_refit_lr = 2, 1e-12
+    _loaders_in_process(trainer)
+    head = trainer._plain_network().classifier
+    fresh = _fresh(head, 3)
+    torch.manual_seed(3)
+    trainer.refit_head()
+    for (name, mine), theirs in zip(head.named_parameters(), fresh.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=0, msg=name)
 
 
 def test_the_training_loader_pickles_for_spawned_augmentation_workers(trained, tmp_path, monkeypatch):

@@ -110,6 +110,7 @@ def _training_options(args: argparse.Namespace) -> dict:
         ("class_loss_weight", args.class_weight),
         ("class_slices", args.class_slices),
         ("augmentation", args.augmentation),
+        ("head_refit_iterations", args.head_refit_iterations),
     ):
         if value is not None:
             options[key] = value
@@ -381,10 +382,16 @@ def _cmd_demo_model(args: argparse.Namespace) -> None:
         ("test_cases", args.test_cases),
         ("stress_cases", args.stress_cases),
         ("stress_sets", tuple(args.stress_sets) if args.stress_sets is not None else None),
+        ("head_refit_iterations", args.head_refit_iterations),
     ):
         if value is not None:
             setattr(config, name, value)
     weights = Path(args.weights) if args.weights else None
+    if weights is not None and config.head_refit_iterations:
+        raise ValueError(
+            "--head-refit-iterations refits the heads of folds this run trains; --weights reuses folds as"
+            " they are: give one of them"
+        )
     result = build_demo_model(
         config, Path(args.workdir), Path(args.resources), device=args.device, fold_jobs=args.fold_jobs, weights=weights
     )
@@ -456,6 +463,12 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         "--augmentation",
         choices=AUGMENTATIONS,
         help="spatial: without intensity augmentation; hu-shift: spatial plus a global HU offset (default: nnunet)",
+    )
+    group.add_argument(
+        "--head-refit-iterations",
+        type=int,
+        help="after the last epoch, train the subtype head anew, alone, on the frozen network for this many"
+        " iterations (default: 0, the jointly trained head stays)",
     )
     group.add_argument(
         "--window-margin-hu",
@@ -795,6 +808,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-cases", type=int, help="held-out phantoms (default: the demo configuration's)")
     p.add_argument("--stress-cases", type=int, help="phantoms per stress set (default: the demo configuration's)")
     p.add_argument("--stress-sets", nargs="*", choices=sorted(STRESS), help="stress sets (default: all)")
+    p.add_argument(
+        "--head-refit-iterations",
+        type=int,
+        help="after each fold's last epoch, train its head anew on the frozen network for this many iterations"
+        " (default: the demo configuration's)",
+    )
     p.add_argument(
         "--weights",
         help="an exported model zip of this configuration (with its .sha256) whose folds and localizer are reused"

@@ -125,6 +125,9 @@ class DemoConfig:
     #: momentum 0.99 left it at chance with everything else equal: the eleventh run).
     optimizer: str = "adamw"
     initial_lr: float = 3e-3
+    #: ``TrainingOptions.head_refit_iterations``: after the last epoch the head is trained anew, alone, on the frozen
+    #: network (0: the jointly trained head stays, as in the bundled model).
+    head_refit_iterations: int = 0
     folds: tuple[int, ...] = (0, 1, 2)
     #: Test-time mirroring of the segmentation in the calibration, the bfloat16 check and the evaluations: on, as
     #: the product runs by default, so that the no-lesion rule is fitted and measured on the probabilities users get
@@ -186,6 +189,7 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
             "classifier_momentum": config.classifier_momentum,
             "optimizer": config.optimizer,
             "initial_lr": config.initial_lr,
+            "head_refit_iterations": config.head_refit_iterations,
             "validation_mirroring": False,
         },
     )

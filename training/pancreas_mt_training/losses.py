@@ -71,6 +71,11 @@ class TrainingOptions:
     classifier_momentum: float | None = None
     #: One of :data:`OPTIMIZERS`, for the whole network, at ``initial_lr`` and ``weight_decay``.
     optimizer: str = "sgd"
+    #: Iterations of a stage after the last epoch that trains the head anew, alone, on the frozen network
+    #: (``trainer.nnUNetTrainerMultiTask.refit_head``); 0: none, the jointly trained head stays.
+    head_refit_iterations: int = 0
+    #: AdamW's learning rate in that stage (constant).
+    head_refit_lr: float = 3e-3
 
     def __post_init__(self) -> None:
         if self.class_loss not in CLASS_LOSSES:
@@ -98,6 +103,10 @@ class TrainingOptions:
             raise ValueError(
                 f"multitask_training.classifier_momentum must be in (0, 1), got {self.classifier_momentum}"
             )
+        if self.head_refit_iterations < 0:
+            raise ValueError(f"multitask_training.head_refit_iterations must be >= 0, got {self.head_refit_iterations}")
+        if not self.head_refit_lr > 0:
+            raise ValueError(f"multitask_training.head_refit_lr must be > 0, got {self.head_refit_lr}")
         if self.class_loss_weight < 0:
             raise ValueError(f"multitask_training.class_loss_weight must be >= 0, got {self.class_loss_weight}")
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,8 @@ def class_loss_mask(
 #: A class view's centre is the lesion's centroid shifted by up to this fraction of the view along each axis: the
 #: engine centres its views on the predicted lesion, which is near but not on the true centroid.
 VIEW_JITTER = 0.125
+#: AdamW's weight decay in :meth:`nnUNetTrainerMultiTask.refit_head` (the head probe's).
+HEAD_REFIT_WEIGHT_DECAY = 1e-3
 
 
 def lesion_views(data: torch.Tensor, lesion: torch.Tensor, view: tuple[int, int], jitter: float = 0.0) -> torch.Tensor:
@@ -516,6 +519,86 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         if self.grad_scaler is not None and checkpoint.get("grad_scaler_state") is not None:
             self.grad_scaler.load_state_dict(checkpoint["grad_scaler_state"])
 
+    # ----- head refit -------------------------------------------------------------------------------
+    def on_train_end(self) -> None:
+        """With ``head_refit_iterations``, :meth:`refit_head` before nnU-Net saves ``checkpoint_final.pth``."""
+        if self.options.head_refit_iterations > 0:
+            self.refit_head()
+        super().on_train_end()
+
+    def refit_head(self) -> None:
+        """Train the head anew and alone on the frozen network: ``head_refit_iterations`` steps of AdamW at
+        ``head_refit_lr`` on the training loader's class tiles, with the class loss only.
+
+        The joint training's head learns while the encoder under it moves; this one learns the encoder's final
+        features (training/README.md, the head probes). The encoder runs in eval mode and without gradients, and
+        only the head's parameters are optimized, so the encoder and decoder stay as trained, and so does the
+        segmentation. The log gives the class accuracy of both heads on the same validation batches."""
+        network = self._plain_network()
+        head = network.classifier
+        options = self.options
+        val_batches = [next(self.dataloader_val) for _ in range(self.num_val_iterations_per_epoch)]
+        joint = self._head_accuracy(val_batches)
+        for module in head.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()  # BatchNorm's resets its running statistics too
+        optimizer = torch.optim.AdamW(head.parameters(), options.head_refit_lr, weight_decay=HEAD_REFIT_WEIGHT_DECAY)
+        network.eval()
+        head.train()
+        report_every = max(1, options.head_refit_iterations // 10)
+        correct = count = 0
+        for iteration in range(1, options.head_refit_iterations + 1):
+            features, subtypes = self._head_inputs(next(self.dataloader_train), VIEW_JITTER)
+            if len(subtypes) >= 2:  # BatchNorm needs two
+                logits = head(features.float())
+                loss = self.subtype_loss(logits, subtypes)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                correct += int((logits.detach().argmax(1) == subtypes).sum())
+                count += len(subtypes)
+            if iteration % report_every == 0:
+                accuracy = correct / count if count else float("nan")
+                self.print_to_log_file(
+                    f"head refit {iteration}/{options.head_refit_iterations}: tile accuracy"
+                    f" {accuracy:.3f} on {count} training tiles"
+                )
+                correct = count = 0
+        network.train()
+        refit = self._head_accuracy(val_batches)
+        self.print_to_log_file(
+            f"head refit done: validation tile accuracy {refit:.3f} (the jointly trained head's: {joint:.3f})"
+        )
+
+    def _head_inputs(self, batch: dict, jitter: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frozen encoder's deepest features of a batch's class tiles (their views for a view network), and
+        their subtypes."""
+        network = self._plain_network()
+        data = batch["data"].to(self.device, non_blocking=True)
+        target = batch["target"]
+        target = [t.to(self.device) for t in target] if isinstance(target, list) else target.to(self.device)
+        subtypes = self._subtypes(batch)
+        mask = self._class_mask(target, subtypes)
+        tiles = data[mask] if network.classifier_view is None else self._class_views(data, target, mask, jitter)
+        with torch.no_grad(), training_autocast(self.device, self.training_precision):
+            features = network.encoder(tiles)[-1] if len(tiles) else tiles
+        return features.float(), subtypes[mask]
+
+    def _head_accuracy(self, batches: list[dict]) -> float:
+        """The head's class accuracy over the class tiles of ``batches`` (the network in eval mode)."""
+        network = self._plain_network()
+        was_training = network.training
+        network.eval()
+        correct = count = 0
+        with torch.no_grad():
+            for batch in batches:
+                features, subtypes = self._head_inputs(batch, 0.0)
+                if len(subtypes):
+                    correct += int((network.classifier(features).argmax(1) == subtypes).sum())
+                    count += len(subtypes)
+        network.train(was_training)
+        return correct / count if count else float("nan")
+
     # ----- final validation -------------------------------------------------------------------------
     def perform_actual_validation(self, save_probabilities: bool = False) -> None:
         network, mirror_axes = self.network, self.inference_allowed_mirroring_axes
@@ -529,27 +612,32 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
         finally:
             self.network, self.inference_allowed_mirroring_axes = network, mirror_axes
 
-    def _guided_slices(self, data: torch.Tensor, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per slice: the subtype probabilities of the engine's guided tile (centred on the predicted lesion, else
-        the gland), and the predicted lesion and pancreas masses. A view network's classification of the case."""
+    def guided_inputs(self, data: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Per slice: the engine's guided tile (centred on the predicted lesion, else the gland), and the predicted
+        lesion and pancreas masses, from a case's preprocessed ``data`` and its segmentation ``logits``."""
         lesion_channel, pancreas_channels = self._region_channels()
         with torch.no_grad():
             maps = self.label_manager.apply_inference_nonlin(logits.float().cpu())
             lesion, gland = maps[lesion_channel], maps[list(pancreas_channels)].sum(0)
             tiles = guided_tiles(data, lesion, gland, tuple(self.configuration_manager.patch_size), exact=True)
-            batch = self.configuration_manager.batch_size
+        return tiles, lesion.sum((1, 2)).double().numpy(), gland.sum((1, 2)).double().numpy()
+
+    def _guided_slices(self, data: torch.Tensor, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per slice: the subtype probabilities of the engine's guided tile, and the predicted lesion and pancreas
+        masses (:meth:`guided_inputs`). A view network's classification of the case."""
+        tiles, lesion_mass, pancreas_mass = self.guided_inputs(data, logits)
+        batch = self.configuration_manager.batch_size
+        with torch.no_grad():
             class_logits = [
                 self._plain_network()(tiles[b : b + batch].to(self.device))[1] for b in range(0, len(tiles), batch)
             ]
         probs = torch.softmax(torch.cat(class_logits).float().cpu(), 1).numpy()
-        return probs, lesion.sum((1, 2)).double().numpy(), gland.sum((1, 2)).double().numpy()
+        return probs, lesion_mass, pancreas_mass
 
-    def predict_validation_subtypes(self) -> Path:
-        """Case-level subtype probabilities of this fold's validation cases -> ``validation/subtypes.json``.
-
-        A whole-patch head's are its sliding-window tiles' (the paper's); a view network's are the engine's
-        guided tiles' (its sliding-window tiles' central views mostly miss the lesion).
-        """
+    def _validation_predictor(self) -> tuple[nnUNetPredictor, SegmentationView]:
+        """nnU-Net's predictor on this trainer's network, as the final validation runs it (Gaussian, half overlap,
+        mirrored unless ``validation_mirroring`` is off), and the :class:`SegmentationView` it predicts through;
+        deep supervision is left off."""
         self.set_deep_supervision_enabled(False)
         lesion, pancreas = self._region_channels()
         view = SegmentationView(self._plain_network(), lesion, pancreas, self.label_manager.has_regions)
@@ -571,24 +659,39 @@ class nnUNetTrainerMultiTask(nnUNetTrainer):
             None,
             self.dataset_json,
             self.__class__.__name__,
-            self.inference_allowed_mirroring_axes,
+            self.inference_allowed_mirroring_axes if self.options.validation_mirroring else None,
         )
+        return predictor, view
+
+    def validation_cases(self) -> Iterator[tuple[str, torch.Tensor, torch.Tensor, SegmentationView, int]]:
+        """Each validation case's key, preprocessed data, segmentation logits (predicted as the final validation
+        predicts them), the :class:`SegmentationView` holding its sliding window's class outputs, and its subtype."""
+        predictor, view = self._validation_predictor()
         _, val_keys = self.do_split()
         dataset = self.dataset_class(self.preprocessed_dataset_folder, val_keys)
         truth = self._load_subtype_lookup()
-        cases = {}
         for key in dataset.identifiers:
             data = torch.from_numpy(np.asarray(dataset.load_case(key)[0][:]))
             view.reset()
             with torch.no_grad():
                 logits = predictor.predict_sliding_window_return_logits(data)
+            yield key, data, logits, view, int(truth([key])[0])
+
+    def predict_validation_subtypes(self) -> Path:
+        """Case-level subtype probabilities of this fold's validation cases -> ``validation/subtypes.json``.
+
+        A whole-patch head's are its sliding-window tiles' (the paper's); a view network's are the engine's
+        guided tiles' (its sliding-window tiles' central views mostly miss the lesion).
+        """
+        cases = {}
+        for key, data, logits, view, subtype in self.validation_cases():
             if self._plain_network().classifier_view is None:
                 probs = torch.softmax(torch.cat(view.class_logits), 1).numpy()
                 lesion_mass = torch.cat(view.lesion_mass).numpy()
                 pancreas_mass = torch.cat(view.pancreas_mass).numpy()
             else:
                 probs, lesion_mass, pancreas_mass = self._guided_slices(data, logits)
-            entry: dict[str, Any] = {"truth": int(truth([key])[0])}
+            entry: dict[str, Any] = {"truth": subtype}
             for method in ("uniform", "lesion-weighted"):
                 pooled = pool_slices(probs, lesion_mass, pancreas_mass, method)
                 entry[method] = [float(p) for p in pooled.probabilities]
