@@ -267,6 +267,25 @@ def test_demo_model_refuses_weights_it_cannot_verify_before_preparing_anything(t
     assert not work.exists() and not (tmp_path / "resources").exists()
 
 
+def test_a_bad_training_option_is_one_line_before_phantoms_or_planning(tmp_path, capsys):
+    """``demo-model`` and ``plan`` check the training options first: a bad one is a one-line error naming it, before
+    hours of phantoms or nnU-Net's fingerprint, and nothing is written."""
+    from pancreas_mt_training.cli import main
+
+    work = tmp_path / "work"
+    argv = ["demo-model", "--workdir", str(work), "--resources", str(tmp_path / "resources")]
+    argv += ["--train-cases", "1", "--test-cases", "1", "--stress-sets"]  # quick to fail if not refused
+    assert main([*argv, "--head-refit-iterations", "-1"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "pancreas-mt-train demo-model: error: multitask_training.head_refit_iterations must be a whole number >= 0,"
+        " got -1\n"
+    )
+    assert not work.exists() and not (tmp_path / "resources").exists()
+    assert main(["plan", "979", "--head-refit-iterations", "-1"]) == 1  # no dataset 979: refused before looking
+    assert "head_refit_iterations must be a whole number >= 0" in capsys.readouterr().err
+
+
 def test_the_confidence_summary_scores_the_products_answers_on_lesion_cases_only():
     def answered(case, truth, predicted, p, uncertain):
         return {**_row(case, truth, 0.5), "answer": {"predicted": predicted, "probability": p, "uncertain": uncertain}}

@@ -82,10 +82,12 @@ def test_training_options_presets_and_errors():
     with pytest.raises(ValueError, match="save_every must be >= 1"):
         TrainingOptions.from_dict({"save_every": 0})
     assert TrainingOptions.from_dict({}).head_refit_iterations == 0  # the jointly trained head stays
-    with pytest.raises(ValueError, match="head_refit_iterations must be >= 0"):
-        TrainingOptions.from_dict({"head_refit_iterations": -1})
-    with pytest.raises(ValueError, match="head_refit_lr must be > 0"):
-        TrainingOptions.from_dict({"head_refit_lr": 0.0})
+    for bad in (-1, "5", 2.5, True):  # plans.json is read as given: a string or a float is refused too
+        with pytest.raises(ValueError, match="head_refit_iterations must be a whole number >= 0"):
+            TrainingOptions.from_dict({"head_refit_iterations": bad})
+    for bad in (0.0, float("nan"), "3e-3"):
+        with pytest.raises(ValueError, match="head_refit_lr must be a number > 0"):
+            TrainingOptions.from_dict({"head_refit_lr": bad})
     assert TrainingOptions.from_dict({"class_loss_weight": 2.0}).class_loss == "ce"
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['lr'\]"):
         TrainingOptions.from_dict({"lr": 1})

@@ -76,6 +76,8 @@ def test_reduced_configuration_and_ablation(paper_size_plans):
         reduce_configuration(base["configurations"]["2d"], [8, 16], [1])
     with pytest.raises(PlansError, match="unknown ablation"):
         make_multitask_plans(base, 3, ablation="no_head")
+    with pytest.raises(ValueError, match="head_refit_lr must be a number > 0"):  # refused where plans are made
+        make_multitask_plans(base, 3, training={"head_refit_lr": -1.0})
 
 
 def test_a_classifier_view_is_planned_within_the_patch_and_sizes_the_head(paper_size_plans):

@@ -48,7 +48,7 @@ from .evaluate import (
 from .parallel import default_jobs
 from .phantoms import SUBTYPE_NAMES, write_phantoms
 from .phantoms_abdomen import STRESS, AbdomenParams, stress_params
-from .plans import MULTITASK_PLANS, plan_dataset
+from .plans import MULTITASK_PLANS, check_training_options, plan_dataset
 from .resume import code_digest, files_digest, machine, mark_stage, settings_digest, stages_done, stages_to_run
 from .train_precision import PRECISION_ENV
 
@@ -175,25 +175,30 @@ def prepare(config: DemoConfig, workdir: Path) -> Path:
         spacing_mm=config.spacing_mm,
         classifier_view=config.classifier_view,
         num_processes=default_jobs(),
-        training={
-            "num_epochs": config.num_epochs,
-            "num_iterations_per_epoch": config.iterations,
-            "num_val_iterations_per_epoch": config.val_iterations,
-            "augmentation": config.augmentation,
-            "class_loss_weight": config.class_loss_weight,
-            "class_min_pixels": config.class_min_pixels,
-            "oversample_foreground": config.oversample_foreground,
-            "lesion_oversampling": config.lesion_oversampling,
-            "tile_jitter": config.tile_jitter,
-            "save_every": config.save_every,
-            "classifier_momentum": config.classifier_momentum,
-            "optimizer": config.optimizer,
-            "initial_lr": config.initial_lr,
-            "head_refit_iterations": config.head_refit_iterations,
-            "validation_mirroring": False,
-        },
+        training=training_options(config),
     )
     return raw
+
+
+def training_options(config: DemoConfig) -> dict[str, Any]:
+    """The demo's ``multitask_training`` options (the plans' entry the trainer reads)."""
+    return {
+        "num_epochs": config.num_epochs,
+        "num_iterations_per_epoch": config.iterations,
+        "num_val_iterations_per_epoch": config.val_iterations,
+        "augmentation": config.augmentation,
+        "class_loss_weight": config.class_loss_weight,
+        "class_min_pixels": config.class_min_pixels,
+        "oversample_foreground": config.oversample_foreground,
+        "lesion_oversampling": config.lesion_oversampling,
+        "tile_jitter": config.tile_jitter,
+        "save_every": config.save_every,
+        "classifier_momentum": config.classifier_momentum,
+        "optimizer": config.optimizer,
+        "initial_lr": config.initial_lr,
+        "head_refit_iterations": config.head_refit_iterations,
+        "validation_mirroring": False,
+    }
 
 
 def _phantom_set(folder: Path, seed: int, count: int, params: AbdomenParams, orientation: str = "LPS") -> Path:
@@ -621,6 +626,7 @@ def build_demo_model(
 
     from .export import export_model
 
+    check_training_options(training_options(config))  # a bad option is refused before hours of preparation
     if weights is not None:
         verify_zip(weights)  # a wrong zip is refused before hours of preparation, not after them
     workdir = workdir.resolve()

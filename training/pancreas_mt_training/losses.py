@@ -103,10 +103,13 @@ class TrainingOptions:
             raise ValueError(
                 f"multitask_training.classifier_momentum must be in (0, 1), got {self.classifier_momentum}"
             )
-        if self.head_refit_iterations < 0:
-            raise ValueError(f"multitask_training.head_refit_iterations must be >= 0, got {self.head_refit_iterations}")
-        if not self.head_refit_lr > 0:
-            raise ValueError(f"multitask_training.head_refit_lr must be > 0, got {self.head_refit_lr}")
+        iterations, lr = self.head_refit_iterations, self.head_refit_lr
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(
+                f"multitask_training.head_refit_iterations must be a whole number >= 0, got {iterations!r}"
+            )
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+            raise ValueError(f"multitask_training.head_refit_lr must be a number > 0, got {lr!r}")
         if self.class_loss_weight < 0:
             raise ValueError(f"multitask_training.class_loss_weight must be >= 0, got {self.class_loss_weight}")
 

@@ -102,8 +102,17 @@ def multitask_configuration(
     architecture["arch_kwargs"].update(head)
     if batch_size is not None:
         config["batch_size"] = int(batch_size)
-    config["multitask_training"] = {"ablation": ablation, **(training or {})}
+    config["multitask_training"] = check_training_options({"ablation": ablation, **(training or {})})
     return config
+
+
+def check_training_options(training: dict[str, Any]) -> dict[str, Any]:
+    """``training`` as given, once :class:`~.losses.TrainingOptions` accepts it (else its one-line ``ValueError``),
+    so that a bad option stops the planning, not the training hours later."""
+    from .losses import TrainingOptions
+
+    TrainingOptions.from_dict(training)
+    return training
 
 
 def coarsen_spacing(config: dict[str, Any], spacing_mm: float) -> dict[str, Any]:
@@ -196,6 +205,7 @@ def plan_dataset(
     """
     from nnunetv2.paths import nnUNet_raw
 
+    check_training_options({"ablation": ablation, **(training or {})})  # before nnU-Net's fingerprint
     name = _dataset_name(dataset_id)
     raw = Path(nnUNet_raw.require()) / name
     names = subtype_names(raw / "dataset.json")
