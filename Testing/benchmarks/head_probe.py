@@ -10,7 +10,8 @@ trains on a smaller tile (pixels, multiples of the network's stride) around the 
 ``--features`` sets the features per stage; ``--optimizer adamw`` trains with AdamW (lr 3e-3) instead of nnU-Net's
 SGD (``--lr``, ``--momentum`` change either); ``--init MODEL`` starts from fold 0 of a trained model folder (the
 engine's loader) (with ``--view``, a fresh paper head sized for the view), and ``--head-only`` then trains the head
-alone on its frozen encoder: whether the segmentation's features carry the subtype. ``--net cue`` trains
+alone on its frozen encoder: whether the segmentation's features carry the subtype (``--stage K``: a fresh head
+on encoder stage K's features instead of the deepest, the paper's). ``--net cue`` trains
 ``subtype_cue.py``'s idealized CNN on the same tiles instead: whether the preprocessed tiles carry the cue at all,
 which tells the network and its training from the data. ``--init MODEL --evaluate`` only scores MODEL's fold 0
 on one centred tile of each validation lesion (the figure the training README gives for the demo runs). Not a
@@ -84,6 +85,21 @@ class CueNetwork(nn.Module):
         return None, self.body(x)
 
 
+class StageReader(nn.Module):
+    """A fresh paper head on one encoder stage's features of a trained network (``--stage``), answering like it."""
+
+    def __init__(self, net: nn.Module, stage: int, view: tuple[int, int]) -> None:
+        from PancreasMultiTaskLib.engine.network import SubtypeClassifierHead, bottleneck_size
+
+        super().__init__()
+        self.encoder, self.stage = net.encoder, stage
+        size = bottleneck_size(view, net.encoder.strides[: stage + 1])
+        self.classifier = SubtypeClassifierHead(net.encoder.output_channels[stage], size, net.num_subtypes)
+
+    def forward(self, x: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, self.classifier(self.encoder(x)[self.stage])
+
+
 def accuracy(net: nn.Module, x: torch.Tensor, y: np.ndarray) -> float:
     net.eval()
     with torch.no_grad():
@@ -120,6 +136,7 @@ def main() -> None:
     parser.add_argument("--momentum", type=float, default=0.99, help="SGD momentum (default: nnU-Net's 0.99)")
     parser.add_argument("--init", type=Path, help="a trained model folder: start from its fold 0's weights")
     parser.add_argument("--head-only", action="store_true", help="with --init: train a fresh head alone")
+    parser.add_argument("--stage", type=int, help="with --head-only: the encoder stage read (default: deepest)")
     parser.add_argument("--checkpoint", default="checkpoint_final.pth", help="with --init: the checkpoint file")
     parser.add_argument(
         "--evaluate",
@@ -131,6 +148,8 @@ def main() -> None:
         parser.error("--evaluate scores --init's own network: no --head-only or --view")
     if args.head_only and not args.init:
         parser.error("--head-only needs --init")
+    if args.stage is not None and not args.head_only:
+        parser.error("--stage needs --head-only")
     if args.init and (args.head != "paper" or args.net != "plans"):
         parser.error("--init keeps the trained network: no --head or --net")
     if args.net == "cue" and (args.head != "paper" or args.features):
@@ -181,6 +200,10 @@ def main() -> None:
         net.classifier = SubtypeClassifierHead(
             net.encoder.output_channels[-1], bottleneck_size(patch, net.encoder.strides), net.num_subtypes
         )
+    if args.stage is not None:
+        if args.stage not in range(len(net.encoder.output_channels)):
+            parser.error(f"--stage must be 0..{len(net.encoder.output_channels) - 1}")
+        net = StageReader(net, args.stage, patch)
     if args.head_only:  # a fresh head on the trained, frozen encoder
         for module in net.classifier.modules():
             if hasattr(module, "reset_parameters"):
@@ -193,6 +216,7 @@ def main() -> None:
         )
     print(f"CPU bfloat16 flags: {cpu_flags()}; cores: {os.cpu_count()}; torch threads: {torch.get_num_threads()}")
     start = f"fold 0 of {args.init}" + (", head alone" if args.head_only else "") if args.init else "fresh weights"
+    start += "" if args.stage is None else f" on stage {args.stage}"
     trained = [p for p in net.parameters() if p.requires_grad]
     if args.optimizer == "adamw":
         optimizer = torch.optim.AdamW(trained, args.lr or 3e-3, weight_decay=1e-3)

@@ -33,6 +33,22 @@ from ct_runs import cpu_flags
 TRAINER, PLANS = "nnUNetTrainerMultiTask", "nnUNetResEncUNetMPlans_MultiTask"
 
 
+def trained_fold(workdir: Path, fold: int):
+    """The multi-task trainer of fold ``fold`` of a demo work folder, initialized, its final checkpoint loaded."""
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        os.environ[name] = str(workdir / name)
+    os.environ.setdefault("nnUNet_n_proc_DA", "1")
+    from nnunetv2.run.run_training import get_trainer_from_args
+    from pancreas_mt_training.trainer import external_trainer_folder
+
+    os.environ["nnUNet_extTrainer"] = str(external_trainer_folder())
+    dataset = next((workdir / "nnUNet_preprocessed").glob("Dataset*")).name
+    trainer = get_trainer_from_args(dataset, "2d", fold, TRAINER, PLANS, device=torch.device("cpu"))
+    trainer.initialize()
+    trainer.load_checkpoint(str(Path(trainer.output_folder) / "checkpoint_final.pth"))
+    return trainer
+
+
 def validation_views(trainer, cache: Path) -> dict[str, dict]:
     """Per validation case of a view network: its guided tiles' central views, lesion and pancreas masses, and truth
     (cached in ``cache``, read back with ``weights_only``)."""
@@ -72,7 +88,10 @@ def score(network, cases: dict[str, dict]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(pooled), np.array(truths)
 
 
-def line(name: str, probs: np.ndarray, truth: np.ndarray, reference: np.ndarray | None) -> str:
+def line(
+    name: str, probs: np.ndarray, truth: np.ndarray, reference: np.ndarray | None, against: str = "the joint head"
+) -> str:
+    """One row: accuracy (Wilson 95%), Brier, and with ``reference`` (right or wrong per case) McNemar against it."""
     from pancreas_mt_training.evaluate import wilson_interval
 
     right = probs.argmax(1) == truth
@@ -82,7 +101,7 @@ def line(name: str, probs: np.ndarray, truth: np.ndarray, reference: np.ndarray 
     if reference is not None:
         gained, lost = int((right & ~reference).sum()), int((reference & ~right).sum())
         p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
-        text += f"; against the joint head +{gained} -{lost}, McNemar p = {p:.2f}"
+        text += f"; against {against} +{gained} -{lost}, McNemar p = {p:.2f}"
     return text
 
 
@@ -95,17 +114,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, help="the views' cache (default: <workdir>/head_refit_fold_N.pt)")
     args = parser.parse_args()
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        os.environ[name] = str(args.workdir / name)
-    os.environ.setdefault("nnUNet_n_proc_DA", "1")
-    from nnunetv2.run.run_training import get_trainer_from_args
-    from pancreas_mt_training.trainer import external_trainer_folder
-
-    os.environ["nnUNet_extTrainer"] = str(external_trainer_folder())
-    dataset = next((args.workdir / "nnUNet_preprocessed").glob("Dataset*")).name
-    trainer = get_trainer_from_args(dataset, "2d", args.fold, TRAINER, PLANS, device=torch.device("cpu"))
-    trainer.initialize()
-    trainer.load_checkpoint(str(Path(trainer.output_folder) / "checkpoint_final.pth"))
+    trainer = trained_fold(args.workdir, args.fold)
     network = trainer._plain_network()
     weights = copy.deepcopy(network.state_dict())
     if network.classifier_view is None:
