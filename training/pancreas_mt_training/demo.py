@@ -91,8 +91,8 @@ class DemoConfig:
     crop_margin_mm: tuple[float, float] = (15.0, 45.0)
     #: In-plane grid of the main model (mm): the training crops are 0.6-0.9 mm, so this is 2-4x fewer pixels for
     #: the same context, what three folds on two CPU cores in one sitting need (5 mm lesions are 4 pixels). The
-    #: fourth run (training/README.md) segmented better than the native grid, but its subtype head stayed at
-    #: chance, probably because the 1-2 mm subtype patterns are finer than this grid.
+    #: fourth run (training/README.md) segmented better than the native grid. The idealized classifier reads the
+    #: subtype as well at this grid as at 0.75 mm (training/README.md), so the grid does not limit the subtype.
     spacing_mm: float = 1.25
     #: Five stages of few features; the bottom sees 6 x 8 of the patch.
     features: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 64])
